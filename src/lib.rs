@@ -1,0 +1,7 @@
+//! bankrec: bank reconciliation.
+//!
+//! The library holds the domain ([`domain`]), the statement parsers ([`parse`]) and everything the
+//! `bankrec` command line, the HTTP API and the AWS Lambda functions share. Binaries only wire.
+
+pub mod domain;
+pub mod parse;

@@ -1,0 +1,4 @@
+//! bankrec's integration suite: one test binary, one module per area.
+
+mod corpus;
+mod golden;
