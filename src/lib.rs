@@ -4,4 +4,5 @@
 //! `bankrec` command line, the HTTP API and the AWS Lambda functions share. Binaries only wire.
 
 pub mod domain;
+pub mod matching;
 pub mod parse;
