@@ -168,8 +168,7 @@ impl<'a> Lexer<'a> {
         let mut owned: Option<String> = None;
         let mut first: &'a str = "";
         loop {
-            let rest = self.bytes().get(self.pos..).unwrap_or(&[]);
-            let stop = memchr(b'<', rest).map(|i| self.pos + i).unwrap_or(self.text.len());
+            let stop = self.markup_from(self.pos);
             let segment = self.text.get(self.pos..stop).unwrap_or("");
             let cdata = self.rest_starts_with(stop, b"<![CDATA[");
             let comment = self.rest_starts_with(stop, b"<!--");
@@ -215,6 +214,22 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
+    }
+
+    /// The first `<` at or after `from` that can open markup; a `<` followed by a blank or a digit
+    /// is text (SGML files do not always escape it).
+    fn markup_from(&self, from: usize) -> usize {
+        let bytes = self.bytes();
+        let mut at = from;
+        while let Some(i) = bytes.get(at..).and_then(|r| memchr(b'<', r)) {
+            let lt = at + i;
+            match bytes.get(lt + 1) {
+                Some(b) if b.is_ascii_alphabetic() || matches!(b, b'/' | b'!' | b'?') => return lt,
+                Some(_) => at = lt + 1,
+                None => return bytes.len(),
+            }
+        }
+        bytes.len()
     }
 
     /// Consumes `</name>` when it is the next tag (after blanks), as XML and some SGML files close
@@ -351,6 +366,6 @@ mod tests {
 
     #[test]
     fn a_stray_less_than_sign_is_not_a_tag() {
-        assert_eq!(tags("<M>a < b<N>c"), ["<M>a ", "<N>c"]);
+        assert_eq!(tags("<M>a < b <3<N>c"), ["<M>a < b <3", "<N>c"]);
     }
 }

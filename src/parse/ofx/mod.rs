@@ -968,3 +968,6 @@ fn looks_like_iban(value: &str) -> bool {
     }
     rem == 1
 }
+
+#[cfg(test)]
+mod tests;
