@@ -148,11 +148,7 @@ impl<'a> Lexer<'a> {
                 None => (false, inner),
             };
             let self_closing = !is_end && body.ends_with('/');
-            let name = body
-                .split(|c: char| c.is_ascii_whitespace() || c == '/')
-                .next()
-                .unwrap_or("")
-                .trim();
+            let name = body.split(|c: char| c.is_ascii_whitespace() || c == '/').next().unwrap_or("").trim();
             if !name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic()) {
                 self.advance(at + 1);
                 continue;

@@ -391,7 +391,11 @@ impl<'s, 'a> Reader<'s, 'a> {
         match tag {
             Tag::StmtRs | Tag::CcStmtRs | Tag::InvStmtRs => {
                 if self.stmt.is_some() {
-                    return Err(self.error(pos, ParseErrorKind::Syntax, format!("found <{name}> inside another statement, expected the statement's end tag first")));
+                    return Err(self.error(
+                        pos,
+                        ParseErrorKind::Syntax,
+                        format!("found <{name}> inside another statement, expected the statement's end tag first"),
+                    ));
                 }
                 let kind = match tag {
                     Tag::StmtRs => StmtKind::Bank,
@@ -523,7 +527,10 @@ impl<'s, 'a> Reader<'s, 'a> {
                 let date = if field.value.is_empty() { None } else { ofx_date(&field.value) };
                 if date.is_none() && !field.value.is_empty() {
                     let which = if tag == Tag::DtStart { "DTSTART" } else { "DTEND" };
-                    self.warn(field.pos.line, format!("{which} {:?} is not a date; the period is taken from the lines", field.value));
+                    self.warn(
+                        field.pos.line,
+                        format!("{which} {:?} is not a date; the period is taken from the lines", field.value),
+                    );
                 }
                 if let (Some(stmt), Some(d)) = (self.stmt.as_mut(), date) {
                     if tag == Tag::DtStart {
@@ -539,7 +546,10 @@ impl<'s, 'a> Reader<'s, 'a> {
                 }
                 let which = if parent == Tag::LedgerBal { "LEDGERBAL" } else { "AVAILBAL" };
                 if field.value.is_empty() {
-                    self.warn(field.pos.line, format!("{which} has an empty BALAMT; the statement has no such balance"));
+                    self.warn(
+                        field.pos.line,
+                        format!("{which} has an empty BALAMT; the statement has no such balance"),
+                    );
                     return Ok(());
                 }
                 let amount = ofx_amount(&field.value).ok_or_else(|| {
@@ -634,8 +644,12 @@ impl<'s, 'a> Reader<'s, 'a> {
         let posted = txn.posted.as_ref().filter(|f| !f.value.is_empty()).ok_or_else(|| {
             let what = if txn.posted.is_some() { "an empty DTPOSTED" } else { "no DTPOSTED" };
             let pos = txn.posted.as_ref().map_or(txn.pos, |f| f.pos);
-            self.error(pos, ParseErrorKind::MissingField, format!("found a transaction with {what}, expected its posting date"))
-                .in_field("DTPOSTED")
+            self.error(
+                pos,
+                ParseErrorKind::MissingField,
+                format!("found a transaction with {what}, expected its posting date"),
+            )
+            .in_field("DTPOSTED")
         })?;
         let booking_date = ofx_date(&posted.value).ok_or_else(|| {
             self.error(
@@ -648,8 +662,12 @@ impl<'s, 'a> Reader<'s, 'a> {
         let amount_field = txn.amount.as_ref().filter(|f| !f.value.is_empty()).ok_or_else(|| {
             let what = if txn.amount.is_some() { "an empty TRNAMT" } else { "no TRNAMT" };
             let pos = txn.amount.as_ref().map_or(txn.pos, |f| f.pos);
-            self.error(pos, ParseErrorKind::MissingField, format!("found a transaction with {what}, expected its amount"))
-                .in_field("TRNAMT")
+            self.error(
+                pos,
+                ParseErrorKind::MissingField,
+                format!("found a transaction with {what}, expected its amount"),
+            )
+            .in_field("TRNAMT")
         })?;
         let amount = ofx_amount(&amount_field.value).ok_or_else(|| {
             self.error(
@@ -696,7 +714,10 @@ impl<'s, 'a> Reader<'s, 'a> {
             }
         }
         if let Some(action) = txn.correction.as_ref().filter(|f| !f.value.is_empty()) {
-            notes.push(format!("the line is a {} correction of an earlier line and is imported as written", action.value));
+            notes.push(format!(
+                "the line is a {} correction of an earlier line and is imported as written",
+                action.value
+            ));
         }
 
         let line = txn.pos.line;
@@ -756,13 +777,21 @@ impl<'s, 'a> Reader<'s, 'a> {
         }
         let currency = match draft.curdef.as_ref().filter(|f| !f.value.is_empty()) {
             Some(f) => Currency::new(&f.value).map_err(|_| {
-                self.error(f.pos, ParseErrorKind::InvalidCurrency, format!("found {:?}, expected an ISO 4217 code such as USD", f.value))
-                    .in_field("CURDEF")
+                self.error(
+                    f.pos,
+                    ParseErrorKind::InvalidCurrency,
+                    format!("found {:?}, expected an ISO 4217 code such as USD", f.value),
+                )
+                .in_field("CURDEF")
             })?,
             None => {
                 let fallback = self.source.fallback_currency();
                 let line = draft.curdef.as_ref().map_or(draft.pos.line, |f| f.pos.line);
-                warn(&mut self.warnings, line, format!("the statement names no currency (CURDEF); amounts are taken as {fallback}"));
+                warn(
+                    &mut self.warnings,
+                    line,
+                    format!("the statement names no currency (CURDEF); amounts are taken as {fallback}"),
+                );
                 fallback
             }
         };
@@ -784,13 +813,20 @@ impl<'s, 'a> Reader<'s, 'a> {
             );
         }
         if draft.pending > 0 {
-            warn(&mut self.warnings, line, format!("{} pending transaction(s) (STMTTRNP) are not imported", draft.pending));
+            warn(
+                &mut self.warnings,
+                line,
+                format!("{} pending transaction(s) (STMTTRNP) are not imported", draft.pending),
+            );
         }
         if draft.trades > 0 {
             warn(
                 &mut self.warnings,
                 line,
-                format!("{} investment transaction(s) are not imported; only the cash lines (INVBANKTRAN) are", draft.trades),
+                format!(
+                    "{} investment transaction(s) are not imported; only the cash lines (INVBANKTRAN) are",
+                    draft.trades
+                ),
             );
         }
         self.statements.push(statement);
@@ -845,7 +881,10 @@ impl<'s, 'a> Reader<'s, 'a> {
             self.warnings.push(Warning {
                 line: Some(f.line),
                 statement: None,
-                message: format!("one response of the file failed with error code {}{described}; its statement is missing", f.code),
+                message: format!(
+                    "one response of the file failed with error code {}{described}; its statement is missing",
+                    f.code
+                ),
             });
         }
         for (line, id) in std::mem::take(&mut self.investment_skipped) {

@@ -134,7 +134,8 @@ fn a_file_without_any_line_break_is_read() {
 
 #[test]
 fn tags_and_values_on_separate_lines_are_read() {
-    let line = "<STMTTRN>\n<TRNTYPE>\nXFER</TRNTYPE>\n<DTPOSTED>\n20240210120000</DTPOSTED>\n<TRNAMT>\n-55.00</TRNAMT>\n\
+    let line =
+        "<STMTTRN>\n<TRNTYPE>\nXFER</TRNTYPE>\n<DTPOSTED>\n20240210120000</DTPOSTED>\n<TRNAMT>\n-55.00</TRNAMT>\n\
                 <FITID>\nT9</FITID>\n<NAME>\nTransfer to savings</NAME>\n</STMTTRN>\n";
     let t = &ok(&sgml_bank(line)).statements[0].transactions[0];
     assert_eq!((t.booking_date, t.amount.amount()), (date(2024, 2, 10), dec("-55.00")));
@@ -236,9 +237,10 @@ fn bank_and_credit_card_statements_of_one_file_are_all_read() {
 
 #[test]
 fn the_header_charset_decodes_eight_bit_text() {
-    let mut bytes = sgml_bank("<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240205<TRNAMT>-5<FITID>g1<NAME>Caf\u{e9} Ren\u{e9}</STMTTRN>")
-        .replace('\u{e9}', "\u{1}")
-        .into_bytes();
+    let mut bytes =
+        sgml_bank("<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240205<TRNAMT>-5<FITID>g1<NAME>Caf\u{e9} Ren\u{e9}</STMTTRN>")
+            .replace('\u{e9}', "\u{1}")
+            .into_bytes();
     for b in bytes.iter_mut().filter(|b| **b == 1) {
         *b = 0xE9;
     }
@@ -280,7 +282,8 @@ fn a_sign_on_failure_is_a_bank_error() {
 
 #[test]
 fn a_failed_response_beside_a_good_statement_is_a_warning() {
-    let failed = "<BANKMSGSRSV1><STMTTRNRS><TRNUID>2<STATUS><CODE>2003<SEVERITY>ERROR<MESSAGE>Account not found</STATUS>\n\
+    let failed =
+        "<BANKMSGSRSV1><STMTTRNRS><TRNUID>2<STATUS><CODE>2003<SEVERITY>ERROR<MESSAGE>Account not found</STATUS>\n\
                   </STMTTRNRS></BANKMSGSRSV1></OFX>";
     let parsed = ok(&sgml_bank(LINE).replace("</OFX>", failed));
     assert_eq!(parsed.statements.len(), 1);
