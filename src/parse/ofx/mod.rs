@@ -345,14 +345,16 @@ impl<'s, 'a> Reader<'s, 'a> {
             }
         }
         let end = self.end_pos(&lx);
-        while let Some((tag, name)) = self.stack.pop() {
-            if tag != Tag::Other {
-                self.warnings.push(Warning {
-                    line: Some(end.line),
-                    statement: None,
-                    message: format!("the file ends before </{name}>; it may be truncated"),
-                });
-            }
+        let unclosed: Vec<String> =
+            self.stack.iter().rev().filter(|(t, _)| *t != Tag::Other).map(|(_, n)| format!("</{n}>")).collect();
+        if !unclosed.is_empty() {
+            self.warnings.push(Warning {
+                line: Some(end.line),
+                statement: None,
+                message: format!("the file ends before {}; it may be truncated", unclosed.join(", ")),
+            });
+        }
+        while let Some((tag, _)) = self.stack.pop() {
             self.on_close(tag, end)?;
         }
         self.finish()

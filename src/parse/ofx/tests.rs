@@ -180,6 +180,26 @@ fn an_amount_with_a_currency_symbol_is_refused_with_its_position() {
 }
 
 #[test]
+fn amounts_outside_the_ofx_grammar_are_read_only_when_unambiguous_digits() {
+    assert_eq!(ofx_amount("1,234.56"), Some(dec("1234.56")));
+    assert_eq!(ofx_amount("12a"), None);
+    assert_eq!(ofx_amount("EUR 5"), None);
+    assert_eq!(ofx_amount(""), None);
+    assert_eq!(ofx_amount("-"), None);
+}
+
+#[test]
+fn the_declared_encoding_comes_from_the_header_or_the_xml_declaration() {
+    let latin = declared_encoding(b"OFXHEADER:100\nENCODING:USASCII\nCHARSET:1252\n<OFX>");
+    assert_eq!(latin, Some(encoding_rs::WINDOWS_1252));
+    let utf8 = declared_encoding(b"OFXHEADER:100\nENCODING:UTF-8\nCHARSET:NONE\n<OFX>");
+    assert_eq!(utf8, Some(encoding_rs::UTF_8));
+    let xml = declared_encoding(b"<?xml version=\"1.0\" encoding=\"ISO-8859-15\"?><OFX>");
+    assert_eq!(xml.map(|e| e.name()), Some("ISO-8859-15"));
+    assert_eq!(declared_encoding(b"<OFX>"), None);
+}
+
+#[test]
 fn a_line_without_a_posting_date_or_with_an_impossible_one_is_refused() {
     let missing = "<STMTTRN><TRNTYPE>DEBIT<TRNAMT>-1<FITID>e1</STMTTRN>";
     let e = err(&sgml_bank(missing));
@@ -391,7 +411,9 @@ fn a_truncated_file_is_read_with_a_warning() {
     let cut = &full[..full.find("</BANKTRANLIST>").unwrap()];
     let parsed = ok(cut);
     assert_eq!(parsed.statements[0].transactions.len(), 1);
-    assert!(parsed.warnings.iter().any(|w| w.message.contains("truncated")), "{:?}", parsed.warnings);
+    let truncated: Vec<_> = parsed.warnings.iter().filter(|w| w.message.contains("truncated")).collect();
+    assert_eq!(truncated.len(), 1, "{:?}", parsed.warnings);
+    assert!(truncated[0].message.contains("</BANKTRANLIST>, </STMTRS>"), "{:?}", truncated);
 }
 
 #[test]
