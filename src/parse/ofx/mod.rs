@@ -117,6 +117,9 @@ enum Tag {
     CurSym,
     CorrectAction,
     Desc,
+    /// A leaf of the OFX specification that is not imported; known so that an empty one left open
+    /// in SGML is not taken for an aggregate.
+    Unused,
     Other,
 }
 
@@ -181,6 +184,12 @@ impl Tag {
             b"CURSYM" => Tag::CurSym,
             b"CORRECTACTION" => Tag::CorrectAction,
             b"DESC" => Tag::Desc,
+            b"BRANCHID" | b"ACCTKEY" | b"DTASOF" | b"DTSERVER" | b"LANGUAGE" | b"TRNUID" | b"CLTCOOKIE" | b"SIC"
+            | b"PAYEEID" | b"SRVRTID" | b"CORRECTFITID" | b"CURRATE" | b"DTPROFUP" | b"DTACCTUP" | b"ORG" | b"FID"
+            | b"ADDR1" | b"ADDR2" | b"ADDR3" | b"CITY" | b"STATE" | b"POSTALCODE" | b"COUNTRY" | b"PHONE"
+            | b"INV401KSOURCE" | b"SUBACCTFUND" | b"SUBACCTSEC" | b"DTTRADE" | b"DTSETTLE" | b"TOTAL" | b"UNITS"
+            | b"UNITPRICE" | b"SECNAME" | b"TICKER" | b"UNIQUEID" | b"UNIQUEIDTYPE" | b"MKTGINFO" | b"SUPTXDL"
+            | b"XFERSRC" | b"XFERDEST" | b"SVCSTATUS" => Tag::Unused,
             _ => Tag::Other,
         }
     }
@@ -334,9 +343,9 @@ impl<'s, 'a> Reader<'s, 'a> {
                         let closed = lx.eat_end(name);
                         if tag.is_leaf() {
                             self.leaf(tag, Field { value, pos })?;
-                        } else if value.is_empty() && !closed {
+                        } else if value.is_empty() && !closed && !name.contains('.') {
                             // An unknown tag with no value opens an aggregate (its end tag, if any,
-                            // will pop it).
+                            // will pop it); dotted names are vendor leaves (INTU.BID).
                             self.open(Tag::Other, name, pos)?;
                         }
                     }
@@ -365,17 +374,18 @@ impl<'s, 'a> Reader<'s, 'a> {
         Pos { at: lx.offset(), line, col }
     }
 
+    /// The innermost open aggregate this parser knows; unknown ones are looked through, since an
+    /// empty SGML leaf of an unknown extension is indistinguishable from an aggregate.
     fn parent(&self) -> Tag {
-        self.stack.last().map(|(t, _)| *t).unwrap_or(Tag::Other)
+        self.known_ancestors().next().unwrap_or(Tag::Other)
     }
 
     fn grandparent(&self) -> Tag {
-        let n = self.stack.len();
-        if n >= 2 {
-            self.stack[n - 2].0
-        } else {
-            Tag::Other
-        }
+        self.known_ancestors().nth(1).unwrap_or(Tag::Other)
+    }
+
+    fn known_ancestors(&self) -> impl Iterator<Item = Tag> + '_ {
+        self.stack.iter().rev().map(|(t, _)| *t).filter(|t| *t != Tag::Other)
     }
 
     fn inside(&self, tag: Tag) -> bool {

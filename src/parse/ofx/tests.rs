@@ -99,6 +99,14 @@ fn memo_is_the_description_and_name_the_payee_with_check_reference_and_counterpa
 }
 
 #[test]
+fn an_empty_leaf_left_open_does_not_hide_the_fields_after_it() {
+    let text = sgml_bank(LINE).replace("<BRANCHID>01", "<BRANCHID><XBANKCODE><INTU.BID>");
+    let parsed = ok(&text);
+    assert_eq!(parsed.statements[0].account.id, "55501234");
+    assert_eq!(parsed.statements[0].account.kind.as_deref(), Some("CHECKING"));
+}
+
+#[test]
 fn a_check_number_of_zero_is_no_check_number() {
     let line = "<STMTTRN><TRNTYPE>POS<DTPOSTED>20240207<TRNAMT>-3<FITID>T3<CHECKNUM>0<NAME>Kiosk</STMTTRN>";
     assert_eq!(ok(&sgml_bank(line)).statements[0].transactions[0].check_number, None);
