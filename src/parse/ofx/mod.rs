@@ -116,6 +116,7 @@ enum Tag {
     Memo,
     CurSym,
     CorrectAction,
+    CorrectFitId,
     Desc,
     /// A leaf of the OFX specification that is not imported; known so that an empty one left open
     /// in SGML is not taken for an aggregate.
@@ -183,13 +184,14 @@ impl Tag {
             b"MEMO" => Tag::Memo,
             b"CURSYM" => Tag::CurSym,
             b"CORRECTACTION" => Tag::CorrectAction,
+            b"CORRECTFITID" => Tag::CorrectFitId,
             b"DESC" => Tag::Desc,
             b"BRANCHID" | b"ACCTKEY" | b"DTASOF" | b"DTSERVER" | b"LANGUAGE" | b"TRNUID" | b"CLTCOOKIE" | b"SIC"
-            | b"PAYEEID" | b"SRVRTID" | b"CORRECTFITID" | b"CURRATE" | b"DTPROFUP" | b"DTACCTUP" | b"ORG" | b"FID"
-            | b"ADDR1" | b"ADDR2" | b"ADDR3" | b"CITY" | b"STATE" | b"POSTALCODE" | b"COUNTRY" | b"PHONE"
-            | b"INV401KSOURCE" | b"SUBACCTFUND" | b"SUBACCTSEC" | b"DTTRADE" | b"DTSETTLE" | b"TOTAL" | b"UNITS"
-            | b"UNITPRICE" | b"SECNAME" | b"TICKER" | b"UNIQUEID" | b"UNIQUEIDTYPE" | b"MKTGINFO" | b"SUPTXDL"
-            | b"XFERSRC" | b"XFERDEST" | b"SVCSTATUS" => Tag::Unused,
+            | b"PAYEEID" | b"SRVRTID" | b"CURRATE" | b"DTPROFUP" | b"DTACCTUP" | b"ORG" | b"FID" | b"ADDR1"
+            | b"ADDR2" | b"ADDR3" | b"CITY" | b"STATE" | b"POSTALCODE" | b"COUNTRY" | b"PHONE" | b"INV401KSOURCE"
+            | b"SUBACCTFUND" | b"SUBACCTSEC" | b"DTTRADE" | b"DTSETTLE" | b"TOTAL" | b"UNITS" | b"UNITPRICE"
+            | b"SECNAME" | b"TICKER" | b"UNIQUEID" | b"UNIQUEIDTYPE" | b"MKTGINFO" | b"SUPTXDL" | b"XFERSRC"
+            | b"XFERDEST" | b"SVCSTATUS" => Tag::Unused,
             _ => Tag::Other,
         }
     }
@@ -232,7 +234,10 @@ struct StmtDraft<'a> {
     available: Option<Decimal>,
     transactions: Vec<BankTransaction>,
     /// FITID → line of the first transaction that used it.
-    fitids: HashMap<Cow<'a, str>, usize>,
+    /// FITID → line and index of the transaction that carries it.
+    fitids: HashMap<Cow<'a, str>, (usize, usize)>,
+    /// Indexes of lines a later `DELETE` correction removed.
+    deleted: Vec<usize>,
     without_fitid: usize,
     pending: usize,
     trades: usize,
@@ -257,6 +262,7 @@ struct TxnDraft<'a> {
     counterparty: Option<Field<'a>>,
     cursym: Option<Field<'a>>,
     correction: Option<Field<'a>>,
+    corrected_fitid: Option<Field<'a>>,
 }
 
 /// A `STATUS` aggregate being read.
@@ -426,6 +432,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                     available: None,
                     transactions: Vec::new(),
                     fitids: HashMap::new(),
+                    deleted: Vec::new(),
                     without_fitid: 0,
                     pending: 0,
                     trades: 0,
@@ -595,6 +602,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                         Tag::ExtdName => &mut txn.extdname,
                         Tag::Memo => &mut txn.memo,
                         Tag::CorrectAction => &mut txn.correction,
+                        Tag::CorrectFitId => &mut txn.corrected_fitid,
                         _ => return Ok(()),
                     };
                     *slot = Some(field);
@@ -725,32 +733,72 @@ impl<'s, 'a> Reader<'s, 'a> {
                 ));
             }
         }
-        if let Some(action) = txn.correction.as_ref().filter(|f| !f.value.is_empty()) {
-            notes.push(format!(
-                "the line is a {} correction of an earlier line and is imported as written",
-                action.value
-            ));
-        }
-
         let line = txn.pos.line;
         let stmt = match self.stmt.as_mut() {
             Some(s) => s,
             None => return Ok(()),
         };
+        // A correction names the line it replaces or deletes by FITID; it is applied when that line
+        // is in this statement, since an earlier import is out of reach here.
+        let action = txn.correction.as_ref().map(|f| f.value.trim().to_ascii_uppercase()).filter(|a| !a.is_empty());
+        let mut replace_at = None;
+        if let Some(action) = action {
+            let corrected = txn.corrected_fitid.as_ref().map(|f| f.value.as_ref()).unwrap_or("");
+            let target = stmt.fitids.get(corrected).copied();
+            let skip = match (action.as_str(), target) {
+                ("DELETE", Some((first, index))) => {
+                    stmt.deleted.push(index);
+                    stmt.fitids.remove(corrected);
+                    notes.push(format!("this correction deletes the line of FITID {corrected} (line {first})"));
+                    true
+                }
+                ("DELETE", None) => {
+                    notes.push(format!(
+                        "a DELETE correction of FITID {corrected:?}, which is not in this statement, was skipped; \
+                         remove that line where it was imported"
+                    ));
+                    true
+                }
+                ("REPLACE", Some((first, index))) => {
+                    replace_at = Some(index);
+                    stmt.fitids.remove(corrected);
+                    notes.push(format!("this correction replaces the line of FITID {corrected} (line {first})"));
+                    false
+                }
+                (other, _) => {
+                    notes.push(format!(
+                        "a {other} correction of FITID {corrected:?}, which is not in this statement, is imported \
+                         as a new line"
+                    ));
+                    false
+                }
+            };
+            if skip {
+                for note in notes {
+                    self.warn(line, note);
+                }
+                return Ok(());
+            }
+        }
+
         match txn.fitid.filter(|f| !f.value.is_empty()) {
             Some(fitid) => match stmt.fitids.get(&fitid.value) {
-                Some(first) => notes.push(format!(
+                Some((first, _)) => notes.push(format!(
                     "FITID {} repeats the one on line {first}; this line gets a fingerprint id instead",
                     fitid.value
                 )),
                 None => {
                     t = t.with_bank_id(fitid.value.as_ref());
-                    stmt.fitids.insert(fitid.value, line);
+                    let index = replace_at.unwrap_or(stmt.transactions.len());
+                    stmt.fitids.insert(fitid.value, (line, index));
                 }
             },
             None => stmt.without_fitid += 1,
         }
-        stmt.transactions.push(t);
+        match replace_at.and_then(|i| stmt.transactions.get_mut(i)) {
+            Some(slot) => *slot = t,
+            None => stmt.transactions.push(t),
+        }
         for note in notes {
             self.warn(line, note);
         }
@@ -813,6 +861,14 @@ impl<'s, 'a> Reader<'s, 'a> {
         statement.closing_balance = draft.ledger.map(|a| Money::new(a, currency));
         statement.available_balance = draft.available.map(|a| Money::new(a, currency));
         statement.transactions = draft.transactions;
+        if !draft.deleted.is_empty() {
+            let deleted: std::collections::HashSet<usize> = draft.deleted.into_iter().collect();
+            let mut index = 0;
+            statement.transactions.retain(|_| {
+                index += 1;
+                !deleted.contains(&(index - 1))
+            });
+        }
         for t in statement.transactions.iter_mut().filter(|t| t.amount.currency() != currency) {
             t.amount = Money::new(t.amount.amount(), currency);
         }

@@ -107,6 +107,21 @@ fn an_empty_leaf_left_open_does_not_hide_the_fields_after_it() {
 }
 
 #[test]
+fn corrections_replace_or_delete_the_line_they_name() {
+    let lines = "<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240205<TRNAMT>-10<FITID>A</STMTTRN>\n\
+                 <STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240206<TRNAMT>-20<FITID>B</STMTTRN>\n\
+                 <STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240205<TRNAMT>-12<FITID>A2<CORRECTFITID>A<CORRECTACTION>REPLACE</STMTTRN>\n\
+                 <STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240206<TRNAMT>-20<FITID>B2<CORRECTFITID>B<CORRECTACTION>DELETE</STMTTRN>\n\
+                 <STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240207<TRNAMT>-5<FITID>Z<CORRECTFITID>OLD<CORRECTACTION>DELETE</STMTTRN>\n";
+    let parsed = ok(&sgml_bank(lines));
+    let t = &parsed.statements[0].transactions;
+    assert_eq!(t.len(), 1);
+    assert_eq!((t[0].id.as_str(), t[0].amount.amount()), ("A2", dec("-12")));
+    assert_eq!(parsed.warnings.len(), 3, "{:?}", parsed.warnings);
+    assert!(parsed.warnings.iter().any(|w| w.message.contains("\"OLD\"")), "{:?}", parsed.warnings);
+}
+
+#[test]
 fn a_check_number_of_zero_is_no_check_number() {
     let line = "<STMTTRN><TRNTYPE>POS<DTPOSTED>20240207<TRNAMT>-3<FITID>T3<CHECKNUM>0<NAME>Kiosk</STMTTRN>";
     assert_eq!(ok(&sgml_bank(line)).statements[0].transactions[0].check_number, None);
