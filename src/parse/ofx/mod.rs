@@ -1,6 +1,6 @@
 //! OFX statement parser: OFX 1.x (SGML) and 2.x (XML), including Quicken QFX and QuickBooks QBO.
 //!
-//! One tolerant scanner ([`lexer`]) serves both dialects; this module streams its tags, keeps only
+//! One tolerant scanner (`lexer`) serves both dialects; this module streams its tags, keeps only
 //! the stack of open aggregates and the statement and transaction being read, and turns bank
 //! (`STMTRS`) and credit-card (`CCSTMTRS`) statements into domain [`Statement`]s. The cash lines of
 //! an investment statement (`INVBANKTRAN`) are imported too; its trades are not.
@@ -233,7 +233,6 @@ struct StmtDraft<'a> {
     ledger: Option<Decimal>,
     available: Option<Decimal>,
     transactions: Vec<BankTransaction>,
-    /// FITID → line of the first transaction that used it.
     /// FITID → line and index of the transaction that carries it.
     fitids: HashMap<Cow<'a, str>, (usize, usize)>,
     /// Indexes of lines a later `DELETE` correction removed.
@@ -949,10 +948,7 @@ impl<'s, 'a> Reader<'s, 'a> {
             self.warnings.push(Warning {
                 line: Some(f.line),
                 statement: None,
-                message: format!(
-                    "one response of the file failed with error code {}{described}; its statement is missing",
-                    f.code
-                ),
+                message: format!("a response in the file reports error code {}{described}", f.code),
             });
         }
         for (line, id) in std::mem::take(&mut self.investment_skipped) {
