@@ -1089,3 +1089,417 @@ impl<'s, 'a> Parser<'s, 'a> {
         Ok(Parsed { statements: self.statements, warnings: self.warnings })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::IdSource;
+    use crate::parse::ParseOptions;
+    use proptest::prelude::*;
+
+    fn run(text: &str) -> Result<Parsed, ParseError> {
+        run_with(text.as_bytes(), &ParseOptions::default())
+    }
+
+    fn run_with(bytes: &[u8], options: &ParseOptions) -> Result<Parsed, ParseError> {
+        parse(&Source { name: "test.bai", bytes, options, progress: None })
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn amounts(s: &Statement) -> Vec<String> {
+        s.transactions.iter().map(|t| t.amount.to_fixed()).collect()
+    }
+
+    const CHECKING: &str = "\
+01,021000021,ACMECORP,240312,0600,7,80,1,2/
+02,ACMECORP,021000021,1,240311,2400,USD,2/
+03,555001234,,010,125000,,,015,128550,,,045,127000,,/
+16,195,10000,V,240312,,WIRE0001,INV-77,Incoming wire from Harbor Supply Co
+16,475,2450,0,CHK1002,1002,Check paid/
+16,699,4000,Z,,,Monthly service fee/
+49,397000,5/
+98,397000,1,7/
+99,397000,1,9/
+";
+
+    #[test]
+    fn a_statement_maps_account_balances_and_signed_lines() {
+        let parsed = run(CHECKING).unwrap();
+        assert_eq!(parsed.statements.len(), 1);
+        let s = &parsed.statements[0];
+        assert_eq!(s.account.id, "555001234");
+        assert_eq!(s.account.bank_id.as_deref(), Some("021000021"));
+        assert_eq!(s.currency, Currency::USD);
+        assert_eq!(s.statement_id.as_deref(), Some("7"));
+        assert_eq!((s.start_date, s.end_date), (Some(date(2024, 3, 11)), Some(date(2024, 3, 11))));
+        assert_eq!(s.opening_balance.map(|m| m.to_fixed()).as_deref(), Some("1250.00"));
+        assert_eq!(s.closing_balance.map(|m| m.to_fixed()).as_deref(), Some("1285.50"));
+        assert_eq!(s.available_balance.map(|m| m.to_fixed()).as_deref(), Some("1270.00"));
+        assert_eq!(amounts(s), ["100.00", "-24.50", "-40.00"]);
+        let wire = &s.transactions[0];
+        assert_eq!(wire.booking_date, date(2024, 3, 11));
+        assert_eq!(wire.value_date, Some(date(2024, 3, 12)));
+        assert_eq!((wire.id.as_str(), wire.id_source), ("WIRE0001", IdSource::Bank));
+        assert_eq!(wire.reference.as_deref(), Some("INV-77"));
+        assert_eq!(wire.description, "Incoming wire from Harbor Supply Co");
+        assert_eq!(wire.bank_code.as_deref(), Some("195"));
+        assert_eq!(s.transactions[1].check_number.as_deref(), Some("1002"));
+        assert_eq!(s.transactions[1].description, "Check paid");
+        assert_eq!(s.transactions[2].id_source, IdSource::Fingerprint);
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    }
+
+    fn file(currency_02: &str, account: &str, total: i64, records: u32) -> String {
+        format!(
+            "01,B,C,240101,0000,1,,,2/\n02,C,B,1,240101,,{currency_02},2/\n{account}\n49,{total},{records}/\n98,{total},1,{}/\n99,{total},1,{}/\n",
+            records + 2,
+            records + 4
+        )
+    }
+
+    #[test]
+    fn amounts_carry_the_implied_decimals_of_their_currency() {
+        let jpy = run(&file("JPY", "03,1,,010,1500,,/\n16,399,250,,,,/", 1750, 3)).unwrap();
+        assert_eq!(jpy.statements[0].opening_balance.map(|m| m.to_fixed()).as_deref(), Some("1500"));
+        assert_eq!(amounts(&jpy.statements[0]), ["250"]);
+        let bhd = run(&file("BHD", "03,1,,010,1500,,/\n16,399,250,,,,/", 1750, 3)).unwrap();
+        assert_eq!(bhd.statements[0].opening_balance.map(|m| m.to_fixed()).as_deref(), Some("1.500"));
+        assert_eq!(amounts(&bhd.statements[0]), ["0.250"]);
+    }
+
+    #[test]
+    fn the_account_currency_overrides_the_group_and_usd_is_the_default() {
+        let gbp = run(&file("USD", "03,1,GBP,010,100,,/", 100, 2)).unwrap();
+        assert_eq!(gbp.statements[0].currency.code(), "GBP");
+        let none = run(&file("", "03,1,,010,100,,/", 100, 2)).unwrap();
+        assert_eq!(none.statements[0].currency, Currency::USD);
+        let options = ParseOptions { currency: Some(Currency::EUR), ..ParseOptions::default() };
+        let chosen = run_with(file("", "03,1,,010,100,,/", 100, 2).as_bytes(), &options).unwrap();
+        assert_eq!(chosen.statements[0].currency, Currency::EUR);
+    }
+
+    #[test]
+    fn signed_summaries_and_negative_balances_are_kept() {
+        let parsed = run(&file("USD", "03,1,,010,-3500,,,015,+3600,,/", 100, 2)).unwrap();
+        let s = &parsed.statements[0];
+        assert_eq!(s.opening_balance.map(|m| m.to_fixed()).as_deref(), Some("-35.00"));
+        assert_eq!(s.closing_balance.map(|m| m.to_fixed()).as_deref(), Some("36.00"));
+    }
+
+    #[test]
+    fn a_continuation_carries_on_the_summaries_even_in_the_middle_of_a_field() {
+        // `110,5000` stops without a delimiter: the continuation's `00` finishes the amount.
+        let account = "03,1,,010,100,,,110,5000\n88,00,4,/\n88,015,500100,,/";
+        let parsed = run(&file("USD", account, 1000200, 4)).unwrap();
+        let s = &parsed.statements[0];
+        assert_eq!(s.closing_balance.map(|m| m.to_fixed()).as_deref(), Some("5001.00"));
+    }
+
+    #[test]
+    fn a_summary_type_code_may_wait_for_its_amount_in_the_continuation() {
+        let account = "03,1,,010,-500,,,190/\n88,500,,,015,0,,/";
+        let parsed = run(&file("USD", account, 0, 3)).unwrap();
+        let s = &parsed.statements[0];
+        assert_eq!(s.opening_balance.map(|m| m.to_fixed()).as_deref(), Some("-5.00"));
+        assert_eq!(s.closing_balance.map(|m| m.to_fixed()).as_deref(), Some("0.00"));
+    }
+
+    #[test]
+    fn text_continues_in_88_records_and_a_cut_at_the_record_length_joins_without_a_blank() {
+        let cut = format!("88,{}", "X".repeat(70) + "INTERNA");
+        assert_eq!(cut.len(), 80);
+        let account = format!("03,1,,,,/\n16,699,100,,,/\n88,FIRST PART\n88,SECOND\n{cut}\n88,TIONAL TFR");
+        let parsed = run(&file("USD", &account, 100, 7)).unwrap();
+        let t = &parsed.statements[0].transactions[0];
+        assert_eq!(t.description, format!("FIRST PART SECOND {}INTERNATIONAL TFR", "X".repeat(70)));
+    }
+
+    #[test]
+    fn free_text_may_hold_commas_and_slashes_and_records_may_omit_the_slash() {
+        let account = "03,1,USD,,,,/\n16,165,60000,,REF1,AB/GS/0001,ACH Credit, From: X/Y, SEC: CCD\n88,EREF: AB/GS/0001";
+        let parsed = run(&file("USD", account, 60000, 4)).unwrap();
+        let t = &parsed.statements[0].transactions[0];
+        assert_eq!(t.reference.as_deref(), Some("AB/GS/0001"));
+        assert_eq!(t.description, "ACH Credit, From: X/Y, SEC: CCD EREF: AB/GS/0001");
+        assert_eq!(t.amount.to_fixed(), "600.00");
+    }
+
+    #[test]
+    fn several_records_on_one_line_are_split_at_a_slash_and_blanks() {
+        let text = "01,B,C,240101,0000,1,,,2/   02,C,B,1,240101,,USD,2/\n\
+                    03,1,,010,100,,/ 16,142,25,Z,,,PAYPAL PPD/ 16,451,5,Z,,,FEE/  49,130,4/\n98,130,1,6/\n99,130,1,8/\n";
+        let parsed = run(text).unwrap();
+        assert_eq!(amounts(&parsed.statements[0]), ["0.25", "-0.05"]);
+        assert_eq!(parsed.statements[0].transactions[0].description, "PAYPAL PPD");
+    }
+
+    #[test]
+    fn fixed_length_blocks_without_line_ends_are_read_as_records() {
+        let records = [
+            "01,B,C,240101,0000,1,40,,2/",
+            "02,C,B,1,240101,,USD,2/",
+            "03,1,,010,100,,/",
+            "16,142,25,Z,,,A LONG TEXT THAT FILLS",
+            "88,THE WHOLE BLOCK/",
+            "49,125,4/",
+            "98,125,1,6/",
+            "99,125,1,8/",
+        ];
+        let blob: String = records.iter().map(|r| format!("{r:<40}")).collect();
+        let parsed = run(&blob).unwrap();
+        let t = &parsed.statements[0].transactions[0];
+        assert_eq!(t.description, "A LONG TEXT THAT FILLS THE WHOLE BLOCK");
+    }
+
+    #[test]
+    fn a_record_wrapped_onto_a_bare_line_continues_with_a_warning() {
+        let account = "03,1,,,,/\n16,142,25,Z,,,FIRST HALF\nSECOND HALF/";
+        let parsed = run(&file("USD", account, 25, 3)).unwrap();
+        assert_eq!(parsed.statements[0].transactions[0].description, "FIRST HALF SECOND HALF");
+        assert_eq!(parsed.warnings.len(), 1);
+        assert_eq!(parsed.warnings[0].line, Some(5));
+    }
+
+    #[test]
+    fn funds_types_consume_their_own_fields() {
+        let account = "03,1,,,,/\n\
+                       16,115,450000,S,100000,200000,150000,BREF1,CREF1,LOCKBOX/\n\
+                       16,115,300000,D,2,0,100000,1,200000,BREF2,CREF2,DISTRIBUTED/\n\
+                       16,115,100,V,240105,1200,BREF3,,VALUE DATED/";
+        let parsed = run(&file("USD", account, 750100, 5)).unwrap();
+        let t = &parsed.statements[0].transactions;
+        assert_eq!((t[0].id.as_str(), t[0].reference.as_deref()), ("BREF1", Some("CREF1")));
+        assert_eq!((t[1].id.as_str(), t[1].reference.as_deref()), ("BREF2", Some("CREF2")));
+        assert_eq!(t[1].description, "DISTRIBUTED");
+        assert_eq!(t[2].value_date, Some(date(2024, 1, 5)));
+        assert_eq!(t[2].reference, None);
+    }
+
+    #[test]
+    fn lines_with_status_or_non_monetary_codes_are_skipped_with_a_warning() {
+        let account = "03,1,,,,/\n16,890,,,,,NOTE ONLY/\n16,142,25,,,,/";
+        let parsed = run(&file("USD", account, 25, 4)).unwrap();
+        assert_eq!(amounts(&parsed.statements[0]), ["0.25"]);
+        assert_eq!(parsed.warnings.len(), 1);
+        assert_eq!(parsed.warnings[0].line, Some(4));
+        assert_eq!(parsed.warnings[0].statement, Some(0));
+    }
+
+    #[test]
+    fn a_control_total_that_disagrees_with_the_lines_is_a_control_total_error() {
+        let err = run(&file("USD", "03,1,,010,100,,/\n16,142,25,,,,/", 100, 3)).unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::ControlTotal);
+        assert_eq!(err.line, Some(5));
+        assert_eq!(err.field.as_deref(), Some("49"));
+        assert!(err.message.contains("found account control total 100, expected 125"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_record_count_that_disagrees_is_a_control_total_error() {
+        let err = run(&file("USD", "03,1,,010,100,,/\n16,142,25,,,,/", 125, 4)).unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::ControlTotal);
+        assert!(err.message.contains("record count 4, expected 3"), "{}", err.message);
+    }
+
+    #[test]
+    fn trailers_that_contradict_each_other_are_reported_as_warnings() {
+        // The group trailer is not the sum of its account trailer: the producer did not compute them.
+        let text = "01,B,C,240101,0000,1,,,2/\n02,C,B,1,240101,,USD,2/\n03,1,,010,100,,/\n16,142,25,,,,/\n\
+                    49,999,9/\n98,5,1,4/\n99,5,1,6/\n";
+        let parsed = run(text).unwrap();
+        assert_eq!(amounts(&parsed.statements[0]), ["0.25"]);
+        assert!(parsed.warnings.iter().any(|w| w.line == Some(5) && w.message.contains("not enforced")));
+    }
+
+    #[test]
+    fn blank_trailer_totals_are_not_checked() {
+        let text = "01,B,C,240101,0000,1,,,2/\n02,C,B,1,240101,,,2/\n03,1,/\n49,,2/\n98,0,1,4/\n99,0,1,6/";
+        let parsed = run(text).unwrap();
+        assert_eq!(parsed.statements.len(), 1);
+        assert!(parsed.statements[0].transactions.is_empty());
+    }
+
+    #[test]
+    fn a_detail_before_any_account_is_a_syntax_error_with_its_line() {
+        let err = run("01,B,C,240101,0000,1,,,2/\n02,C,B,1,240101,,USD,2/\n16,142,25,,,,/\n").unwrap_err();
+        assert_eq!((err.kind, err.line), (ParseErrorKind::Syntax, Some(3)));
+        assert_eq!(err.field.as_deref(), Some("16"));
+        assert!(err.message.starts_with("found 16 transaction detail, expected 03"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_unknown_record_code_is_refused() {
+        let err = run("00,0004,1/2/345,06/0321,0829,001,80,1,2/\n").unwrap_err();
+        assert_eq!((err.kind, err.line, err.column), (ParseErrorKind::Syntax, Some(1), Some(1)));
+        assert!(err.message.contains("record code 00"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_bad_amount_names_its_line_column_and_field() {
+        let err = run(&file("USD", "03,1,,,,/\n16,142,12.50,,,,/", 0, 3)).unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::InvalidAmount);
+        assert_eq!((err.line, err.column), (Some(4), Some(8)));
+        assert_eq!(err.field.as_deref(), Some("amount"));
+    }
+
+    #[test]
+    fn bad_dates_currencies_and_funds_types_are_typed_errors() {
+        let bad_date = run("01,B,C,240101,0000,1,,,2/\n02,C,B,1,241399,,USD,2/\n").unwrap_err();
+        assert_eq!(bad_date.kind, ParseErrorKind::InvalidDate);
+        let bad_ccy = run(&file("ZZZ", "03,1,/", 0, 2)).unwrap_err();
+        assert_eq!(bad_ccy.kind, ParseErrorKind::InvalidCurrency);
+        let bad_funds = run(&file("USD", "03,1,,,,/\n16,142,1,Q,,,/", 1, 3)).unwrap_err();
+        assert_eq!(bad_funds.field.as_deref(), Some("funds type"));
+    }
+
+    #[test]
+    fn a_truncated_file_is_refused() {
+        let err = run("01,B,C,240101,0000,1,,,2/\n02,C,B,1,240101,,USD,2/\n03,1,,,,/\n16,142,25,,,,/\n").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::Syntax);
+        assert!(err.message.contains("inside account 1"), "{}", err.message);
+    }
+
+    #[test]
+    fn the_same_account_in_two_groups_gives_two_statements() {
+        let text = "01,B,C,240102,0000,1,,,2/\n\
+                    02,C,B,1,240101,,USD,2/\n03,9,,010,100,,/\n49,100,2/\n98,100,1,4/\n\
+                    02,C,B,1,240102,,USD,2/\n03,9,,010,200,,/\n49,200,2/\n98,200,1,4/\n99,300,2,10/\n";
+        let parsed = run(text).unwrap();
+        assert_eq!(parsed.statements.len(), 2);
+        assert_eq!(parsed.statements[1].start_date, Some(date(2024, 1, 2)));
+    }
+
+    /// One generated transaction: credit or debit, amount in cents, references and text.
+    #[derive(Debug, Clone)]
+    struct GenLine {
+        credit: bool,
+        cents: i64,
+        bank_ref: String,
+        customer_ref: String,
+        text: String,
+    }
+
+    #[derive(Debug, Clone)]
+    struct GenAccount {
+        number: String,
+        opening: i64,
+        lines: Vec<GenLine>,
+    }
+
+    fn gen_line() -> impl Strategy<Value = GenLine> {
+        (
+            any::<bool>(),
+            1i64..10_000_000_000,
+            "([A-Z0-9]{1,16})?",
+            "([A-Z0-9-]{1,12})?",
+            prop::collection::vec("[A-Za-z0-9.:-][A-Za-z0-9.:,-]{0,10}", 0..12),
+        )
+            .prop_map(|(credit, cents, bank_ref, customer_ref, words)| GenLine {
+                credit,
+                cents,
+                bank_ref,
+                customer_ref,
+                text: words.join(" "),
+            })
+    }
+
+    fn gen_account() -> impl Strategy<Value = GenAccount> {
+        ("[0-9]{4,12}", -100_000_000i64..100_000_000, prop::collection::vec(gen_line(), 0..8))
+            .prop_map(|(number, opening, lines)| GenAccount { number, opening, lines })
+    }
+
+    /// Writes a BAI2 file the way a bank would: records cut at 80 bytes into `88` continuations,
+    /// trailers with their control totals and record counts.
+    fn write_bai2(day: NaiveDate, currency: &str, accounts: &[GenAccount]) -> String {
+        let yymmdd = day.format("%y%m%d").to_string();
+        let mut out = format!("01,BANKID,CUSTID,{yymmdd},0700,42,80,,2/\n02,CUSTID,BANKID,1,{yymmdd},2400,{currency},2/\n");
+        let mut group_total: i128 = 0;
+        let mut group_records = 2u64;
+        for a in accounts {
+            let closing = a.opening + a.lines.iter().map(|l| if l.credit { l.cents } else { -l.cents }).sum::<i64>();
+            let mut records = vec![format!("03,{},,010,{},,,015,{},,/", a.number, a.opening, closing)];
+            let mut total = i128::from(a.opening) + i128::from(closing);
+            for l in &a.lines {
+                let code = if l.credit { "195" } else { "699" };
+                total += i128::from(l.cents);
+                let record = format!("16,{code},{},Z,{},{},{}", l.cents, l.bank_ref, l.customer_ref, l.text);
+                let mut rest = record.as_str();
+                let mut first = true;
+                while !rest.is_empty() {
+                    let room = if first { 80 } else { 77 };
+                    let take = rest.len().min(room);
+                    let (head, tail) = rest.split_at(take);
+                    records.push(if first { head.to_string() } else { format!("88,{head}") });
+                    rest = tail;
+                    first = false;
+                }
+            }
+            records.push(format!("49,{total},{}/", records.len() + 1));
+            group_total += total;
+            group_records += records.len() as u64;
+            for r in records {
+                out.push_str(&r);
+                out.push('\n');
+            }
+        }
+        group_records += 1;
+        out.push_str(&format!("98,{group_total},{},{group_records}/\n", accounts.len()));
+        out.push_str(&format!("99,{group_total},1,{}/\n", group_records + 2));
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn written_statements_parse_back_to_the_same_transactions(
+            accounts in prop::collection::vec(gen_account(), 1..4),
+            day in 0u32..3000,
+            currency in prop::sample::select(vec!["USD", "EUR", "GBP", "CAD"]),
+        ) {
+            let as_of = date(2015, 1, 1) + chrono::Days::new(u64::from(day));
+            let text = write_bai2(as_of, currency, &accounts);
+            let parsed = run(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            prop_assert_eq!(parsed.statements.len(), accounts.len());
+            for (s, a) in parsed.statements.iter().zip(&accounts) {
+                prop_assert_eq!(&s.account.id, &a.number);
+                prop_assert_eq!(s.currency.code(), currency);
+                prop_assert_eq!(s.opening_balance.map(|m| m.amount()), Some(Decimal::new(a.opening, 2)));
+                prop_assert_eq!(s.transactions.len(), a.lines.len());
+                for (t, l) in s.transactions.iter().zip(&a.lines) {
+                    let signed = if l.credit { l.cents } else { -l.cents };
+                    prop_assert_eq!(t.amount.amount(), Decimal::new(signed, 2));
+                    prop_assert_eq!(t.booking_date, as_of);
+                    prop_assert_eq!(&t.description, &l.text);
+                    prop_assert_eq!(&t.id, &l.bank_ref);
+                    prop_assert_eq!(t.reference.as_deref().unwrap_or(""), l.customer_ref.as_str());
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in any::<Vec<u8>>()) {
+            let _ = run_with(&bytes, &ParseOptions::default());
+        }
+
+        #[test]
+        fn arbitrary_record_soup_never_panics(
+            records in prop::collection::vec(
+                ("(01|02|03|16|49|88|98|99|[0-9]{2})", "[0-9A-Z,/ .VSDZ+-]{0,24}", prop::sample::select(vec!["\n", "/\n", "/ ", "\r\n", ""])),
+                0..24,
+            )
+        ) {
+            let mut text = String::from("01,B,C,240101,0000,1,,,2/\n");
+            for (code, body, end) in &records {
+                text.push_str(code);
+                text.push(',');
+                text.push_str(body);
+                text.push_str(end);
+            }
+            let _ = run(&text);
+        }
+    }
+}
