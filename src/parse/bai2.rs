@@ -8,8 +8,9 @@
 //! Banks bend the layout in many ways, all handled here: records ended by `/` or only by the line
 //! end, several records on one line (`.../   02,...`), fixed 80-byte blocks without line ends,
 //! records wrapped onto a bare next line, `88` records that continue a field in its middle, `/`
-//! inside free text, and trailers whose totals the producer did not compute (see
-//! [`Trailers`]).
+//! inside free text. Every trailer is checked against the records it closes; a difference is a
+//! [`ParseErrorKind::ControlTotal`] error unless the file's trailers also contradict each other,
+//! which shows a producer that never computed them (then each difference is a warning).
 
 use std::borrow::Cow;
 
@@ -107,6 +108,8 @@ struct Piece<'a> {
     line: usize,
     /// 1-based column of `text` in its line.
     col: usize,
+    /// The record code was followed by `:` or `;` instead of `,`.
+    odd_delimiter: bool,
     /// Byte offset of the record in the file, for progress.
     offset: usize,
 }
@@ -130,6 +133,10 @@ fn split_physical<'a>(
     let length = record_length.unwrap_or(DEFAULT_RECORD_LENGTH);
     let has_lf = memchr::memchr(b'\n', bytes).is_some();
     let has_cr = memchr::memchr(b'\r', bytes).is_some();
+    if !has_lf && !has_cr && text.len() > length && !is_blocked(text, length) {
+        // One long line of records closed by `/` and nothing else between them.
+        return split_line(text, 1, 0, length, true, sink);
+    }
     if !has_lf && !has_cr && text.len() > length {
         // Fixed-length blocks without line ends: every block is one physical record.
         let mut start = 0;
@@ -140,7 +147,7 @@ fn split_physical<'a>(
                 end += 1;
             }
             let line = text.get(start..end).unwrap_or("");
-            split_line(line, number, start, length, sink)?;
+            split_line(line, number, start, length, false, sink)?;
             start = end;
             number += 1;
         }
@@ -154,7 +161,7 @@ fn split_physical<'a>(
         let stop = end.unwrap_or(text.len());
         let line = text.get(start..stop).unwrap_or("");
         let line = line.strip_suffix('\r').unwrap_or(line);
-        split_line(line, number, start, length, sink)?;
+        split_line(line, number, start, length, false, sink)?;
         match end {
             Some(e) => start = e + 1,
             None => break,
@@ -173,13 +180,26 @@ fn starts_record(rest: &[u8]) -> bool {
     rest.len() >= 3 && rest[2] == b',' && Code::from_digits(&rest[..2]).is_some()
 }
 
+/// Whether a text without line ends is cut into fixed-length blocks: each of its first blocks
+/// starts with a record code.
+fn is_blocked(text: &str, length: usize) -> bool {
+    let bytes = text.as_bytes();
+    (0..8).map(|i| i * length).take_while(|start| *start < bytes.len()).all(|start| {
+        let block = bytes.get(start..).unwrap_or(&[]);
+        let skip = block.iter().take_while(|b| **b == b' ').count();
+        block.len() == skip || starts_record(block.get(skip..).unwrap_or(&[]))
+    })
+}
+
 /// Splits one physical line into records: a line may carry several records, each closed by `/`
-/// and followed by blanks (`49,00,2/  03,...`).
+/// and followed by blanks (`49,00,2/  03,...`). In a file that is one single line, `tight`
+/// lets records follow their `/` without blanks.
 fn split_line<'a>(
     line: &'a str,
     number: usize,
     offset: usize,
     length: usize,
+    tight: bool,
     sink: &mut dyn FnMut(Piece<'a>) -> Result<(), ParseError>,
 ) -> Result<(), ParseError> {
     let bytes = line.as_bytes();
@@ -190,7 +210,7 @@ fn split_line<'a>(
         while bytes.get(next).is_some_and(|b| *b == b' ' || *b == b'\t') {
             next += 1;
         }
-        if next > p + 1 && starts_record(bytes.get(next..).unwrap_or(&[])) {
+        if (tight || next > p + 1) && starts_record(bytes.get(next..).unwrap_or(&[])) {
             let segment = line.get(start..=p).unwrap_or("");
             classify(segment, number, offset, start, false, sink)?;
             start = next;
@@ -226,6 +246,7 @@ fn classify<'a>(
         (Some(code), Some(b',' | b':' | b';')) => (code, text.get(3..).unwrap_or(""), 3),
         _ => (Code::Wrapped, text, 0),
     };
+    let odd_delimiter = skip == 3 && b.get(2) != Some(&b',');
     sink(Piece {
         code,
         text: data,
@@ -233,6 +254,7 @@ fn classify<'a>(
         full: full_line && !terminated,
         line: number,
         col: seg_start + lead + skip + 1,
+        odd_delimiter,
         offset: offset + seg_start,
     })
 }
@@ -541,6 +563,16 @@ impl<'s, 'a> Parser<'s, 'a> {
     /// Takes one physical record; a logical record is complete when the next one starts.
     fn feed(&mut self, piece: Piece<'a>) -> Result<(), ParseError> {
         self.last_line = piece.line;
+        if piece.odd_delimiter {
+            self.warn(
+                piece.line,
+                format!(
+                    "line {}: record code {} is followed by a stray character instead of a comma",
+                    piece.line,
+                    piece.code.tag()
+                ),
+            );
+        }
         match piece.code {
             Code::Continuation | Code::Wrapped => {
                 if piece.code == Code::Wrapped {
@@ -560,8 +592,10 @@ impl<'s, 'a> Parser<'s, 'a> {
                     }
                 }
                 if self.pending.is_empty() {
-                    let what = if piece.code == Code::Wrapped { "text without a record code" } else { "an 88 continuation" };
-                    let expected = if self.stage == Stage::BeforeFile { "the 01 file header" } else { "a record to continue" };
+                    let what =
+                        if piece.code == Code::Wrapped { "text without a record code" } else { "an 88 continuation" };
+                    let expected =
+                        if self.stage == Stage::BeforeFile { "the 01 file header" } else { "a record to continue" };
                     return Err(self
                         .error(piece.line, ParseErrorKind::Syntax, format!("found {what}, expected {expected}"))
                         .at_column(piece.col)
@@ -571,7 +605,10 @@ impl<'s, 'a> Parser<'s, 'a> {
                     let head = self.pending.first().map(|p| p.line).unwrap_or(piece.line);
                     self.warn(
                         piece.line,
-                        format!("line {} has no record code; read as the continuation of the record on line {head}", piece.line),
+                        format!(
+                            "line {} has no record code; read as the continuation of the record on line {head}",
+                            piece.line
+                        ),
                     );
                 }
                 self.pending.push(piece);
@@ -857,11 +894,7 @@ impl<'s, 'a> Parser<'s, 'a> {
                 _ => {}
             }
         }
-        self.account = Some(AccountState {
-            statement,
-            total,
-            records_at_start: self.records_before,
-        });
+        self.account = Some(AccountState { statement, total, records_at_start: self.records_before });
         self.stage = Stage::InAccount;
         Ok(())
     }
@@ -925,11 +958,11 @@ impl<'s, 'a> Parser<'s, 'a> {
     fn trailer_fields<const N: usize>(
         &self,
         pieces: &[Piece<'a>],
-    ) -> Result<(Option<i128>, [(Option<u64>, usize, usize); N]), ParseError> {
+    ) -> Result<(Option<i128>, [Option<u64>; N]), ParseError> {
         let mut f = Fields::new(pieces);
         let total_field = f.next_or_empty();
         let total = self.amount(&total_field, "control total")?;
-        let mut counts = [(None, 0, 0); N];
+        let mut counts = [None; N];
         for slot in counts.iter_mut() {
             let field = f.next_or_empty();
             let value = match field.trimmed() {
@@ -938,7 +971,7 @@ impl<'s, 'a> Parser<'s, 'a> {
                     self.field_error(&field, ParseErrorKind::Syntax, "count", format!("found {v:?}, expected a count"))
                 })?),
             };
-            *slot = (value, field.line, field.col);
+            *slot = value;
         }
         Ok((total, counts))
     }
@@ -960,9 +993,9 @@ impl<'s, 'a> Parser<'s, 'a> {
 
     fn account_trailer(&mut self, pieces: &[Piece<'a>]) -> Result<(), ParseError> {
         let line = pieces.first().map(|p| p.line).unwrap_or(0);
-        let (total, [(count, _, _)]) = self.trailer_fields::<1>(pieces)?;
+        let (total, [count]) = self.trailer_fields::<1>(pieces)?;
         let Some(account) = self.account.take() else { return Ok(()) };
-        let records = self.records - account.records_at_start;
+        let records = self.records.saturating_sub(account.records_at_start);
         if let Some(t) = total.filter(|t| *t != account.total) {
             self.mismatch(line, "49", "account control total", t, account.total);
         }
@@ -987,9 +1020,9 @@ impl<'s, 'a> Parser<'s, 'a> {
 
     fn group_trailer(&mut self, pieces: &[Piece<'a>]) -> Result<(), ParseError> {
         let line = pieces.first().map(|p| p.line).unwrap_or(0);
-        let (total, [(accounts, _, _), (count, _, _)]) = self.trailer_fields::<2>(pieces)?;
+        let (total, [accounts, count]) = self.trailer_fields::<2>(pieces)?;
         let Some(g) = self.group.take() else { return Ok(()) };
-        let records = self.records - g.records_at_start;
+        let records = self.records.saturating_sub(g.records_at_start);
         if let Some(t) = total.filter(|t| *t != g.content.total) {
             self.mismatch(line, "98", "group control total", t, g.content.total);
         }
@@ -1000,8 +1033,10 @@ impl<'s, 'a> Parser<'s, 'a> {
             self.mismatch(line, "98", "group record count", i128::from(c), i128::from(records));
         }
         if let Some(children) = g.stated_children {
-            let own = records - g.account_records;
-            if total.is_some_and(|t| t != children.total) || count.is_some_and(|c| c != children.records + own) {
+            let own = records.saturating_sub(g.account_records);
+            if total.is_some_and(|t| t != children.total)
+                || count.is_some_and(|c| c != children.records.saturating_add(own))
+            {
                 self.contradiction(line);
             }
         }
@@ -1020,8 +1055,8 @@ impl<'s, 'a> Parser<'s, 'a> {
 
     fn file_trailer(&mut self, pieces: &[Piece<'a>]) -> Result<(), ParseError> {
         let line = pieces.first().map(|p| p.line).unwrap_or(0);
-        let (total, [(groups, _, _), (count, _, _)]) = self.trailer_fields::<2>(pieces)?;
-        let records = self.records - self.file_records_at_start;
+        let (total, [groups, count]) = self.trailer_fields::<2>(pieces)?;
+        let records = self.records.saturating_sub(self.file_records_at_start);
         if let Some(t) = total.filter(|t| *t != self.file_content.total) {
             self.mismatch(line, "99", "file control total", t, self.file_content.total);
         }
@@ -1032,8 +1067,10 @@ impl<'s, 'a> Parser<'s, 'a> {
             self.mismatch(line, "99", "file record count", i128::from(c), i128::from(records));
         }
         if let Some(children) = self.file_stated_children {
-            let own = records - self.file_group_records;
-            if total.is_some_and(|t| t != children.total) || count.is_some_and(|c| c != children.records + own) {
+            let own = records.saturating_sub(self.file_group_records);
+            if total.is_some_and(|t| t != children.total)
+                || count.is_some_and(|c| c != children.records.saturating_add(own))
+            {
                 self.contradiction(line);
             }
         }
@@ -1058,7 +1095,9 @@ impl<'s, 'a> Parser<'s, 'a> {
                 return Err(self.error(
                     end,
                     ParseErrorKind::Syntax,
-                    format!("found the end of the file {inside}, expected the trailers that close it (truncated file?)"),
+                    format!(
+                        "found the end of the file {inside}, expected the trailers that close it (truncated file?)"
+                    ),
                 ));
             }
         }
@@ -1219,7 +1258,8 @@ mod tests {
 
     #[test]
     fn free_text_may_hold_commas_and_slashes_and_records_may_omit_the_slash() {
-        let account = "03,1,USD,,,,/\n16,165,60000,,REF1,AB/GS/0001,ACH Credit, From: X/Y, SEC: CCD\n88,EREF: AB/GS/0001";
+        let account =
+            "03,1,USD,,,,/\n16,165,60000,,REF1,AB/GS/0001,ACH Credit, From: X/Y, SEC: CCD\n88,EREF: AB/GS/0001";
         let parsed = run(&file("USD", account, 60000, 4)).unwrap();
         let t = &parsed.statements[0].transactions[0];
         assert_eq!(t.reference.as_deref(), Some("AB/GS/0001"));
@@ -1252,6 +1292,22 @@ mod tests {
         let parsed = run(&blob).unwrap();
         let t = &parsed.statements[0].transactions[0];
         assert_eq!(t.description, "A LONG TEXT THAT FILLS THE WHOLE BLOCK");
+    }
+
+    #[test]
+    fn a_file_on_one_line_without_padding_is_split_at_each_slash() {
+        let text = "01,B,C,240101,0000,1,,,2/02,C,B,1,240101,,USD,2/03,1,,010,100,,/16,142,25,Z,,,SALE 12/2024 A/B/\
+                    49,125,3/98,125,1,5/99,125,1,7/";
+        let parsed = run(text).unwrap();
+        assert_eq!(parsed.statements[0].transactions[0].description, "SALE 12/2024 A/B");
+    }
+
+    #[test]
+    fn a_continuation_code_with_a_colon_is_read_with_a_warning() {
+        let account = "03,1,,,,/\n16,142,25,Z,,,TEXT\n88:MORE";
+        let parsed = run(&file("USD", account, 25, 4)).unwrap();
+        assert_eq!(parsed.statements[0].transactions[0].description, "TEXT MORE");
+        assert_eq!(parsed.warnings.len(), 1);
     }
 
     #[test]
@@ -1415,7 +1471,8 @@ mod tests {
     /// trailers with their control totals and record counts.
     fn write_bai2(day: NaiveDate, currency: &str, accounts: &[GenAccount]) -> String {
         let yymmdd = day.format("%y%m%d").to_string();
-        let mut out = format!("01,BANKID,CUSTID,{yymmdd},0700,42,80,,2/\n02,CUSTID,BANKID,1,{yymmdd},2400,{currency},2/\n");
+        let mut out =
+            format!("01,BANKID,CUSTID,{yymmdd},0700,42,80,,2/\n02,CUSTID,BANKID,1,{yymmdd},2400,{currency},2/\n");
         let mut group_total: i128 = 0;
         let mut group_records = 2u64;
         for a in accounts {
