@@ -13,6 +13,7 @@
 //! which shows a producer that never computed them (then each difference is a warning).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -480,6 +481,8 @@ struct GroupState {
 
 struct AccountState {
     statement: Statement,
+    /// Bank references already used as ids in this account.
+    bank_ids: HashSet<String>,
     total: i128,
     records_at_start: u64,
 }
@@ -894,7 +897,8 @@ impl<'s, 'a> Parser<'s, 'a> {
                 _ => {}
             }
         }
-        self.account = Some(AccountState { statement, total, records_at_start: self.records_before });
+        self.account =
+            Some(AccountState { statement, bank_ids: HashSet::new(), total, records_at_start: self.records_before });
         self.stage = Stage::InAccount;
         Ok(())
     }
@@ -934,7 +938,11 @@ impl<'s, 'a> Parser<'s, 'a> {
                 format!("found amount {:?}, expected at most {MAX_AMOUNT_DIGITS} digits", amount_field.trimmed()),
             ));
         };
-        let mut txn = BankTransaction::new(booking_date, Money::new(value, currency)).with_bank_id(bank_ref);
+        let mut txn = BankTransaction::new(booking_date, Money::new(value, currency));
+        let repeated = !bank_ref.is_empty() && !account.bank_ids.insert(bank_ref.clone());
+        if !repeated {
+            txn = txn.with_bank_id(bank_ref.as_str());
+        }
         txn.value_date = value_date.filter(|d| *d != booking_date);
         txn.description = description;
         txn.bank_code = Some(format!("{code:03}"));
@@ -946,6 +954,13 @@ impl<'s, 'a> Parser<'s, 'a> {
         }
         account.statement.transactions.push(txn);
         self.transactions += 1;
+        if repeated {
+            // Two lines with one id would collapse into one when imported; the fingerprint keeps both.
+            self.warn(
+                line,
+                format!("bank reference {bank_ref:?} on line {line} repeats an earlier line's; not used as its id"),
+            );
+        }
         if self.transactions % PROGRESS_EVERY == 0 {
             if let Some(p) = head {
                 self.source.report_progress(p.offset);
@@ -1307,6 +1322,16 @@ mod tests {
         let account = "03,1,,,,/\n16,142,25,Z,,,TEXT\n88:MORE";
         let parsed = run(&file("USD", account, 25, 4)).unwrap();
         assert_eq!(parsed.statements[0].transactions[0].description, "TEXT MORE");
+        assert_eq!(parsed.warnings.len(), 1);
+    }
+
+    #[test]
+    fn a_repeated_bank_reference_is_not_used_twice_as_an_id() {
+        let account = "03,1,,,,/\n16,142,25,Z,B1,,A/\n16,142,30,Z,B1,,B/";
+        let parsed = run(&file("USD", account, 55, 4)).unwrap();
+        let t = &parsed.statements[0].transactions;
+        assert_eq!((t[0].id.as_str(), t[0].id_source), ("B1", IdSource::Bank));
+        assert_eq!(t[1].id_source, IdSource::Fingerprint);
         assert_eq!(parsed.warnings.len(), 1);
     }
 
