@@ -7,9 +7,10 @@
 //! them (`BkToCstmrStmtV01` and `BkToCstmrStmt` are both accepted).
 //!
 //! Decisions, where the standard or the banks leave room:
-//! - Every `Stmt` / `Rpt` / `Ntfctn` is one [`Statement`]. The account id is the IBAN, else
-//!   `Othr/Id` (or the older `PrtryAcct/Id`, `BBAN`). The statement currency is `Acct/Ccy`, else the
-//!   first currency an amount of the statement names, else the configured fallback.
+//! - Every `Stmt` / `Rpt` / `Ntfctn` is one [`Statement`](crate::domain::Statement). The account id
+//!   is the IBAN, else `Othr/Id` (or the older `PrtryAcct/Id`, `BBAN`). The statement currency is
+//!   `Acct/Ccy`, else the first currency an amount of the statement names, else the configured
+//!   fallback.
 //! - `Ccy="XXX"` ("no currency") and amounts without `Ccy` take the statement currency: PostFinance
 //!   writes `XXX` on every amount and expects the account's currency to be configured.
 //! - Balances by code: `OPBD` is the opening balance, `PRCD` (previous closing) stands in when there
@@ -17,22 +18,32 @@
 //!   are ignored in statements; in a camt.052 report with neither opening nor closing balance, two or
 //!   more `ITBD` balances give the opening (first) and closing (last) balance, because intraday
 //!   reports bracket their entries that way. A single `ITBD` brackets nothing and is not used.
-//! - Only booked entries (`Sts` `BOOK`, plain or as `<Cd>`) become transactions, since only they move
-//!   the booked balance; pending or informational entries are skipped with a warning. An entry without
-//!   a status is taken as booked, with a warning.
+//! - Only booked entries (`Sts` `BOOK`, plain or as `<Cd>`) become transactions of a statement or a
+//!   notification, since only they move the booked balance; pending, future or informational entries
+//!   are skipped with a warning. A camt.052 intraday report exists to show what is not booked yet, so
+//!   its pending (`PDNG`) entries are imported, each with a warning. An entry without a status is
+//!   taken as booked, with a warning.
 //! - `RvslInd` does not flip the sign: ISO 20022 says `CdtDbtInd` already gives the direction of the
 //!   reversal booking (a `DBIT` reversal undoes an earlier credit).
 //! - A batch entry (one `Ntry` with several `TxDtls`) is one transaction: it is what was booked and
-//!   what the balances add up. Each `TxDtls` becomes a [`TransactionDetail`] so the matcher still sees
-//!   every part. A single `TxDtls` is lifted onto the transaction itself (reference, payee,
-//!   counterparty account, remittance text, check number).
+//!   what the balances add up. Each `TxDtls` becomes a
+//!   [`TransactionDetail`](crate::domain::TransactionDetail) so the matcher still sees every part;
+//!   a batch without its own `AddtlNtryInf` takes the remittance text, payee and counterparty account
+//!   all its parts share, if they share one. A single `TxDtls` is lifted onto the transaction itself
+//!   (reference, payee, counterparty account, remittance text, check number).
 //! - The bank id is the entry's `AcctSvcrRef`, else its `NtryRef`, else the first `TxDtls`
 //!   `Refs/AcctSvcrRef`; a value repeated within a statement is dropped (with a warning) so that ids
 //!   stay unique and the line gets a fingerprint instead.
 //! - The counterparty is the debtor for credits and the creditor for debits (falling back to the
 //!   ultimate party, then to the other side when the bank names only that one).
 //! - Dates are the calendar date as written: `2024-03-01`, `2024-03-01+02:00` and
-//!   `2024-03-01T23:59:59Z` are all the 1st of March.
+//!   `2024-03-01T23:59:59Z` are all the 1st of March. The one exception is a UTC time of exactly
+//!   20:00 to 23:00, which is a European bank's local midnight of the next day (see
+//!   `model::parse_date`).
+//! - The description is `AddtlNtryInf`, followed by the lifted remittance text of a single
+//!   `TxDtls` (or its `AddtlTxInf` when there is nothing else), with runs of blanks squashed.
+//! - A `TxsSummry` entry count that disagrees with the entries found is warned about; a file that
+//!   ends before its elements close is refused rather than read in part.
 
 mod model;
 

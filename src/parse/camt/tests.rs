@@ -412,6 +412,21 @@ fn a_summary_that_disagrees_with_the_entries_is_warned() {
     assert!(parsed.warnings.iter().any(|w| w.message.contains("states 3 entries")), "{:?}", parsed.warnings);
 }
 
+#[test]
+fn progress_is_reported_while_many_entries_are_read() {
+    let entries: String = (0..5000).map(|_| ntry("1.00", "CRDT", "")).collect();
+    let xml = stmt(ACCT, &entries);
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |_: u64| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    let options = ParseOptions::default();
+    let source = Source { name: "big.xml", bytes: xml.as_bytes(), options: &options, progress: Some(&progress) };
+    let parsed = parse(&source, Format::Camt053).unwrap();
+    assert_eq!(only(&parsed).transactions.len(), 5000);
+    assert!(calls.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
 /// One generated line: what the writer puts in and the parser must give back.
 #[derive(Debug, Clone)]
 struct Line {
