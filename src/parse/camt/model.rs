@@ -391,9 +391,10 @@ fn non_empty(v: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_string())
 }
 
-/// Like [`non_empty`], also dropping the `NOTPROVIDED` placeholder banks write into mandatory fields.
+/// Like [`non_empty`], also dropping the `NOTPROVIDED` and `NONREF` placeholders banks write into
+/// mandatory fields.
 fn provided(v: &str) -> Option<String> {
-    non_empty(v).filter(|s| !s.eq_ignore_ascii_case("NOTPROVIDED"))
+    non_empty(v).filter(|s| !s.eq_ignore_ascii_case("NOTPROVIDED") && !s.eq_ignore_ascii_case("NONREF"))
 }
 
 /// Appends `v` to `out` with a single space between parts.
@@ -497,7 +498,14 @@ impl<'a> State<'a> {
             [Ntry] => self.entry = EntryBuilder { at, ..EntryBuilder::default() },
             [Ntry, NtryDtls, TxDtls] | [Ntry, TxDtls] => self.detail = DetailBuilder::default(),
             [Bal] => self.balance = BalanceBuilder { at, ..BalanceBuilder::default() },
-            [.., Amt] => self.amount_currency = self.currency_attribute(e, at)?,
+            // Only the amounts that are read: a bad code on a charge or counter-value amount must
+            // not refuse the file.
+            [Bal, Amt]
+            | [Ntry, Amt]
+            | [Ntry, NtryDtls, TxDtls, Amt]
+            | [Ntry, TxDtls, Amt]
+            | [Ntry, NtryDtls, TxDtls, AmtDtls, TxAmt, Amt]
+            | [Ntry, TxDtls, AmtDtls, TxAmt, Amt] => self.amount_currency = self.currency_attribute(e, at)?,
             _ => {}
         }
         Ok(())

@@ -239,11 +239,14 @@ fn the_counterparty_of_a_debit_is_the_creditor() {
 }
 
 #[test]
-fn the_bank_id_falls_back_to_the_entry_reference_then_the_detail_reference() {
+fn the_bank_id_falls_back_to_the_entry_reference_then_the_detail_reference_and_skips_placeholders() {
     let by_ntry_ref = ntry("1.00", "CRDT", "").replace("<Ntry>", "<Ntry><NtryRef>NR-1</NtryRef>");
     let by_detail =
         ntry("2.00", "CRDT", &format!("<NtryDtls>{}</NtryDtls>", tx("<Refs><AcctSvcrRef>TX-9</AcctSvcrRef></Refs>")));
-    let parsed = ok(&stmt(ACCT, &format!("{by_ntry_ref}{by_detail}{}", ntry("3.00", "CRDT", ""))));
+    let parsed = ok(&stmt(
+        ACCT,
+        &format!("{by_ntry_ref}{by_detail}{}", ntry("3.00", "CRDT", "<AcctSvcrRef>NONREF</AcctSvcrRef>")),
+    ));
     let ids: Vec<_> = only(&parsed).transactions.iter().map(|t| (t.id.as_str(), t.id_source)).collect();
     assert_eq!(ids, [("NR-1", IdSource::Bank), ("TX-9", IdSource::Bank), ("", IdSource::Fingerprint)]);
 }
@@ -377,6 +380,13 @@ fn bad_values_name_their_line_and_field() {
     assert_eq!((err.kind, err.field.as_deref()), (ParseErrorKind::InvalidCurrency, Some("Ccy")));
     let missing = "<Ntry><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2024-03-04</Dt></BookgDt></Ntry>";
     assert_eq!(run(&stmt(ACCT, missing)).unwrap_err().kind, ParseErrorKind::MissingField);
+}
+
+#[test]
+fn a_bad_currency_on_an_amount_that_is_not_read_is_ignored() {
+    let charges = "<NtryDtls><TxDtls><Chrgs><Rcrd><Amt Ccy=\"??\">1.00</Amt></Rcrd></Chrgs></TxDtls></NtryDtls>";
+    let parsed = ok(&stmt(ACCT, &ntry("1.00", "CRDT", charges)));
+    assert_eq!(only(&parsed).transactions[0].amount.amount(), dec("1.00"));
 }
 
 #[test]
