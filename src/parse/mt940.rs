@@ -396,6 +396,7 @@ struct StatementLine<'a> {
 }
 
 /// Why a `:61:` could not be read: where, what, and whether more text might complete it.
+#[derive(Debug)]
 struct LineError {
     offset: usize,
     kind: ParseErrorKind,
@@ -581,7 +582,7 @@ fn subfields(s: &str, sep: char) -> Info {
         description: text::squash_ws(&format!("{posting} {text}")),
         payee: non_empty(&name),
         account: non_empty(&account).or_else(|| sepa.iban.and_then(non_empty)),
-        reference: sepa.eref.and_then(non_empty).filter(|r| r != "NOTPROVIDED"),
+        reference: sepa.eref.and_then(end_to_end_id),
         code,
     }
 }
@@ -620,6 +621,12 @@ fn sepa_keywords(s: &str) -> Sepa<'_> {
     out
 }
 
+/// A SEPA end-to-end id is at most 35 characters; text after that ran on from the next subfield.
+fn end_to_end_id(raw: &str) -> Option<String> {
+    let cut = raw.char_indices().nth(35).map(|(i, _)| i).unwrap_or(raw.len());
+    non_empty(raw.get(..cut).unwrap_or(raw)).filter(|r| r != "NOTPROVIDED")
+}
+
 /// The slash code starting at byte `at` (`/EREF/`), if it is one.
 fn slash_code_at(s: &str, at: usize) -> Option<&'static str> {
     let rest = s.get(at..)?;
@@ -643,14 +650,16 @@ fn slash_fields(s: &str) -> Info {
     let mut structured_ref = None;
     for (i, (pos, code)) in marks.iter().enumerate() {
         let end = marks.get(i + 1).map(|m| m.0).unwrap_or(s.len());
-        let value = s.get(pos + code.len() + 2..end).unwrap_or("");
+        // ING separates fields with `//`, so a value's own trailing slash is not part of it.
+        let raw = s.get(pos + code.len() + 2..end).unwrap_or("");
+        let value = raw.trim_end_matches('/');
         match *code {
             "EREF" => out.reference = non_empty(value).filter(|r| r != "NOTPROVIDED"),
             "NAME" => out.payee = non_empty(value),
             "IBAN" => out.account = non_empty(value),
             "TRTP" => out.code = non_empty(value),
             "REMI" => {
-                let v = value.trim_end_matches('/');
+                let v = value;
                 if let Some(r) = v.strip_prefix("STRD/CUR/").or_else(|| v.strip_prefix("STRD/")) {
                     structured_ref = non_empty(r.trim_matches('/'));
                     remi = structured_ref.clone();
@@ -659,7 +668,7 @@ fn slash_fields(s: &str) -> Info {
                 }
             }
             "CNTP" | "BENM" | "ORDP" => {
-                let mut it = value.split('/');
+                let mut it = raw.split('/');
                 let account = it.next().unwrap_or("");
                 let _bic = it.next();
                 let name = it.next().unwrap_or("");
@@ -681,7 +690,7 @@ fn slash_fields(s: &str) -> Info {
     if out.reference.is_none() {
         out.reference = structured_ref;
     }
-    out.description = remi.unwrap_or_else(|| text::squash_ws(s));
+    out.description = remi.or_else(|| out.payee.clone()).unwrap_or_default();
     out
 }
 
@@ -1068,14 +1077,18 @@ impl<'s> Parser<'s, '_> {
             t.value_date = Some(parts.value_date);
         }
         let info = if p.info.is_empty() { Info::default() } else { info(&p.info) };
-        t.description = if info.description.is_empty() {
-            p.supplementary.clone().unwrap_or_default()
-        } else {
+        let customer_ref = parts.customer_ref.trim();
+        t.description = if !info.description.is_empty() {
             info.description
+        } else if let Some(text) = p.supplementary {
+            text
+        } else if !is_placeholder_ref(customer_ref) {
+            text::squash_ws(customer_ref)
+        } else {
+            String::new()
         };
         t.payee = info.payee;
         t.counterparty_account = info.account;
-        let customer_ref = parts.customer_ref.trim();
         let type_code = parts.type_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
         if type_code.is_some_and(|c| c.ends_with("CHK")) && !is_placeholder_ref(customer_ref) {
             t.check_number = Some(customer_ref.to_string());
@@ -1123,8 +1136,12 @@ impl<'s> Parser<'s, '_> {
                 t.amount = Money::new(t.amount.amount(), currency);
             }
         }
-        if open.explicit && statement.closing_balance.is_none() && statement.account.id.is_empty() {
-            let _ = open.line;
+        if open.explicit && self.format == Format::Mt940 && statement.closing_balance.is_none() {
+            self.warnings.push(Warning {
+                line: Some(open.line),
+                statement: Some(self.statements.len()),
+                message: "statement has no closing balance `:62F:`; the file may be cut short".into(),
+            });
         }
         self.statements.push(statement);
     }
@@ -1163,6 +1180,389 @@ impl<'a> LineParts<'a> {
             type_code: p.type_code.map(|s| Cow::Owned(s.to_string())),
             customer_ref: Cow::Owned(p.customer_ref.to_string()),
             bank_ref: p.bank_ref.map(|s| Cow::Owned(s.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::IdSource;
+    use crate::parse::ParseOptions;
+    use proptest::prelude::*;
+
+    fn read(text: &str) -> Result<Parsed, ParseError> {
+        read_bytes(text.as_bytes(), Format::Mt940)
+    }
+
+    fn read_bytes(bytes: &[u8], format: Format) -> Result<Parsed, ParseError> {
+        let options = ParseOptions::default();
+        let source = Source { name: "test.sta", bytes, options: &options, progress: None };
+        parse(&source, format)
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).unwrap()
+    }
+
+    const SAMPLE: &str = "{1:F01GRNBNL2AXXXX0000000000}{2:O940GRNBNL2AXXXXN}{4:\n\
+:20:STMT0001\n\
+:25:NL91ABNA0417164300EUR\n\
+:28C:42/1\n\
+:60F:C240301EUR1500,00\n\
+:61:2403010301D125,50NTRFINV-2024-17//BR0001\n\
+:86:166?00SEPA OVERWEISUNG?20EREF+E2E-77?21SVWZ+Invoice 2024-17 Wid?22gets?30INGBNL2A\n\
+?31NL20INGB0001234567?32Widget Works B.V.\n\
+:61:2403040304C1000,NTRFNONREF//BR0002\n\
+:86:Salary March\n\
+:62F:C240304EUR2374,50\n\
+:64:C240304EUR2300,00\n\
+-}\n";
+
+    #[test]
+    fn a_statement_maps_account_balances_and_lines() {
+        let parsed = read(SAMPLE).unwrap();
+        assert_eq!(parsed.statements.len(), 1);
+        let s = &parsed.statements[0];
+        assert_eq!(s.account.id, "NL91ABNA0417164300EUR");
+        assert_eq!(s.account.iban.as_deref(), Some("NL91ABNA0417164300"));
+        assert_eq!(s.currency, Currency::EUR);
+        assert_eq!(s.statement_id.as_deref(), Some("42/1"));
+        assert_eq!(s.opening_balance.map(|m| m.amount()), Some(dec("1500.00")));
+        assert_eq!(s.closing_balance.map(|m| m.amount()), Some(dec("2374.50")));
+        assert_eq!(s.available_balance.map(|m| m.amount()), Some(dec("2300.00")));
+        let t = &s.transactions[0];
+        assert_eq!(t.booking_date, date(2024, 3, 1));
+        assert_eq!(t.value_date, None);
+        assert_eq!(t.amount.amount(), dec("-125.50"));
+        assert_eq!(t.description, "SEPA OVERWEISUNG Invoice 2024-17 Widgets");
+        assert_eq!(t.payee.as_deref(), Some("Widget Works B.V."));
+        assert_eq!(t.counterparty_account.as_deref(), Some("NL20INGB0001234567"));
+        assert_eq!(t.reference.as_deref(), Some("E2E-77"));
+        assert_eq!(t.bank_code.as_deref(), Some("NTRF"));
+        assert_eq!((t.id.as_str(), t.id_source), ("BR0001", IdSource::Bank));
+        assert_eq!(s.transactions[1].amount.amount(), dec("1000"));
+        assert_eq!(s.transactions[1].description, "Salary March");
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    }
+
+    #[test]
+    fn the_entry_date_rolls_over_into_the_next_year() {
+        let line = statement_line("2312310102C5,00NTRFNONREF").unwrap();
+        assert_eq!(line.value_date, date(2023, 12, 31));
+        assert_eq!(line.booking_date, date(2024, 1, 2));
+        let back = statement_line("2401021231C5,00NTRFNONREF").unwrap();
+        assert_eq!(back.booking_date, date(2023, 12, 31));
+    }
+
+    #[test]
+    fn reversals_flip_the_sign_and_a_funds_code_is_skipped() {
+        assert_eq!(statement_line("240101RC10,00NTRFNONREF").unwrap().amount, dec("-10.00"));
+        assert_eq!(statement_line("240101RD10,00NTRFNONREF").unwrap().amount, dec("10.00"));
+        assert_eq!(statement_line("240101DR6,00N024NONREF").unwrap().amount, dec("-6.00"));
+        assert_eq!(statement_line("2401010101CK2000,00NMSCX").unwrap().amount, dec("2000.00"));
+    }
+
+    #[test]
+    fn amounts_may_use_a_dot_or_have_no_decimals() {
+        assert_eq!(statement_line("030109C000000000300.00NMSCNONREF").unwrap().amount, dec("300.00"));
+        assert_eq!(statement_line("140729C500NTRFNONREF").unwrap().amount, dec("500"));
+        assert_eq!(statement_line("201201DD80,NMSC25594900").unwrap().amount, dec("-80"));
+        assert_eq!(swift_amount("1,000"), Some(dec("1.000")));
+    }
+
+    #[test]
+    fn type_code_and_customer_reference_are_optional() {
+        let nonref = statement_line("2009020902D20,00NONREF").unwrap();
+        assert_eq!((nonref.type_code, nonref.customer_ref), (None, "NONREF"));
+        let bank_only = statement_line("2011301130CN220000,00//19239782213").unwrap();
+        assert_eq!((bank_only.type_code, bank_only.bank_ref), (None, Some("19239782213")));
+        let spaced = statement_line("121123D10,00NIT NONREF").unwrap();
+        assert_eq!(spaced.type_code, Some("NIT"));
+    }
+
+    #[test]
+    fn a_line_cut_before_its_amount_continues_on_the_next_line() {
+        let parsed = read(":20:X\n:25:123\n:28C:1\n:60F:C181126EUR0,\n:61:1811261126CR\n30,00N062NONREF\n:62F:C181126EUR30,\n").unwrap();
+        assert_eq!(parsed.statements[0].transactions[0].amount.amount(), dec("30.00"));
+    }
+
+    #[test]
+    fn a_truncated_line_is_rejected_with_its_column() {
+        let err = read(":20:X\n:25:123\n:28C:1\n:60F:C240101EUR0,\n:61:2401\n:62F:C240101EUR0,\n").unwrap_err();
+        assert_eq!(err.line, Some(5));
+        assert_eq!(err.column, Some(5));
+        assert_eq!(err.field.as_deref(), Some(":61:"));
+        assert_eq!(err.kind, ParseErrorKind::InvalidDate);
+        assert!(err.to_string().starts_with("test.sta:5:5: mt940 :61:"), "{err}");
+    }
+
+    #[test]
+    fn a_tag_out_of_order_is_rejected_naming_what_came_before() {
+        let err = read(":20:X\n:28C:1\n:60F:C240101EUR0,\n:62F:C240101EUR0,\n").unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert_eq!(err.field.as_deref(), Some(":28C:"));
+        assert!(err.message.contains("after `:20:` (line 1)"), "{}", err.message);
+        let err = read(":20:X\n:25:1\n:28C:1\n:60F:C240101EUR0,\n:61:240101C1,NTRFNONREF\n:25:2\n").unwrap_err();
+        assert_eq!(err.line, Some(6));
+        assert!(err.message.contains("after `:61:`"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_unknown_tag_inside_a_text_is_wrapped_text() {
+        let text = ":20:X\n:25:1\n:28C:1\n:60F:C240101EUR0,\n:61:240101C1,NTRFNONREF\n:86:paid 2014-09-12T16\n:26:37 by card\n:62F:C240101EUR1,\n";
+        let parsed = read(text).unwrap();
+        assert_eq!(parsed.statements[0].transactions[0].description, "paid 2014-09-12T16 :26:37 by card");
+        assert!(parsed.warnings.iter().any(|w| w.line == Some(7) && w.message.contains("`:26:`")));
+    }
+
+    #[test]
+    fn a_dash_inside_a_line_text_is_not_the_end_of_the_message() {
+        let text = ":20:X\n:25:1\n:28C:1\n:60F:C240101EUR0,\n:61:240101C1,NTRFNONREF\n:86:/EREF/AB12\n-\nCD34//REMI/USTD//rent/\n:62F:C240101EUR1,\n-\n";
+        let parsed = read(text).unwrap();
+        let t = &parsed.statements[0].transactions[0];
+        assert_eq!(t.reference.as_deref(), Some("AB12-CD34"));
+        assert_eq!(t.description, "rent");
+    }
+
+    #[test]
+    fn slash_coded_texts_give_name_account_and_reference() {
+        let i = info(&[(4, "/TRTP/SEPA OVERBOEKING/IBAN/NL20INGB0001234567/BIC/INGBNL2A/NAME/J. Smit/EREF/ORDER-5/REMI/Rent May/")]);
+        assert_eq!(i.payee.as_deref(), Some("J. Smit"));
+        assert_eq!(i.account.as_deref(), Some("NL20INGB0001234567"));
+        assert_eq!(i.reference.as_deref(), Some("ORDER-5"));
+        assert_eq!(i.description, "Rent May");
+        let ing = info(&[(4, "/EREF/E1//CNTP/NL20INGB0001234567/INGBNL2A/P. Jansen/AMSTERDAM//REMI/USTD//Gift/")]);
+        assert_eq!((ing.payee.as_deref(), ing.account.as_deref()), (Some("P. Jansen"), Some("NL20INGB0001234567")));
+        assert_eq!((ing.reference.as_deref(), ing.description.as_str()), (Some("E1"), "Gift"));
+    }
+
+    #[test]
+    fn triodos_subfields_use_an_angle_bracket() {
+        let i = info(&[(4, "000>100555555555"), (0, ">20RENT FOR MAY>21 FLAT 3"), (0, ">310666666666")]);
+        assert_eq!(i.description, "RENT FOR MAY FLAT 3");
+        assert_eq!(i.account.as_deref(), Some("0666666666"));
+    }
+
+    #[test]
+    fn free_text_lines_join_with_a_blank_unless_the_line_was_full() {
+        let full = "A".repeat(61);
+        let i = info(&[(4, full.as_str()), (0, "BC"), (0, "next line")]);
+        assert_eq!(i.description, format!("{full}BC next line"));
+    }
+
+    #[test]
+    fn header_lines_are_skipped_and_unknown_text_is_reported() {
+        let text = "ABNANL2A\n940\nABNANL2A\nsome preface\n:20:X\n:25:1\n:28:1\n:60F:C240101EUR0,\n:62F:C240101EUR0,\n-\n";
+        let parsed = read(text).unwrap();
+        assert_eq!(parsed.statements.len(), 1);
+        assert_eq!(parsed.warnings.len(), 1);
+        assert_eq!(parsed.warnings[0].line, Some(4));
+    }
+
+    #[test]
+    fn cr_line_ends_and_a_missing_final_newline_are_read() {
+        let text = ":20:X\r:25:1\r:28C:1\r:60F:C240101EUR1,\r:61:240101D1,NTRFNONREF\r:62F:C240101EUR0,";
+        let parsed = read(text).unwrap();
+        assert_eq!(parsed.statements[0].transactions.len(), 1);
+        assert_eq!(parsed.statements[0].closing_balance.map(|m| m.amount()), Some(dec("0")));
+    }
+
+    #[test]
+    fn eight_bit_text_is_decoded_as_latin() {
+        let text = b":20:X\n:25:1\n:28C:1\n:60F:C240101EUR0,\n:61:240101C1,NTRFNONREF\n:86:M\xfcller\n:62F:C240101EUR1,\n";
+        let parsed = read_bytes(text, Format::Mt940).unwrap();
+        assert_eq!(parsed.statements[0].transactions[0].description, "Müller");
+    }
+
+    #[test]
+    fn an_interim_report_imports_its_lines_in_the_floor_limit_currency() {
+        let text = ":20:R1\n:25:PL61109010140000071219812874\n:28C:1/1\n:34F:PLN0\n:13D:2401191815+0100\n\
+:61:2401190119CN0,01NTRFNONREF//MB1\n:86:first\n:61:2401190119DN2,00NTRFNONREF//MB2\n:90D:1PLN2,00\n:90C:1PLN0,01\n-\n";
+        let parsed = read_bytes(text.as_bytes(), Format::Mt942).unwrap();
+        let s = &parsed.statements[0];
+        assert_eq!(s.currency.code(), "PLN");
+        assert_eq!(s.transactions.len(), 2);
+        assert_eq!(s.opening_balance, None);
+        assert_eq!(s.account.iban.as_deref(), Some("PL61109010140000071219812874"));
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    }
+
+    #[test]
+    fn a_repeated_bank_reference_is_not_used_as_an_id_twice() {
+        let text = ":20:X\n:25:1\n:28C:1\n:60F:C240101EUR0,\n:61:240101C1,NTRFNONREF//SAME\n:61:240101C1,NTRFNONREF//SAME\n:62F:C240101EUR2,\n";
+        let parsed = read(text).unwrap();
+        let t = &parsed.statements[0].transactions;
+        assert_eq!((t[0].id_source, t[1].id_source), (IdSource::Bank, IdSource::Fingerprint));
+        assert!(parsed.warnings.iter().any(|w| w.line == Some(6)));
+    }
+
+    #[test]
+    fn a_date_that_does_not_exist_moves_to_the_months_end_with_a_warning() {
+        let text = ":20:X\n:25:1\n:28C:1\n:60F:C160229EUR0,\n:61:1602300301DR6,00N024NONREF\n:62F:D160301EUR6,\n";
+        let parsed = read(text).unwrap();
+        let t = &parsed.statements[0].transactions[0];
+        assert_eq!((t.booking_date, t.value_date), (date(2016, 3, 1), Some(date(2016, 2, 29))));
+        assert!(parsed.warnings.iter().any(|w| w.line == Some(5)));
+        assert!(read(":20:X\n:25:1\n:28C:1\n:60F:C161301EUR0,\n").is_err());
+    }
+
+    #[test]
+    fn a_cheque_line_gives_its_number() {
+        let t = &read(":20:X\n:25:1\n:28:1\n:60F:C240101EUR0,\n:61:240101D68,NCHK16703074\n:62F:D240101EUR68,\n")
+            .unwrap()
+            .statements[0]
+            .transactions[0];
+        assert_eq!(t.check_number.as_deref(), Some("16703074"));
+        assert_eq!(t.bank_code.as_deref(), Some("NCHK"));
+    }
+
+    #[test]
+    fn a_fragment_without_reference_tag_is_read_with_a_warning() {
+        let parsed = read(":61:110701CN50,00NZ10NONREF\n-\n").unwrap();
+        assert_eq!(parsed.statements[0].transactions.len(), 1);
+        assert_eq!(parsed.warnings[0].line, Some(1));
+    }
+
+    #[test]
+    fn text_without_any_field_is_refused() {
+        let err = read("1\n2\n3\n").unwrap_err();
+        assert_eq!(err.kind, ParseErrorKind::Empty);
+    }
+
+    #[test]
+    fn bank_style_account_identifiers_are_split_into_their_parts() {
+        let (a, c) = account_ident("DABADKKK/1234567890");
+        assert_eq!((a.id.as_str(), a.bic.as_deref(), c), ("DABADKKK/1234567890", Some("DABADKKK"), None));
+        let (a, c) = account_ident("12345678/1020304050");
+        assert_eq!(a.bank_id.as_deref(), Some("12345678"));
+        assert_eq!(c, None);
+        let (a, c) = account_ident("UBRTHUHB/123456789150ABCDEF002/HUF");
+        assert_eq!((a.bic.as_deref(), c.map(|c| c.code().to_string())), (Some("UBRTHUHB"), Some("HUF".into())));
+    }
+
+    /// One generated line, with what the parser must give back.
+    #[derive(Debug, Clone)]
+    struct GenLine {
+        value: NaiveDate,
+        entry: NaiveDate,
+        cents: i64,
+        words: Vec<String>,
+        customer_ref: Option<String>,
+        bank_id: Option<String>,
+        payee: Option<String>,
+    }
+
+    fn gen_line() -> impl Strategy<Value = GenLine> {
+        (
+            0i64..24_000,
+            0i64..4,
+            -1_000_000_000i64..1_000_000_000,
+            prop::collection::vec("[A-Za-z0-9]{1,12}", 1..12),
+            prop::option::of("R[0-9]{1,10}"),
+            prop::option::of("[A-Z0-9]{1,12}"),
+            prop::option::of("[A-Za-z]{1,20}"),
+        )
+            .prop_map(|(day, lag, cents, words, customer_ref, bank_id, payee)| {
+                let value = date(2000, 1, 1) + chrono::Duration::days(day);
+                GenLine { value, entry: value + chrono::Duration::days(lag), cents, words, customer_ref, bank_id, payee }
+            })
+    }
+
+    fn amount_text(cents: i64) -> String {
+        format!("{},{:02}", cents.unsigned_abs() / 100, cents.unsigned_abs() % 100)
+    }
+
+    /// Writes lines as one MT940 statement: free text for lines without a payee, `?NN` subfields
+    /// for lines with one.
+    fn write_statement(account: &str, lines: &[GenLine]) -> String {
+        let mut out = format!(":20:GEN\n:25:{account}\n:28C:7/1\n:60F:C{}EUR0,00\n", lines[0].value.format("%y%m%d"));
+        let mut total = 0i64;
+        for (i, l) in lines.iter().enumerate() {
+            total += l.cents;
+            let mark = if l.cents < 0 { "D" } else { "C" };
+            let reference = l.customer_ref.as_deref().unwrap_or("NONREF");
+            let bank = l.bank_id.as_ref().map(|b| format!("//{b}X{i}")).unwrap_or_default();
+            out += &format!(
+                ":61:{}{}{mark}{}NTRF{reference}{bank}\n",
+                l.value.format("%y%m%d"),
+                l.entry.format("%m%d"),
+                amount_text(l.cents)
+            );
+            let description = l.words.join(" ");
+            match &l.payee {
+                Some(payee) => {
+                    out += ":86:166";
+                    let chars: Vec<char> = description.chars().collect();
+                    for (n, chunk) in chars.chunks(27).enumerate() {
+                        out += &format!("?{}{}\n", 20 + n, chunk.iter().collect::<String>());
+                    }
+                    out += &format!("?32{payee}\n");
+                }
+                None => {
+                    let mut line = String::from(":86:");
+                    for word in &l.words {
+                        if line.len() + word.len() + 1 > 60 {
+                            out += &line;
+                            out.push('\n');
+                            line.clear();
+                        } else if !line.ends_with(':') {
+                            line.push(' ');
+                        }
+                        line.push_str(word);
+                    }
+                    out += &line;
+                    out.push('\n');
+                }
+            }
+        }
+        let mark = if total < 0 { "D" } else { "C" };
+        out += &format!(":62F:{mark}{}EUR{}\n-\n", lines[lines.len() - 1].value.format("%y%m%d"), amount_text(total));
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn written_statements_read_back_unchanged(
+            account in "[0-9]{8}/[0-9]{10}",
+            lines in prop::collection::vec(gen_line(), 1..20),
+        ) {
+            let text = write_statement(&account, &lines);
+            let parsed = read(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            prop_assert_eq!(parsed.statements.len(), 1);
+            let s = &parsed.statements[0];
+            prop_assert_eq!(&s.account.id, &account);
+            prop_assert_eq!(s.transactions.len(), lines.len());
+            let total: i64 = lines.iter().map(|l| l.cents).sum();
+            prop_assert_eq!(s.closing_balance.map(|m| m.amount()), Some(Decimal::new(total, 2)));
+            for (i, (t, l)) in s.transactions.iter().zip(&lines).enumerate() {
+                prop_assert_eq!(t.booking_date, l.entry);
+                prop_assert_eq!(t.value_date, (l.value != l.entry).then_some(l.value));
+                prop_assert_eq!(t.amount.amount(), Decimal::new(l.cents, 2));
+                prop_assert_eq!(&t.description, &l.words.join(" "));
+                prop_assert_eq!(&t.payee, &l.payee);
+                prop_assert_eq!(&t.reference, &l.customer_ref);
+                let id = l.bank_id.as_ref().map(|b| format!("{b}X{i}")).unwrap_or_default();
+                prop_assert_eq!(&t.id, &id);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in any::<Vec<u8>>()) {
+            let _ = read_bytes(&bytes, Format::Mt940);
+        }
+
+        #[test]
+        fn arbitrary_field_soup_never_panics(
+            text in "((:(20|25|28C|60F|60M|61|86|62F|64|34F|13D|90D|NS|26):)?[-0-9A-Z,./?>+ {}:ü]{0,40}(\n|\r\n|\r)){0,25}",
+        ) {
+            let _ = read_bytes(text.as_bytes(), Format::Mt942);
         }
     }
 }
