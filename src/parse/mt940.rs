@@ -52,20 +52,20 @@ pub fn parse(source: &Source<'_>, format: Format) -> Result<Parsed, ParseError> 
 /// The fields this parser knows. Anything else shaped like a tag is wrapped text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tag {
-    Reference,   // :20:
-    Related,     // :21:
-    Account,     // :25:, :25P:
-    Number,      // :28:, :28C:
-    FloorLimit,  // :34F:
-    DateTime,    // :13:, :13D:
-    Opening,     // :60F:, :60M:
-    Line,        // :61:
-    Info,        // :86:
-    Closing,     // :62F:, :62M:
-    Available,   // :64:
-    Forward,     // :65:
-    Summary,     // :90C:, :90D:
-    NonSwift,    // :NS:
+    Reference,  // :20:
+    Related,    // :21:
+    Account,    // :25:, :25P:
+    Number,     // :28:, :28C:
+    FloorLimit, // :34F:
+    DateTime,   // :13:, :13D:
+    Opening,    // :60F:, :60M:
+    Line,       // :61:
+    Info,       // :86:
+    Closing,    // :62F:, :62M:
+    Available,  // :64:
+    Forward,    // :65:
+    Summary,    // :90C:, :90D:
+    NonSwift,   // :NS:
 }
 
 impl Tag {
@@ -431,7 +431,12 @@ fn statement_line(s: &str) -> Result<StatementLine<'_>, LineError> {
         let month = u32::from(md[0] - b'0') * 10 + u32::from(md[1] - b'0');
         let day = u32::from(md[2] - b'0') * 10 + u32::from(md[3] - b'0');
         let (d, c) = entry_date(value_date, month, day).ok_or_else(|| {
-            line_error(6, ParseErrorKind::InvalidDate, format!("found {}, expected an entry date MMDD", shown(md)), false)
+            line_error(
+                6,
+                ParseErrorKind::InvalidDate,
+                format!("found {}, expected an entry date MMDD", shown(md)),
+                false,
+            )
         })?;
         booking_date = d;
         clamped |= c;
@@ -526,8 +531,9 @@ fn join_lines<'a>(lines: impl Iterator<Item = (usize, &'a str)>, direct: bool) -
     out
 }
 
-const SEPA_KEYS: [&str; 13] =
-    ["EREF+", "KREF+", "MREF+", "CRED+", "DEBT+", "SVWZ+", "ABWA+", "ABWE+", "IBAN+", "BIC+", "COAM+", "OAMT+", "PURP+"];
+const SEPA_KEYS: [&str; 13] = [
+    "EREF+", "KREF+", "MREF+", "CRED+", "DEBT+", "SVWZ+", "ABWA+", "ABWE+", "IBAN+", "BIC+", "COAM+", "OAMT+", "PURP+",
+];
 
 const SLASH_CODES: [&str; 30] = [
     "EREF", "REMI", "NAME", "IBAN", "BIC", "ORDP", "BENM", "CNTP", "TRTP", "MARF", "CSID", "ADDR", "ISDT", "RTRN",
@@ -541,7 +547,9 @@ fn info(lines: &[(usize, &str)]) -> Info {
     let head = direct.trim_start().as_bytes();
     let gvc = head.len() >= 4 && head.iter().take(3).all(u8::is_ascii_digit);
     match head.get(if gvc { 3 } else { 0 }) {
-        Some(sep @ (b'?' | b'>')) if head.get(if gvc { 4..6 } else { 1..3 }).is_some_and(|d| d.iter().all(u8::is_ascii_digit)) => {
+        Some(sep @ (b'?' | b'>'))
+            if head.get(if gvc { 4..6 } else { 1..3 }).is_some_and(|d| d.iter().all(u8::is_ascii_digit)) =>
+        {
             subfields(direct.trim_start(), char::from(*sep))
         }
         Some(b'/') if slash_code_at(direct.trim_start(), 0).is_some() => slash_fields(direct.trim_start()),
@@ -935,8 +943,12 @@ impl<'s> Parser<'s, '_> {
                 let first = f.lines(text).next().map(|l| l.text.trim()).unwrap_or("");
                 let code = first.get(..3).unwrap_or("");
                 let currency = Currency::new(code).map_err(|_| {
-                    self.error(f.line, ParseErrorKind::InvalidCurrency, format!("found `{code}`, expected a currency code"))
-                        .in_field(f.label())
+                    self.error(
+                        f.line,
+                        ParseErrorKind::InvalidCurrency,
+                        format!("found `{code}`, expected a currency code"),
+                    )
+                    .in_field(f.label())
                 })?;
                 if let Some(open) = self.open.as_mut() {
                     open.floor_currency.get_or_insert(currency);
@@ -1021,9 +1033,13 @@ impl<'s> Parser<'s, '_> {
         })?;
         let raw = s.get(10..).unwrap_or("").trim();
         let amount = swift_amount(raw).ok_or_else(|| {
-            self.error(f.line, ParseErrorKind::InvalidAmount, format!("found `{raw}`, expected an amount such as 123,45"))
-                .at_column(col(10))
-                .in_field(f.label())
+            self.error(
+                f.line,
+                ParseErrorKind::InvalidAmount,
+                format!("found `{raw}`, expected an amount such as 123,45"),
+            )
+            .at_column(col(10))
+            .in_field(f.label())
         })?;
         Ok(Money::new(sign * amount, currency))
     }
@@ -1097,8 +1113,11 @@ impl<'s> Parser<'s, '_> {
         t.bank_code = type_code.map(str::to_string).or(info.code);
         let mut duplicate = None;
         if let Some(bank_ref) = parts.bank_ref.as_deref().filter(|r| !is_placeholder_ref(r)) {
-            let seen = self.bank_ids.entry(open.account.id.clone()).or_default();
-            if seen.insert(bank_ref.to_string()) {
+            if !self.bank_ids.contains_key(&open.account.id) {
+                self.bank_ids.insert(open.account.id.clone(), HashSet::new());
+            }
+            let fresh = self.bank_ids.get_mut(&open.account.id).is_some_and(|seen| seen.insert(bank_ref.to_string()));
+            if fresh {
                 t = t.with_bank_id(bank_ref);
             } else {
                 duplicate = Some(bank_ref.to_string());
@@ -1287,7 +1306,9 @@ mod tests {
 
     #[test]
     fn a_line_cut_before_its_amount_continues_on_the_next_line() {
-        let parsed = read(":20:X\n:25:123\n:28C:1\n:60F:C181126EUR0,\n:61:1811261126CR\n30,00N062NONREF\n:62F:C181126EUR30,\n").unwrap();
+        let parsed =
+            read(":20:X\n:25:123\n:28C:1\n:60F:C181126EUR0,\n:61:1811261126CR\n30,00N062NONREF\n:62F:C181126EUR30,\n")
+                .unwrap();
         assert_eq!(parsed.statements[0].transactions[0].amount.amount(), dec("30.00"));
     }
 
@@ -1331,7 +1352,10 @@ mod tests {
 
     #[test]
     fn slash_coded_texts_give_name_account_and_reference() {
-        let i = info(&[(4, "/TRTP/SEPA OVERBOEKING/IBAN/NL20INGB0001234567/BIC/INGBNL2A/NAME/J. Smit/EREF/ORDER-5/REMI/Rent May/")]);
+        let i = info(&[(
+            4,
+            "/TRTP/SEPA OVERBOEKING/IBAN/NL20INGB0001234567/BIC/INGBNL2A/NAME/J. Smit/EREF/ORDER-5/REMI/Rent May/",
+        )]);
         assert_eq!(i.payee.as_deref(), Some("J. Smit"));
         assert_eq!(i.account.as_deref(), Some("NL20INGB0001234567"));
         assert_eq!(i.reference.as_deref(), Some("ORDER-5"));
@@ -1357,7 +1381,8 @@ mod tests {
 
     #[test]
     fn header_lines_are_skipped_and_unknown_text_is_reported() {
-        let text = "ABNANL2A\n940\nABNANL2A\nsome preface\n:20:X\n:25:1\n:28:1\n:60F:C240101EUR0,\n:62F:C240101EUR0,\n-\n";
+        let text =
+            "ABNANL2A\n940\nABNANL2A\nsome preface\n:20:X\n:25:1\n:28:1\n:60F:C240101EUR0,\n:62F:C240101EUR0,\n-\n";
         let parsed = read(text).unwrap();
         assert_eq!(parsed.statements.len(), 1);
         assert_eq!(parsed.warnings.len(), 1);
@@ -1374,7 +1399,8 @@ mod tests {
 
     #[test]
     fn eight_bit_text_is_decoded_as_latin() {
-        let text = b":20:X\n:25:1\n:28C:1\n:60F:C240101EUR0,\n:61:240101C1,NTRFNONREF\n:86:M\xfcller\n:62F:C240101EUR1,\n";
+        let text =
+            b":20:X\n:25:1\n:28C:1\n:60F:C240101EUR0,\n:61:240101C1,NTRFNONREF\n:86:M\xfcller\n:62F:C240101EUR1,\n";
         let parsed = read_bytes(text, Format::Mt940).unwrap();
         assert_eq!(parsed.statements[0].transactions[0].description, "Müller");
     }
@@ -1469,7 +1495,15 @@ mod tests {
         )
             .prop_map(|(day, lag, cents, words, customer_ref, bank_id, payee)| {
                 let value = date(2000, 1, 1) + chrono::Duration::days(day);
-                GenLine { value, entry: value + chrono::Duration::days(lag), cents, words, customer_ref, bank_id, payee }
+                GenLine {
+                    value,
+                    entry: value + chrono::Duration::days(lag),
+                    cents,
+                    words,
+                    customer_ref,
+                    bank_id,
+                    payee,
+                }
             })
     }
 
