@@ -788,8 +788,10 @@ impl<'s> Parser<'s, '_> {
         let mut field: Option<Field<'s>> = None;
         let mut skipped: Option<(usize, usize)> = None;
         while let Some(line) = lines.next() {
-            let mut t = line.text;
-            let mut start = line.start;
+            // SWIFT transmissions may frame a message with SOH/ETX control characters.
+            let t = line.text.trim_start_matches(['\u{1}', '\u{3}']);
+            let mut start = line.start + (line.text.len() - t.len());
+            let mut t = t.trim_end_matches(['\u{1}', '\u{3}']);
             if t.starts_with('{') {
                 // SWIFT blocks `{1:...}{2:...}{4:` wrap the text block; the fields follow `{4:`.
                 self.flush(&mut field, text)?;
@@ -1395,6 +1397,14 @@ mod tests {
         let parsed = read(text).unwrap();
         assert_eq!(parsed.statements[0].transactions.len(), 1);
         assert_eq!(parsed.statements[0].closing_balance.map(|m| m.amount()), Some(dec("0")));
+    }
+
+    #[test]
+    fn control_characters_framing_a_transmission_are_ignored() {
+        let text = "\u{1}\n:20:X\n:25:1\n:28C:1\n:60F:C240101EUR0,\n:62F:C240101EUR0,\n-\u{3}\n";
+        let parsed = read(text).unwrap();
+        assert_eq!(parsed.statements.len(), 1);
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
     }
 
     #[test]
