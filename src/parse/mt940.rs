@@ -1408,6 +1408,24 @@ mod tests {
     }
 
     #[test]
+    fn progress_is_reported_every_few_thousand_lines() {
+        let mut text = String::from(":20:X\n:25:1\n:28C:1\n:60F:C240101EUR0,\n");
+        for _ in 0..PROGRESS_EVERY * 2 {
+            text.push_str(":61:240101C1,NTRFNONREF\n:86:x\n");
+        }
+        text.push_str(":62F:C240101EUR8192,\n");
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let progress = |_: u64| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let options = ParseOptions::default();
+        let source = Source { name: "big.sta", bytes: text.as_bytes(), options: &options, progress: Some(&progress) };
+        let parsed = parse(&source, Format::Mt940).unwrap();
+        assert_eq!(parsed.statements[0].transactions.len(), PROGRESS_EVERY * 2);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+
+    #[test]
     fn eight_bit_text_is_decoded_as_latin() {
         let text =
             b":20:X\n:25:1\n:28C:1\n:60F:C240101EUR0,\n:61:240101C1,NTRFNONREF\n:86:M\xfcller\n:62F:C240101EUR1,\n";
