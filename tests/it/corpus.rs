@@ -90,6 +90,21 @@ const DEVIATIONS: &[(&str, Instead, &str)] = &[
         Instead::Without(&["account_id"]),
         "the asserted IBAN comes from the source's configuration, not the file, whose account id is its Othr/Id",
     ),
+    (
+        "mt940/oca__test-rabo.swi",
+        Instead::Without(&["statements"]),
+        "statements without lines are kept (every `:20:` is a statement); the source drops the two empty ones",
+    ),
+    (
+        "mt940/wolph-mt940__betterplace-sepa_snippet_broken.sta",
+        Instead::Reject(ParseErrorKind::Syntax),
+        "a corrupted `:86:` appears as a second `:25:` after a `:61:`; the source reads its text as the account id",
+    ),
+    (
+        "mt940/wolph-mt940__self-provided-invalid_statement.sta",
+        Instead::Reject(ParseErrorKind::UnknownFormat),
+        "the lines \"1\" to \"10\" are not a statement; the source reports an empty one",
+    ),
 ];
 
 fn corpus_dir() -> Option<PathBuf> {
