@@ -62,29 +62,66 @@ impl SeparatorVote {
     }
 }
 
-/// Parses an amount. Plain `-1234.56` takes a fast path; anything else (grouping, a comma, a
-/// currency sign) goes through the shared reader. Negative zero comes out as zero.
+/// Parses an amount. The forms QIF files nearly always use (`-1234.56`, `-1,234.56`, and with the
+/// separators swapped in a decimal-comma file) take a fast path without allocating; anything else
+/// (a currency sign, blanks, a trailing minus) goes through the shared reader. Negative zero comes
+/// out as zero.
 pub(super) fn parse(raw: &str, separator: DecimalSeparator) -> Option<Decimal> {
     let s = raw.trim();
-    let plain = separator != DecimalSeparator::Comma && is_plain(s.as_bytes());
-    let mut value =
-        if plain { Decimal::from_str_exact(s).ok() } else { None }.or_else(|| text::parse_amount(s, separator))?;
+    let mut value = fast(s.as_bytes(), separator).or_else(|| text::parse_amount(s, separator))?;
     if value.is_zero() {
         value.set_sign_positive(true);
     }
     Some(value)
 }
 
-/// `-?[0-9]+(\.[0-9]+)?`
-fn is_plain(s: &[u8]) -> bool {
-    let digits = s.strip_prefix(b"-").unwrap_or(s);
-    let (int, frac) = match memchr::memchr(b'.', digits) {
-        Some(p) => (digits.get(..p).unwrap_or_default(), digits.get(p + 1..)),
-        None => (digits, None),
+/// Reads `-?d{1,3}(Gddd)*(Dd+)?` or `-?d+(Dd+)?`, where `D` is the decimal separator and `G` the
+/// other one; `None` leaves the text to the shared reader.
+fn fast(s: &[u8], separator: DecimalSeparator) -> Option<Decimal> {
+    let (decimal, group) = match separator {
+        DecimalSeparator::Comma => (b',', b'.'),
+        DecimalSeparator::Dot | DecimalSeparator::Auto => (b'.', b','),
     };
-    !int.is_empty()
-        && int.iter().all(u8::is_ascii_digit)
-        && frac.is_none_or(|f| !f.is_empty() && f.iter().all(u8::is_ascii_digit))
+    // Room for a sign, Decimal's 28 significant digits, a point and a few leading zeros.
+    let mut buf = [0u8; 32];
+    let mut len = 0;
+    let mut push = |b: u8| -> Option<()> {
+        *buf.get_mut(len)? = b;
+        len += 1;
+        Some(())
+    };
+    let mut rest = s;
+    if let Some(r) = rest.strip_prefix(b"-") {
+        push(b'-')?;
+        rest = r;
+    }
+    let int_end = memchr::memchr(decimal, rest).unwrap_or(rest.len());
+    let (int, frac) = rest.split_at(int_end);
+    let grouped = memchr::memchr(group, int).is_some();
+    // Under `Auto`, `1,234`-like text is left to the shared reader's judgement.
+    if grouped && separator == DecimalSeparator::Auto {
+        return None;
+    }
+    for (i, g) in int.split(|b| *b == group).enumerate() {
+        let bad_size = if i == 0 { g.is_empty() || (grouped && g.len() > 3) } else { g.len() != 3 };
+        if bad_size || !g.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        for b in g {
+            push(*b)?;
+        }
+    }
+    if let Some(f) = frac.strip_prefix(&[decimal]) {
+        if f.is_empty() || !f.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        push(b'.')?;
+        for b in f {
+            push(*b)?;
+        }
+    }
+    let text = std::str::from_utf8(buf.get(..len)?).ok()?;
+    Decimal::from_str_exact(text).ok()
 }
 
 #[cfg(test)]
@@ -112,6 +149,25 @@ mod tests {
         assert_eq!(amount("-12,50", DecimalSeparator::Comma).as_deref(), Some("-12.50"));
         assert_eq!(amount("-0.00", DecimalSeparator::Dot).as_deref(), Some("0.00"));
         assert_eq!(amount("$1,000.00", DecimalSeparator::Dot).as_deref(), Some("1000.00"));
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_shared_reader() {
+        for (raw, sep) in [
+            ("-1,000.00", DecimalSeparator::Dot),
+            ("1,234,567.5", DecimalSeparator::Dot),
+            ("-1.234,56", DecimalSeparator::Comma),
+            ("0.07", DecimalSeparator::Auto),
+            ("12", DecimalSeparator::Comma),
+            ("1234567890123456789012345.12", DecimalSeparator::Dot),
+        ] {
+            assert_eq!(fast(raw.as_bytes(), sep), text::parse_amount(raw, sep), "{raw}");
+        }
+        for (raw, sep) in
+            [("1,23.00", DecimalSeparator::Dot), ("1,234", DecimalSeparator::Auto), ("--1", DecimalSeparator::Dot)]
+        {
+            assert_eq!(fast(raw.as_bytes(), sep), None, "{raw}");
+        }
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! first), `13/08/12` (two-digit year first) or `2013-08-12`. Nothing in the file says which, so
 //! every date is tallied first and one order is chosen for all of them.
 
+use std::collections::HashSet;
+
 use chrono::{Datelike, NaiveDate};
 
 use crate::parse::text::{self, DateOrder, DateOrderVote};
 
 /// A date's three numbers as written, with how many digits each had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct RawDate {
     fields: [u32; 3],
     digits: [usize; 3],
@@ -85,7 +87,8 @@ fn slot(order: DateOrder) -> usize {
 #[derive(Debug, Default)]
 pub(super) struct OrderTally {
     vote: DateOrderVote,
-    seen: usize,
+    /// Dates already tallied: a statement repeats few distinct dates many times.
+    distinct: HashSet<RawDate>,
     failures: [usize; 3],
     years: [Option<(i32, i32)>; 3],
     /// `differs[a][b]`: some date reads differently in order `a` than in order `b`.
@@ -105,7 +108,9 @@ pub(super) struct OrderDecision {
 impl OrderTally {
     /// Records one date.
     pub(super) fn observe(&mut self, raw: RawDate) {
-        self.seen += 1;
+        if !self.distinct.insert(raw) {
+            return;
+        }
         self.vote.observe(raw.fields, raw.digits[2]);
         let read = ORDERS.map(|o| resolve(raw, o));
         for (i, date) in read.iter().enumerate() {
@@ -127,13 +132,13 @@ impl OrderTally {
     /// Chooses the order: the caller's if given; else the one order that reads every date; among
     /// several, year-first only when it puts the dates in fewer years (a statement covers months,
     /// not decades: `13/08/12 13/03/03` is 2013 year-first but 2012 and 2003 day-first), else
-    /// month-first before day-first. When no order reads every date, the one that fails least, so
-    /// that the error lands on the odd date out.
+    /// month-first before day-first. When no order reads every date, the one that fails on the
+    /// fewest distinct dates, so that the error lands on the odd date out.
     pub(super) fn decide(&self, forced: Option<DateOrder>) -> OrderDecision {
         if let Some(order) = forced {
             return OrderDecision { order, ambiguous: false };
         }
-        if self.seen == 0 {
+        if self.distinct.is_empty() {
             return OrderDecision { order: DateOrder::Mdy, ambiguous: false };
         }
         let possible: Vec<DateOrder> = ORDERS.into_iter().filter(|o| self.vote.decide(Some(*o)) == Some(*o)).collect();

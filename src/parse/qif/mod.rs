@@ -39,6 +39,7 @@ mod tests;
 
 use std::borrow::Cow;
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::text::{self, DateOrder, DecimalSeparator};
@@ -325,6 +326,8 @@ struct Parser<'t, 's> {
     current: Option<usize>,
     warnings: Warnings,
     unknown_codes: Vec<char>,
+    /// The last clean date read and its value: consecutive lines often share a date.
+    last_date: Option<(&'t str, NaiveDate)>,
     transactions: usize,
     saw_header: bool,
     saw_end: bool,
@@ -351,6 +354,7 @@ impl<'t, 's> Parser<'t, 's> {
             current: None,
             warnings: Warnings::default(),
             unknown_codes: Vec::new(),
+            last_date: None,
             transactions: 0,
             saw_header: false,
             saw_end: false,
@@ -659,8 +663,11 @@ impl<'t, 's> Parser<'t, 's> {
                 )
                 .in_field("D"));
         };
-        let read =
-            dates::split_date(date_field.value).and_then(|(raw, rest)| Some((dates::resolve(raw, self.order)?, rest)));
+        let read = match self.last_date {
+            Some((text, date)) if text == date_field.value => Some((date, "")),
+            _ => dates::split_date(date_field.value)
+                .and_then(|(raw, rest)| Some((dates::resolve(raw, self.order)?, rest))),
+        };
         let Some((date, rest)) = read else {
             return Err(self
                 .error(
@@ -675,7 +682,9 @@ impl<'t, 's> Parser<'t, 's> {
                 .at_column(2)
                 .in_field("D"));
         };
-        if !rest.is_empty() {
+        if rest.is_empty() {
+            self.last_date = Some((date_field.value, date));
+        } else {
             self.warn(Kind::DateText, Some(date_field.line), || "ignored the text after the date".into());
         }
 
