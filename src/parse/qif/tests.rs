@@ -216,7 +216,7 @@ fn lists_and_memorised_transactions_are_skipped_with_warnings() {
 
 #[test]
 fn a_file_of_lists_only_parses_to_no_statement_with_a_warning() {
-    let parsed = ok("!Type:Security\nNAcme\nTStock\n^\n");
+    let parsed = ok("^\n!Type:Security\nNAcme\nTStock\n^\n");
     assert!(parsed.statements.is_empty());
     assert!(warned(&parsed, "no transactions"));
 }
