@@ -345,9 +345,14 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     {
         return Some(Format::Bai2);
     }
-    if trimmed.starts_with('!')
-        && ["!TYPE:", "!ACCOUNT", "!OPTION:", "!CLEAR:"].iter().any(|p| upper_start.starts_with(p))
-    {
+    // QIF may open with `#` comment lines or a stray `^` before its first header.
+    let first_qif_line =
+        trimmed.lines().map(str::trim_start).find(|l| !(l.is_empty() || l.starts_with('#') || l.starts_with('^')));
+    if first_qif_line.is_some_and(|l| {
+        ["!TYPE:", "!ACCOUNT", "!OPTION:", "!CLEAR:"]
+            .iter()
+            .any(|p| l.get(..p.len()).is_some_and(|s| s.eq_ignore_ascii_case(p)))
+    }) {
         return Some(Format::Qif);
     }
     if looks_like_mt940(head) || starts_with_swift_tag(trimmed) {
