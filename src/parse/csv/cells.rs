@@ -46,9 +46,8 @@ pub(crate) fn read_date(raw: &str) -> Option<DateCell> {
         return None;
     }
     // `2012:03:01`: colons as date separators, year first.
-    let colon_date = s.len() <= 10
-        && s.as_bytes().get(4) == Some(&b':')
-        && s.bytes().all(|b| b.is_ascii_digit() || b == b':');
+    let colon_date =
+        s.len() <= 10 && s.as_bytes().get(4) == Some(&b':') && s.bytes().all(|b| b.is_ascii_digit() || b == b':');
     let s = if colon_date { s } else { strip_time(s) };
     if s.bytes().any(|b| b.is_ascii_alphabetic()) {
         return named_month_date(s);
@@ -153,7 +152,8 @@ fn named_month_date(s: &str) -> Option<DateCell> {
     if count != 2 {
         return None;
     }
-    let ((day, _), (year, digits)) = if numbers[0].1 == 4 { (numbers[1], numbers[0]) } else { (numbers[0], numbers[1]) };
+    let ((day, _), (year, digits)) =
+        if numbers[0].1 == 4 { (numbers[1], numbers[0]) } else { (numbers[0], numbers[1]) };
     let year = crate::parse::text::expand_year(year, digits);
     NaiveDate::from_ymd_opt(year as i32, month, day).map(DateCell::Fixed)
 }
@@ -180,6 +180,10 @@ pub(crate) enum Role {
     Account,
     OpeningBalance,
     ClosingBalance,
+    /// The gross amount of a line that also has a fee column.
+    Gross,
+    /// A fee charged on the line, booked as a line of its own.
+    Fee,
     /// An amount in another currency (kept out of the statement).
     ForeignAmount,
     /// The currency of [`Role::ForeignAmount`].
@@ -196,7 +200,14 @@ impl Role {
     pub(crate) fn is_amount(self) -> bool {
         matches!(
             self,
-            Role::Amount | Role::Debit | Role::Credit | Role::Balance | Role::OpeningBalance | Role::ClosingBalance
+            Role::Amount
+                | Role::Debit
+                | Role::Credit
+                | Role::Balance
+                | Role::OpeningBalance
+                | Role::ClosingBalance
+                | Role::Gross
+                | Role::Fee
         )
     }
 }
@@ -238,62 +249,177 @@ pub(crate) fn normalise_header(raw: &str) -> (String, Option<Currency>) {
 pub(crate) fn roles_for(name: &str) -> &'static [(Role, u8)] {
     use Role::*;
     match name {
-        "booking date" | "posting date" | "post date" | "posted date" | "date posted" | "buchungstag"
-        | "buchungsdatum" | "date comptable" | "fecha contable" | "data contabile" | "boekdatum"
-        | "boekingsdatum" | "datum zaúčtování" | "data księgowania" | "bokföringsdag" | "bogføringsdato" => {
-            &[(Date, 4)]
-        }
-        "date" | "datum" | "fecha" | "data" | "dato" | "transaction date" | "trans date" | "date opération"
-        | "date d'opération" | "fecha operación" | "fecha de operación" | "data operazione" | "transactiedatum"
-        | "datum transakce" | "data operacji" => &[(Date, 3)],
+        "booking date"
+        | "posting date"
+        | "post date"
+        | "posted date"
+        | "date posted"
+        | "buchungstag"
+        | "buchungsdatum"
+        | "date comptable"
+        | "fecha contable"
+        | "data contabile"
+        | "boekdatum"
+        | "boekingsdatum"
+        | "datum zaúčtování"
+        | "data księgowania"
+        | "bokföringsdag"
+        | "bogføringsdato" => &[(Date, 4)],
+        "date"
+        | "datum"
+        | "fecha"
+        | "data"
+        | "dato"
+        | "transaction date"
+        | "trans date"
+        | "date opération"
+        | "date d'opération"
+        | "fecha operación"
+        | "fecha de operación"
+        | "data operazione"
+        | "transactiedatum"
+        | "datum transakce"
+        | "data operacji" => &[(Date, 3)],
         "valuta" => &[(ValueDate, 3), (Currency, 2)],
         "value date" | "wertstellung" | "valutadatum" | "date de valeur" | "date valeur" | "fecha valor"
         | "data valuta" | "rentedatum" | "valuta datum" => &[(ValueDate, 3)],
         "belegdatum" | "receipt date" | "purchase date" => &[(Date, 1)],
         "initial date" | "final date" => &[],
-        "amount" | "betrag" | "montant" | "importe" | "importo" | "bedrag" | "suma" | "kwota" | "belopp"
-        | "beløb" | "částka" | "transaction amount" | "umsatz" | "valor" | "montante" => &[(Amount, 3)],
+        "amount" | "betrag" | "montant" | "importe" | "importo" | "bedrag" | "suma" | "kwota" | "belopp" | "beløb"
+        | "částka" | "transaction amount" | "umsatz" | "valor" | "montante" => &[(Amount, 3)],
         "net" | "neto" | "netto" | "net amount" => &[(Amount, 2)],
-        "gross" | "bruto" | "brutto" | "lordo" => &[(Amount, 1)],
+        "gross" | "bruto" | "brutto" | "lordo" => &[(Gross, 3)],
+        "fee" | "fees" | "comisión" | "commission" | "gebühr" | "gebühren" | "frais" | "commissione" => &[(Fee, 3)],
         "debit" | "debits" | "debe" | "débit" | "soll" | "withdrawal" | "withdrawals" | "paid out" | "money out"
-        | "outflow" | "cargo" | "cargos" | "addebiti" | "uscite" | "af" | "debet" | "debit amount"
-        | "amount debit" | "withdrawal amount" | "ausgang" | "ausgaben" | "lastschrift" => &[(Debit, 3)],
+        | "outflow" | "cargo" | "cargos" | "addebiti" | "uscite" | "af" | "debet" | "debit amount" | "amount debit"
+        | "withdrawal amount" | "ausgang" | "ausgaben" | "lastschrift" => &[(Debit, 3)],
         "credit" | "credits" | "haber" | "crédit" | "haben" | "deposit" | "deposits" | "paid in" | "money in"
         | "inflow" | "abono" | "abonos" | "accrediti" | "entrate" | "bij" | "credit amount" | "amount credit"
         | "deposit amount" | "eingang" | "einnahmen" | "gutschrift" => &[(Credit, 3)],
-        "d/c" | "dc" | "c/d" | "cr/dr" | "dr/cr" | "debit/credit" | "credit/debit" | "d/k" | "s/h"
-        | "soll/haben" | "af/bij" | "af bij" | "cd" | "debit credit" | "sign" | "signe" => &[(Indicator, 3)],
-        "description" | "descripción" | "descrizione" | "beschreibung" | "verwendungszweck"
-        | "umsatzbeschreibung" | "narrative" | "narration" | "particulars" | "label" | "libellé" | "libelle"
-        | "concepto" | "causale" | "omschrijving" | "mededelingen" | "remarque" | "paaiškinimai" | "opis"
-        | "transaction details" | "text" | "popis" | "poznámka" | "beskrivning" | "tekst" | "item" => {
-            &[(Description, 3)]
-        }
+        "d/c" | "dc" | "c/d" | "cr/dr" | "dr/cr" | "debit/credit" | "credit/debit" | "d/k" | "s/h" | "soll/haben"
+        | "af/bij" | "af bij" | "cd" | "debit credit" | "sign" | "signe" => &[(Indicator, 3)],
+        "description"
+        | "descripción"
+        | "descrizione"
+        | "beschreibung"
+        | "verwendungszweck"
+        | "umsatzbeschreibung"
+        | "narrative"
+        | "narration"
+        | "particulars"
+        | "label"
+        | "libellé"
+        | "libelle"
+        | "concepto"
+        | "causale"
+        | "omschrijving"
+        | "mededelingen"
+        | "remarque"
+        | "paaiškinimai"
+        | "opis"
+        | "transaction details"
+        | "text"
+        | "popis"
+        | "poznámka"
+        | "beskrivning"
+        | "tekst"
+        | "item" => &[(Description, 3)],
         "details" | "detail" => &[(Memo, 2)],
         "memo" | "note" | "notes" | "remarks" | "comment" | "item title" | "additional information" => &[(Memo, 3)],
-        "payee" | "name" | "counterparty" | "counterparty name" | "beneficiary" | "auftraggeber / empfänger"
-        | "auftraggeber/empfänger" | "empfänger" | "auftraggeber" | "zahlungsempfänger" | "begünstigter"
-        | "begünstigter/zahlungspflichtiger" | "partner name" | "partner" | "merchant" | "nombre" | "beneficiario"
-        | "ordenante" | "tiers" | "bénéficiaire" | "nome" | "naam" | "tegenpartij" | "gavėjas"
-        | "nazwa kontrahenta" | "název protiúčtu" | "payer" | "payer/payee" | "payee/payer" | "merchant name"
+        "payee"
+        | "name"
+        | "counterparty"
+        | "counterparty name"
+        | "beneficiary"
+        | "auftraggeber / empfänger"
+        | "auftraggeber/empfänger"
+        | "empfänger"
+        | "auftraggeber"
+        | "zahlungsempfänger"
+        | "begünstigter"
+        | "begünstigter/zahlungspflichtiger"
+        | "partner name"
+        | "partner"
+        | "merchant"
+        | "nombre"
+        | "beneficiario"
+        | "ordenante"
+        | "tiers"
+        | "bénéficiaire"
+        | "nome"
+        | "naam"
+        | "tegenpartij"
+        | "gavėjas"
+        | "nazwa kontrahenta"
+        | "název protiúčtu"
+        | "payer"
+        | "payer/payee"
+        | "payee/payer"
+        | "merchant name"
         | "description payee" => &[(Payee, 3)],
-        "bank account" | "counterparty account" | "counter account" | "iban" | "tegenrekening" | "gegenkonto"
-        | "kontonummer/iban" | "iban/kontonummer" | "protiúčet" | "cuenta bancaria" | "beneficiary account"
-        | "payee account" | "counterparty iban" | "tegenrekening iban" | "iban zahlungsbeteiligter" => {
-            &[(CounterpartyAccount, 3)]
-        }
-        "reference" | "ref" | "end to end reference" | "end-to-end reference" | "end-to-end-referenz"
-        | "kundenreferenz" | "referenz" | "referencia" | "riferimento" | "kenmerk" | "variabilní symbol"
-        | "invoice id" | "invoice number" | "remittance information" | "įmokos kodas" | "mandatsreferenz"
+        "bank account"
+        | "counterparty account"
+        | "counter account"
+        | "iban"
+        | "tegenrekening"
+        | "gegenkonto"
+        | "kontonummer/iban"
+        | "iban/kontonummer"
+        | "protiúčet"
+        | "cuenta bancaria"
+        | "beneficiary account"
+        | "payee account"
+        | "counterparty iban"
+        | "tegenrekening iban"
+        | "iban zahlungsbeteiligter" => &[(CounterpartyAccount, 3)],
+        "reference"
+        | "ref"
+        | "end to end reference"
+        | "end-to-end reference"
+        | "end-to-end-referenz"
+        | "kundenreferenz"
+        | "referenz"
+        | "referencia"
+        | "riferimento"
+        | "kenmerk"
+        | "variabilní symbol"
+        | "invoice id"
+        | "invoice number"
+        | "remittance information"
+        | "įmokos kodas"
+        | "mandatsreferenz"
         | "référence" => &[(Reference, 3)],
-        "id" | "transaction id" | "fitid" | "trans id" | "transactionid" | "transaction number" | "operation number"
-        | "id. de transacción" | "transaktions-id" | "įrašo nr." | "numéro d'opération" | "bank reference"
-        | "reference number" | "transaction reference" => &[(Id, 3)],
+        "id"
+        | "transaction id"
+        | "fitid"
+        | "trans id"
+        | "transactionid"
+        | "transaction number"
+        | "operation number"
+        | "id. de transacción"
+        | "transaktions-id"
+        | "įrašo nr."
+        | "numéro d'opération"
+        | "bank reference"
+        | "reference number"
+        | "transaction reference" => &[(Id, 3)],
         "check number" | "checknumber" | "check or slip #" | "check #" | "check no" | "check no." | "cheque number"
         | "cheque no" | "cheque no." | "chq no" | "scheck-nr" | "check" => &[(CheckNumber, 3)],
-        "type" | "transaction type" | "trans type" | "tipo" | "typ" | "buchungsart" | "buchungstext"
-        | "operation type" | "označení operace" | "kodas" | "transaction code" | "trntype" | "code"
-        | "type de transaction" | "umsatzart" => &[(BankCode, 3)],
+        "type"
+        | "transaction type"
+        | "trans type"
+        | "tipo"
+        | "typ"
+        | "buchungsart"
+        | "buchungstext"
+        | "operation type"
+        | "označení operace"
+        | "kodas"
+        | "transaction code"
+        | "trntype"
+        | "code"
+        | "type de transaction"
+        | "umsatzart" => &[(BankCode, 3)],
         "balance" | "running balance" | "runningbalance" | "current balance" | "saldo" | "kontostand" | "solde"
         | "balance after" | "zůstatek" | "likutis" | "saldo na koniec" | "saldo nach buchung" => &[(Balance, 3)],
         "currency" | "ccy" | "währung" | "devise" | "divisa" | "moneda" | "měna" | "waluta" | "valiuta"
@@ -303,7 +429,11 @@ pub(crate) fn roles_for(name: &str) -> &'static [(Role, u8)] {
         | "numero conto" | "card number" | "kartennummer" | "eigen rekening" => &[(Account, 3)],
         "initial balance" | "opening balance" | "anfangssaldo" | "saldo inicial" => &[(OpeningBalance, 3)],
         "final balance" | "closing balance" | "endsaldo" | "saldo final" => &[(ClosingBalance, 3)],
-        "original amount" | "amount currency" | "foreign amount" | "ursprünglicher betrag" | "originalbetrag"
+        "original amount"
+        | "amount currency"
+        | "foreign amount"
+        | "ursprünglicher betrag"
+        | "originalbetrag"
         | "amount in original currency" => &[(ForeignAmount, 3)],
         "original currency" | "foreign currency" | "originalwährung" => &[(ForeignCurrency, 3)],
         _ => {
@@ -340,13 +470,37 @@ pub(crate) fn label_of(raw: &str, metadata: bool) -> Option<Label> {
     }
     let lower = t.trim_end_matches([':', ' ']).to_lowercase();
     let row_label = match lower.as_str() {
-        "opening balance" | "balance at start of period" | "start balance" | "starting balance"
-        | "beginning balance" | "previous balance" | "anfangssaldo" | "alter kontostand" | "saldo inicial"
-        | "solde initial" | "solde de début" | "saldo iniziale" | "beginsaldo" | "likutis pradžiai"
-        | "počáteční zůstatek" | "saldo początkowe" => Some(Label::Opening),
-        "closing balance" | "balance at end of period" | "end balance" | "ending balance" | "new balance"
-        | "endsaldo" | "schlusssaldo" | "neuer kontostand" | "saldo final" | "solde final" | "saldo finale"
-        | "eindsaldo" | "likutis pabaigai" | "konečný zůstatek" | "saldo końcowe" => Some(Label::Closing),
+        "opening balance"
+        | "balance at start of period"
+        | "start balance"
+        | "starting balance"
+        | "beginning balance"
+        | "previous balance"
+        | "anfangssaldo"
+        | "alter kontostand"
+        | "saldo inicial"
+        | "solde initial"
+        | "solde de début"
+        | "saldo iniziale"
+        | "beginsaldo"
+        | "likutis pradžiai"
+        | "počáteční zůstatek"
+        | "saldo początkowe" => Some(Label::Opening),
+        "closing balance"
+        | "balance at end of period"
+        | "end balance"
+        | "ending balance"
+        | "new balance"
+        | "endsaldo"
+        | "schlusssaldo"
+        | "neuer kontostand"
+        | "saldo final"
+        | "solde final"
+        | "saldo finale"
+        | "eindsaldo"
+        | "likutis pabaigai"
+        | "konečný zůstatek"
+        | "saldo końcowe" => Some(Label::Closing),
         "apyvarta" | "turnover" | "umsatzsumme" | "total debits" | "total credits" | "obroty" => Some(Label::Total),
         _ => None,
     };
@@ -371,7 +525,8 @@ pub(crate) fn label_of(raw: &str, metadata: bool) -> Option<Label> {
 }
 
 /// Debit and credit words of a D/C indicator column, upper case.
-pub(crate) const DEBIT_WORDS: &[&str] = &["D", "DR", "DEBIT", "DBIT", "S", "SOLL", "AF", "DEB", "-", "DEBET", "BELASTUNG"];
+pub(crate) const DEBIT_WORDS: &[&str] =
+    &["D", "DR", "DEBIT", "DBIT", "S", "SOLL", "AF", "DEB", "-", "DEBET", "BELASTUNG"];
 /// See [`DEBIT_WORDS`].
 pub(crate) const CREDIT_WORDS: &[&str] =
     &["C", "CR", "CREDIT", "CRDT", "K", "H", "HABEN", "BIJ", "CRED", "+", "KREDIT", "GUTSCHRIFT"];

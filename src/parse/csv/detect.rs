@@ -120,6 +120,7 @@ fn read_sample(source: &Source<'_>, text: &str, delimiter: u8) -> Result<Sample,
         ::csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
     let mut rows = Vec::new();
     let mut record = ::csv::ByteRecord::new();
+    let mut lines = super::LineCounter::default();
     while rows.len() < SAMPLE_ROWS {
         let more = reader.read_byte_record(&mut record).map_err(|e| {
             source.error(
@@ -132,7 +133,7 @@ fn read_sample(source: &Source<'_>, text: &str, delimiter: u8) -> Result<Sample,
         if !more {
             break;
         }
-        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        let line = lines.line_at(text.as_bytes(), record.position().map_or(0, |p| p.byte() as usize));
         let cells: Vec<String> = record
             .iter()
             .map(|b| String::from_utf8_lossy(b).trim().trim_start_matches('\u{feff}').trim().to_string())
@@ -147,7 +148,10 @@ fn is_blank(cells: &[String]) -> bool {
 }
 
 /// Roles a header row's cells can stand for, before checking the cells below.
-fn header_roles(cells: &[String]) -> Vec<(Vec<(Role, u8)>, Option<Currency>)> {
+/// Candidate roles of one header cell, with the currency named in it.
+type CellRoles = (Vec<(Role, u8)>, Option<Currency>);
+
+fn header_roles(cells: &[String]) -> Vec<CellRoles> {
     cells
         .iter()
         .map(|c| {
@@ -195,7 +199,9 @@ fn is_indicator(s: &str) -> bool {
     DEBIT_WORDS.contains(&u.as_str()) || CREDIT_WORDS.contains(&u.as_str())
 }
 
-fn content_fits(role: Role, rows: &[&Vec<String>], i: usize) -> bool {
+/// Whether column `i`'s cells fit `role`. A name with one meaning needs only some cells to fit
+/// (a bad cell is then reported with its line); a name with several meanings needs most.
+fn content_fits(role: Role, rows: &[&Vec<String>], i: usize, ambiguous: bool) -> bool {
     let (s, _) = if role.is_date() {
         share(rows, i, |c| read_date(c).is_some())
     } else if role.is_amount() {
@@ -207,7 +213,11 @@ fn content_fits(role: Role, rows: &[&Vec<String>], i: usize) -> bool {
     } else {
         (1.0, 0)
     };
-    s >= 0.8
+    if ambiguous {
+        s >= 0.8
+    } else {
+        s > 0.0
+    }
 }
 
 /// Column roles from a header row, checked against the cells below it.
@@ -215,7 +225,10 @@ fn roles_from_header(cells: &[String], data: &[&Vec<String>]) -> (Vec<(Role, usi
     let mut best: Vec<(Role, u8, usize)> = Vec::new();
     let mut currency = None;
     for (i, (roles, ccy)) in header_roles(cells).into_iter().enumerate() {
-        let Some((role, prio)) = roles.into_iter().find(|(r, _)| content_fits(*r, data, i)) else { continue };
+        let ambiguous = roles.len() > 1;
+        let Some((role, prio)) = roles.into_iter().find(|(r, _)| content_fits(*r, data, i, ambiguous)) else {
+            continue;
+        };
         if ccy.is_some() && role.is_amount() {
             currency = currency.or(ccy);
         }
@@ -235,9 +248,8 @@ fn roles_from_content(data: &[&Vec<String>]) -> Vec<(Role, usize)> {
     let mut dates = Vec::new();
     let mut amounts = Vec::new();
     let mut texts: Vec<(usize, usize)> = Vec::new();
-    let any_decimals = (0..width).any(|i| {
-        data.iter().any(|r| r.get(i).is_some_and(|c| is_amount(c) && c.contains(['.', ','])))
-    });
+    let any_decimals =
+        (0..width).any(|i| data.iter().any(|r| r.get(i).is_some_and(|c| is_amount(c) && c.contains(['.', ',']))));
     for i in 0..width {
         let (d, seen) = share(data, i, |c| read_date(c).is_some());
         if seen == 0 {
@@ -266,9 +278,8 @@ fn roles_from_content(data: &[&Vec<String>]) -> Vec<(Role, usize)> {
     match amounts.as_slice() {
         [a] => roles.push((Role::Amount, *a)),
         [a, b, ..] => {
-            let exclusive = data.iter().all(|r| {
-                r.get(*a).is_none_or(|c| c.is_empty()) || r.get(*b).is_none_or(|c| c.is_empty())
-            });
+            let exclusive =
+                data.iter().all(|r| r.get(*a).is_none_or(|c| c.is_empty()) || r.get(*b).is_none_or(|c| c.is_empty()));
             if exclusive {
                 // Without a header, money out then money in is the common order (TD, CIBC...).
                 roles.push((Role::Debit, *a));
@@ -326,7 +337,12 @@ fn col_ref(i: usize, header: Option<&[String]>) -> ColumnRef {
 }
 
 /// Amount of a sample row under a sign convention (for the balance check).
-fn sample_amount(row: &[String], roles: &[(Role, usize)], sign: &SignConvention, sep: DecimalSeparator) -> Option<Decimal> {
+fn sample_amount(
+    row: &[String],
+    roles: &[(Role, usize)],
+    sign: &SignConvention,
+    sep: DecimalSeparator,
+) -> Option<Decimal> {
     let get = |role: Role| roles.iter().find(|(r, _)| *r == role).and_then(|(_, i)| row.get(*i)).map(String::as_str);
     let num = |s: Option<&str>| s.filter(|s| !s.is_empty()).and_then(|s| parse_amount(s, sep));
     match sign {
@@ -355,7 +371,12 @@ fn sample_amount(row: &[String], roles: &[(Role, usize)], sign: &SignConvention,
 }
 
 /// How many running-balance steps `sign` explains, in the better of the two row orders.
-fn balance_fit(data: &[&Vec<String>], roles: &[(Role, usize)], sign: &SignConvention, sep: DecimalSeparator) -> (usize, usize) {
+fn balance_fit(
+    data: &[&Vec<String>],
+    roles: &[(Role, usize)],
+    sign: &SignConvention,
+    sep: DecimalSeparator,
+) -> (usize, usize) {
     let Some(bi) = roles.iter().find(|(r, _)| *r == Role::Balance).map(|(_, i)| *i) else { return (0, 0) };
     let pairs: Vec<(Decimal, Decimal)> = data
         .iter()
@@ -380,40 +401,50 @@ pub(crate) fn detect(source: &Source<'_>, text: &str) -> Result<(CsvProfile, Vec
     let mut warnings = Vec::new();
     let header_at = sample.rows.iter().take(HEADER_SEARCH).position(|(_, cells)| looks_like_header(cells));
     let mut profile = CsvProfile { delimiter: Some(delimiter as char), ..CsvProfile::default() };
-    let (roles, header_cells, header_currency, data): (Vec<(Role, usize)>, Option<&[String]>, Option<Currency>, Vec<&Vec<String>>) =
-        match header_at {
-            Some(h) => {
-                let (line, cells) = &sample.rows[h];
-                profile.skip_lines = line.saturating_sub(1);
-                let data: Vec<&Vec<String>> =
-                    sample.rows[h + 1..].iter().map(|(_, c)| c).filter(|c| !is_blank(c)).collect();
-                let (roles, ccy) = roles_from_header(cells, &data);
-                (roles, Some(cells.as_slice()), ccy, data)
-            }
-            None => {
-                profile.header = false;
-                // Skip leading lines that hold no date (titles, metadata).
-                let first = sample
-                    .rows
-                    .iter()
-                    .position(|(_, c)| c.iter().any(|cell| read_date(cell).is_some()))
-                    .unwrap_or(0);
-                profile.skip_lines = sample.rows.get(first).map_or(0, |(l, _)| l.saturating_sub(1));
-                let data: Vec<&Vec<String>> =
-                    sample.rows[first..].iter().map(|(_, c)| c).filter(|c| !is_blank(c)).collect();
-                warnings.push(Warning {
-                    line: None,
-                    statement: None,
-                    message: "no header row found: columns chosen by their content".into(),
-                });
-                (roles_from_content(&data), None, None, data)
-            }
-        };
+    type Found<'s> = (Vec<(Role, usize)>, Option<&'s [String]>, Option<Currency>, Vec<&'s Vec<String>>);
+    let (roles, header_cells, header_currency, data): Found<'_> = match header_at {
+        Some(h) => {
+            let (line, cells) = &sample.rows[h];
+            profile.skip_lines = line.saturating_sub(1);
+            let data: Vec<&Vec<String>> =
+                sample.rows[h + 1..].iter().map(|(_, c)| c).filter(|c| !is_blank(c)).collect();
+            let (roles, ccy) = roles_from_header(cells, &data);
+            (roles, Some(cells.as_slice()), ccy, data)
+        }
+        None => {
+            profile.header = false;
+            // Skip leading lines that hold no date (titles, metadata).
+            let first =
+                sample.rows.iter().position(|(_, c)| c.iter().any(|cell| read_date(cell).is_some())).unwrap_or(0);
+            profile.skip_lines = sample.rows.get(first).map_or(0, |(l, _)| l.saturating_sub(1));
+            let data: Vec<&Vec<String>> =
+                sample.rows[first..].iter().map(|(_, c)| c).filter(|c| !is_blank(c)).collect();
+            warnings.push(Warning {
+                line: None,
+                statement: None,
+                message: "no header row found: columns chosen by their content".into(),
+            });
+            (roles_from_content(&data), None, None, data)
+        }
+    };
     let mut roles = roles;
     let has = |roles: &[(Role, usize)], r: Role| roles.iter().any(|(x, _)| *x == r);
     // `Currency` beside an `Amount Currency` column is that foreign amount's currency.
     if has(&roles, Role::ForeignAmount) && !has(&roles, Role::ForeignCurrency) {
         roles.retain(|(r, _)| *r != Role::Currency);
+    }
+    // With a fee column the gross is the line and the fee a line of its own (PayPal); the net is
+    // their sum and what the balance follows.
+    let gross = roles.iter().find(|(r, _)| *r == Role::Gross).map(|(_, i)| *i);
+    if let Some(g) = gross {
+        if has(&roles, Role::Fee) || !has(&roles, Role::Amount) {
+            roles.retain(|(r, _)| *r != Role::Amount);
+            roles.push((Role::Amount, g));
+        }
+        roles.retain(|(r, _)| *r != Role::Gross);
+    }
+    if !has(&roles, Role::Amount) {
+        roles.retain(|(r, _)| *r != Role::Fee);
     }
     if has(&roles, Role::Amount) {
         roles.retain(|(r, _)| !matches!(r, Role::Debit | Role::Credit));
@@ -423,14 +454,9 @@ pub(crate) fn detect(source: &Source<'_>, text: &str) -> Result<(CsvProfile, Vec
             m.0 = Role::Description;
         }
     }
-    let col = |roles: &[(Role, usize)], r: Role| {
-        roles.iter().find(|(x, _)| *x == r).map(|(_, i)| col_ref(*i, header_cells))
-    };
-    let amount_cols: Vec<usize> = roles
-        .iter()
-        .filter(|(r, _)| r.is_amount())
-        .map(|(_, i)| *i)
-        .collect();
+    let col =
+        |roles: &[(Role, usize)], r: Role| roles.iter().find(|(x, _)| *x == r).map(|(_, i)| col_ref(*i, header_cells));
+    let amount_cols: Vec<usize> = roles.iter().filter(|(r, _)| r.is_amount()).map(|(_, i)| *i).collect();
     let sep = vote_separator(&data, &amount_cols);
     profile.decimal_separator = sep;
 
@@ -533,6 +559,7 @@ pub(crate) fn detect(source: &Source<'_>, text: &str) -> Result<(CsvProfile, Vec
         account: col(r, Role::Account),
         opening_balance: col(r, Role::OpeningBalance),
         closing_balance: col(r, Role::ClosingBalance),
+        fee: col(r, Role::Fee),
     };
     if profile.columns.date.is_none() {
         return Err(source

@@ -81,6 +81,9 @@ pub struct CsvColumns {
     pub opening_balance: Option<ColumnRef>,
     /// Statement closing balance repeated on every row.
     pub closing_balance: Option<ColumnRef>,
+    /// A fee charged on the line (PayPal): booked as a separate line beside the amount; a
+    /// running balance then follows amount + fee.
+    pub fee: Option<ColumnRef>,
 }
 
 /// How the amount's sign is read.
@@ -227,6 +230,7 @@ struct Cols {
     account: Option<usize>,
     opening_balance: Option<usize>,
     closing_balance: Option<usize>,
+    fee: Option<usize>,
 }
 
 fn resolve_column(
@@ -277,8 +281,13 @@ fn resolve_columns(
     let c = &profile.columns;
     let r = |col: &Option<ColumnRef>, role: &str| resolve_column(source, header, col, role, line);
     let date = r(&c.date, "date")?.ok_or_else(|| {
-        err(source, line, ParseErrorKind::MissingField, "found no date column, expected one (date, booking date...)".into())
-            .in_field("date")
+        err(
+            source,
+            line,
+            ParseErrorKind::MissingField,
+            "found no date column, expected one (date, booking date...)".into(),
+        )
+        .in_field("date")
     })?;
     let cols = Cols {
         date,
@@ -300,6 +309,7 @@ fn resolve_columns(
         account: r(&c.account, "account")?,
         opening_balance: r(&c.opening_balance, "opening balance")?,
         closing_balance: r(&c.closing_balance, "closing balance")?,
+        fee: r(&c.fee, "fee")?,
     };
     let readable = match profile.sign {
         SignConvention::DebitCredit => cols.debit.is_some() || cols.credit.is_some(),
@@ -429,6 +439,29 @@ impl Meta {
     }
 }
 
+/// File line numbers of records. The reader's own count lags on CRLF files and after blank
+/// lines, so lines are counted from byte offsets, skipping the terminators a record starts with.
+#[derive(Debug, Default)]
+pub(crate) struct LineCounter {
+    offset: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    /// 1-based line of the record that starts at byte `byte` (offsets only move forward).
+    pub(crate) fn line_at(&mut self, bytes: &[u8], byte: usize) -> usize {
+        let mut start = byte.min(bytes.len());
+        while bytes.get(start).is_some_and(|b| *b == b'\r' || *b == b'\n') {
+            start += 1;
+        }
+        if start >= self.offset {
+            self.line += memchr::memchr_iter(b'\n', &bytes[self.offset..start]).count();
+            self.offset = start;
+        }
+        self.line + 1
+    }
+}
+
 fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
@@ -463,11 +496,8 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         }
         None => detect::sniff_delimiter(text).unwrap_or(b','),
     };
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(text.as_bytes());
+    let mut reader =
+        ::csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
     let mut record = ::csv::ByteRecord::new();
     let mut warnings: Vec<Warning> = Vec::new();
     let mut meta = Meta::default();
@@ -476,6 +506,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
     let mut groups: Vec<Group> = Vec::new();
     let mut vote = DateOrderVote::default();
     let mut count = 0usize;
+    let mut lines = LineCounter::default();
     let sep = profile.decimal_separator;
 
     let default_currency = |meta: &Meta| {
@@ -491,7 +522,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             break;
         }
         let pos = record.position();
-        let line = pos.map(|p| p.line() as usize).unwrap_or(0);
+        let line = lines.line_at(text.as_bytes(), pos.map_or(0, |p| p.byte() as usize));
         let cell_at = |i: usize| record.get(i).and_then(|b| std::str::from_utf8(b).ok()).map(str::trim).unwrap_or("");
         let blank = (0..record.len()).all(|i| cell_at(i).is_empty());
 
@@ -703,9 +734,26 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         if let Some(id) = c.id.map(cell) {
             t = t.with_bank_id(id);
         }
+        let fee = match c.fee.map(cell).filter(|s| !s.is_empty()) {
+            Some(f) => match text::parse_amount(f, sep) {
+                Some(f) => f,
+                None => {
+                    let i = shifted_at(c.fee.unwrap_or(0));
+                    return Err(err(
+                        source,
+                        Some(line),
+                        ParseErrorKind::InvalidAmount,
+                        format!("found {f:?} in column {}, expected a fee amount", name_of(i)),
+                    )
+                    .at_column(i + 1)
+                    .in_field(name_of(i)));
+                }
+            },
+            None => Decimal::ZERO,
+        };
         if let Some(b) = c.balance.map(cell).filter(|s| !s.is_empty()) {
             match text::parse_amount(b, sep).or_else(|| text::parse_amount(b, DecimalSeparator::Auto)) {
-                Some(b) => group.running.observe(amount, b, line),
+                Some(b) => group.running.observe(amount + fee, b, line),
                 None => warnings.push(Warning {
                     line: Some(line),
                     statement: None,
@@ -717,8 +765,21 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             group.opening_col = c.opening_balance.and_then(|i| text::parse_amount(cell(i), sep));
             group.closing_col = c.closing_balance.and_then(|i| text::parse_amount(cell(i), sep));
         }
+        let fee_line = (!fee.is_zero()).then(|| {
+            let mut f = BankTransaction::new(placeholder, Money::new(fee, currency));
+            f.description = if t.description.is_empty() { "Fee".into() } else { format!("Fee: {}", t.description) };
+            f.reference = t.reference.clone();
+            if t.id_source == crate::domain::IdSource::Bank {
+                f = f.with_bank_id(format!("{}:fee", t.id));
+            }
+            f
+        });
         group.transactions.push(t);
         group.dates.push((date, value_date, line));
+        if let Some(f) = fee_line {
+            group.transactions.push(f);
+            group.dates.push((date, value_date, line));
+        }
         count += 1;
         if count % 4096 == 0 {
             source.report_progress(pos.map(|p| p.byte() as usize).unwrap_or(0));
@@ -727,7 +788,12 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
     source.report_progress(text.len());
 
     if cols.is_none() && groups.is_empty() && meta.opening.is_none() && meta.closing.is_none() && header.is_none() {
-        return Err(err(source, None, ParseErrorKind::Empty, "found no rows, expected a header and statement lines".into()));
+        return Err(err(
+            source,
+            None,
+            ParseErrorKind::Empty,
+            "found no rows, expected a header and statement lines".into(),
+        ));
     }
 
     let order = match source.options.date_order.or(profile.date_order) {
@@ -739,9 +805,10 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                 None => {
                     // No order reads every date: name the first one the preferred order cannot.
                     let o = preferred.unwrap_or(DateOrder::Dmy);
-                    let bad = groups.iter().flat_map(|g| g.dates.iter()).find(|(d, v, _)| {
-                        d.resolve(o).is_none() || v.is_some_and(|v| v.resolve(o).is_none())
-                    });
+                    let bad = groups
+                        .iter()
+                        .flat_map(|g| g.dates.iter())
+                        .find(|(d, v, _)| d.resolve(o).is_none() || v.is_some_and(|v| v.resolve(o).is_none()));
                     let line = bad.map(|b| b.2);
                     return Err(err(
                         source,
@@ -750,7 +817,12 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                         "found dates that no single day/month order reads, expected one order for the whole file"
                             .into(),
                     )
-                    .in_field(header.as_ref().and_then(|h| h.get(cols.as_ref().map_or(0, |c| c.date)).cloned()).unwrap_or_default()));
+                    .in_field(
+                        header
+                            .as_ref()
+                            .and_then(|h| h.get(cols.as_ref().map_or(0, |c| c.date)).cloned())
+                            .unwrap_or_default(),
+                    ));
                 }
             }
         }
@@ -761,7 +833,9 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             warnings.push(Warning {
                 line: None,
                 statement: None,
-                message: format!("every date fits more than one day/month order; read as {order:?} (use a date order to override)"),
+                message: format!(
+                    "every date fits more than one day/month order; read as {order:?} (use a date order to override)"
+                ),
             });
         }
     }
@@ -842,7 +916,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         statements.push(s);
     }
     // The account's main currency (most lines) first; ties keep file order.
-    statements.sort_by(|a, b| b.transactions.len().cmp(&a.transactions.len()));
+    statements.sort_by_key(|s| std::cmp::Reverse(s.transactions.len()));
     Ok(Parsed { statements, warnings })
 }
 
@@ -886,6 +960,355 @@ fn read_amount<'c>(
             } else {
                 Err((c.indicator.unwrap_or(0), ind.to_string()))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::IdSource;
+    use crate::parse::{ParseOptions, ParsedFile};
+    use proptest::prelude::*;
+    use std::str::FromStr;
+
+    fn run_with(bytes: &[u8], options: ParseOptions) -> Result<ParsedFile, ParseError> {
+        let options = ParseOptions { format: Some(Format::Csv), ..options };
+        crate::parse::parse("test.csv", bytes, &options)
+    }
+
+    fn run(text: &str) -> ParsedFile {
+        match run_with(text.as_bytes(), ParseOptions::default()) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn amounts(p: &ParsedFile) -> Vec<String> {
+        p.statements[0].transactions.iter().map(|t| t.amount.amount().to_string()).collect()
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn a_german_semicolon_export_reads_decimal_commas_and_the_currency_in_the_header() {
+        let p = run("Buchungstag;Valuta;Verwendungszweck;Betrag (EUR);\n\
+                     01.10.2023;02.10.2023;Miete;-1.250,00;\n\
+                     03.10.2023;03.10.2023;Gehalt;2.500,50;\n");
+        let s = &p.statements[0];
+        assert_eq!(s.currency, Currency::EUR);
+        assert_eq!(amounts(&p), ["-1250.00", "2500.50"]);
+        assert_eq!(s.transactions[0].booking_date, date(2023, 10, 1));
+        assert_eq!(s.transactions[0].value_date, Some(date(2023, 10, 2)));
+        assert_eq!(s.transactions[0].description, "Miete");
+    }
+
+    #[test]
+    fn metadata_above_the_header_gives_account_balance_and_period() {
+        let p = run("\"Konto:\";\"DE44500105175407324931\";\n\"Von:\";\"01.03.2024\";\n\"Bis:\";\"31.03.2024\";\n\
+                     \"Saldo:\";\"120.50 EUR\";\n\n\
+                     \"Buchungstag\";\"Beschreibung\";\"Betrag\";\n\"05.03.2024\";\"Kaffee\";\"-3,50\";\n");
+        let s = &p.statements[0];
+        assert_eq!(s.account.id, "DE44500105175407324931");
+        assert_eq!(s.account.iban.as_deref(), Some("DE44500105175407324931"));
+        assert_eq!(s.closing_balance, Some(Money::new(dec("120.50"), Currency::EUR)));
+        assert_eq!(s.start_date, Some(date(2024, 3, 1)));
+        assert_eq!(s.end_date, Some(date(2024, 3, 31)));
+        assert_eq!(amounts(&p), ["-3.50"]);
+    }
+
+    #[test]
+    fn a_newest_first_running_balance_gives_opening_and_closing() {
+        let p = run("Date,Description,Amount,Balance\n\
+                     03/20/2024,Rent,-500.00,1000.00\n03/15/2024,Salary,1200.00,1500.00\n03/02/2024,Shop,-20.00,300.00\n");
+        let s = &p.statements[0];
+        assert_eq!(s.closing_balance.map(|m| m.amount()), Some(dec("1000.00")));
+        assert_eq!(s.opening_balance.map(|m| m.amount()), Some(dec("320.00")));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn an_oldest_first_running_balance_gives_opening_and_closing() {
+        let p =
+            run("Date,Description,Amount,Balance\n2024-03-02,Shop,-20.00,300.00\n2024-03-15,Salary,1200.00,1500.00\n");
+        let s = &p.statements[0];
+        assert_eq!(s.opening_balance.map(|m| m.amount()), Some(dec("320.00")));
+        assert_eq!(s.closing_balance.map(|m| m.amount()), Some(dec("1500.00")));
+    }
+
+    #[test]
+    fn debit_and_credit_columns_give_signed_amounts() {
+        let p = run("Date,Details,Withdrawal,Deposit\n2024-01-02,ATM,\"$1,000.00\",\n2024-01-03,Pay,,$250.10\n");
+        assert_eq!(amounts(&p), ["-1000.00", "250.10"]);
+        assert_eq!(p.statements[0].currency, Currency::USD);
+    }
+
+    #[test]
+    fn an_indicator_column_signs_unsigned_amounts() {
+        let p = run("Date;Text;Amount;D/C\n2024-01-02;Fee;12.00;D\n2024-01-03;Refund;-5.00;C\n");
+        assert_eq!(amounts(&p), ["-12.00", "5.00"]);
+    }
+
+    #[test]
+    fn parentheses_symbols_and_thousands_are_read() {
+        let p = run("Date,Memo,Amount\n2024-01-02,a,(45.00)\n2024-01-03,b,\"€1,234.56\"\n2024-01-04,c,100.00-\n");
+        assert_eq!(amounts(&p), ["-45.00", "1234.56", "-100.00"]);
+        assert_eq!(p.statements[0].currency, Currency::EUR);
+    }
+
+    #[test]
+    fn month_first_dates_are_decided_by_the_whole_file() {
+        let p = run("Date,Description,Amount\n03/04/2024,a,1.00\n12/25/2024,b,2.00\n");
+        assert_eq!(p.statements[0].transactions[0].booking_date, date(2024, 3, 4));
+    }
+
+    #[test]
+    fn the_callers_date_order_currency_and_account_win() {
+        let options = ParseOptions {
+            date_order: Some(DateOrder::Mdy),
+            currency: Some(Currency::new("GBP").unwrap()),
+            account_id: Some("ACC-1".into()),
+            ..Default::default()
+        };
+        let p = run_with(b"Date,Description,Amount\n03/04/2024,a,1.00\n", options).unwrap();
+        let s = &p.statements[0];
+        assert_eq!(s.transactions[0].booking_date, date(2024, 3, 4));
+        assert_eq!(s.currency.code(), "GBP");
+        assert_eq!(s.account.id, "ACC-1");
+    }
+
+    #[test]
+    fn a_file_without_header_is_read_by_content() {
+        let p = run("\n1111;28.12.2012;27.12.2012;INTEREST TAX;;;-0,17\n1111;21.01.2013;18.01.2013;FUEL;;;-15,00\n");
+        let t = &p.statements[0].transactions;
+        assert_eq!(amounts(&p), ["-0.17", "-15.00"]);
+        assert_eq!(t[1].description, "FUEL");
+        assert_eq!(t[1].value_date, Some(date(2013, 1, 18)));
+        assert!(p.warnings.iter().any(|w| w.message.contains("no header")));
+    }
+
+    #[test]
+    fn windows_1252_and_a_bom_are_decoded() {
+        let p = run_with(b"Date;Libell\xe9;Montant\n2024-01-02;Caf\xe9 \x80;-2,50\n", ParseOptions::default()).unwrap();
+        assert_eq!(p.statements[0].transactions[0].description, "Café €");
+        let p = run("\u{feff}Date,Description,Amount\n2024-01-02,x,1\n");
+        assert_eq!(p.transaction_count(), 1);
+    }
+
+    #[test]
+    fn a_bad_amount_names_the_line_column_and_text() {
+        let e = run_with(b"Date,Description,Amount\n2024-01-02,x,1.00\n2024-01-03,y,twelve\n", Default::default())
+            .unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::InvalidAmount);
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.column, Some(3));
+        assert_eq!(e.field.as_deref(), Some("Amount"));
+        assert!(e.message.contains("\"twelve\""), "{e}");
+    }
+
+    #[test]
+    fn a_bad_date_names_the_line_and_column() {
+        let e =
+            run_with(b"Date,Description,Amount\n2024-01-02,x,1.00\n2024-13-45,y,1\n", Default::default()).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::InvalidDate);
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.field.as_deref(), Some("Date"));
+    }
+
+    #[test]
+    fn rows_without_date_or_with_totals_are_skipped_with_a_warning() {
+        let p = run("Date,Description,Amount\n2024-01-02,x,1.00\n,,\nTotal,,1.00\n");
+        assert_eq!(p.transaction_count(), 1);
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+        assert_eq!(p.warnings[1].line, Some(4));
+    }
+
+    #[test]
+    fn labelled_balance_rows_become_the_statement_balances() {
+        let p = run("Date,Description,Amount\n2024-01-01,Opening balance,100.00\n2024-01-02,x,-1.00\n\
+                     2024-01-31,Closing balance,99.00\n");
+        let s = &p.statements[0];
+        assert_eq!(s.transactions.len(), 1);
+        assert_eq!(s.opening_balance.map(|m| m.amount()), Some(dec("100.00")));
+        assert_eq!(s.closing_balance.map(|m| m.amount()), Some(dec("99.00")));
+    }
+
+    #[test]
+    fn an_id_column_gives_bank_ids_and_a_fee_column_a_line_of_its_own() {
+        let p = run("Date,Name,Currency,Gross,Fee,Net,Balance,Transaction ID\n\
+                     1/2/2024,Buyer,USD,100.00,-3.20,96.80,96.80,T1\n");
+        let t = &p.statements[0].transactions;
+        assert_eq!(amounts(&p), ["100.00", "-3.20"]);
+        assert_eq!(t[0].id, "T1");
+        assert_eq!(t[0].id_source, IdSource::Bank);
+        assert_eq!(t[1].id, "T1:fee");
+        assert_eq!(t[0].payee.as_deref(), Some("Buyer"));
+        assert_eq!(p.statements[0].opening_balance.map(|m| m.amount()), Some(Decimal::ZERO));
+    }
+
+    #[test]
+    fn a_currency_column_splits_the_file_into_one_statement_per_currency() {
+        let p = run("Date,Description,Currency,Amount\n2024-01-02,a,EUR,1\n2024-01-02,b,USD,2\n2024-01-03,c,USD,3\n");
+        assert_eq!(p.statements.len(), 2);
+        assert_eq!(p.statements[0].currency, Currency::USD);
+        assert_eq!(p.statements[0].transactions.len(), 2);
+    }
+
+    #[test]
+    fn a_profile_overrides_detection_by_index_or_name() {
+        let toml_text = r#"
+            name = "Example Bank"
+            delimiter = "|"
+            header = false
+            decimal_separator = "comma"
+            date_format = "%d%m%Y"
+            currency = "CHF"
+            [columns]
+            date = 0
+            amount = 2
+            description = 1
+            [sign]
+            kind = "negate"
+        "#;
+        let profile: CsvProfile = toml::from_str(toml_text).unwrap();
+        let options = ParseOptions { csv_profile: Some(profile), ..Default::default() };
+        let p = run_with(b"02012024|Card purchase|12,50\n", options).unwrap();
+        let s = &p.statements[0];
+        assert_eq!(s.currency.code(), "CHF");
+        assert_eq!(s.transactions[0].amount.amount(), dec("-12.50"));
+        assert_eq!(s.transactions[0].booking_date, date(2024, 1, 2));
+
+        let json = r#"{"columns":{"date":"When","amount":"How much"},"sign":{"kind":"indicator","debit":["S"],"credit":["H"]}}"#;
+        let mut profile: CsvProfile = serde_json::from_str(json).unwrap();
+        profile.columns.indicator = Some(ColumnRef::Name("S/H".into()));
+        let options = ParseOptions { csv_profile: Some(profile), ..Default::default() };
+        let p = run_with(b"When,How much,S/H\n2024-01-02,5.00,S\n", options).unwrap();
+        assert_eq!(p.statements[0].transactions[0].amount.amount(), dec("-5.00"));
+    }
+
+    #[test]
+    fn a_profile_naming_a_missing_column_is_refused() {
+        let profile = CsvProfile {
+            columns: CsvColumns {
+                date: Some(ColumnRef::Name("Datum".into())),
+                amount: Some(ColumnRef::Name("Betrag".into())),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let options = ParseOptions { csv_profile: Some(profile), ..Default::default() };
+        let e = run_with(b"Date,Amount\n2024-01-02,1\n", options).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::MissingField);
+        assert_eq!(e.field.as_deref(), Some("date"));
+    }
+
+    #[test]
+    fn the_detected_profile_is_the_mapping_used_and_survives_a_round_trip() {
+        let bytes = b"Posting Date;Description;Debit;Credit\n02.01.2024;Shop;10,00;\n";
+        let options = ParseOptions::default();
+        let source = Source { name: "x.csv", bytes, options: &options, progress: None };
+        let profile = detect_profile(&source).unwrap();
+        assert_eq!(profile.delimiter, Some(';'));
+        assert_eq!(profile.sign, SignConvention::DebitCredit);
+        assert_eq!(profile.decimal_separator, DecimalSeparator::Comma);
+        assert_eq!(profile.columns.debit, Some(ColumnRef::Name("Debit".into())));
+        let json = serde_json::to_string(&profile).unwrap();
+        assert_eq!(serde_json::from_str::<CsvProfile>(&json).unwrap(), profile);
+    }
+
+    #[test]
+    fn a_running_balance_that_only_fits_the_opposite_sign_flips_it() {
+        let p = run("Date,Label,Debit,Credit,Balance\n2024-01-01,a,0.00,20.00,-10.00\n\
+                     2024-01-01,b,0.00,13.50,-23.50\n2024-01-01,c,33.50,0.00,10.00\n");
+        assert_eq!(amounts(&p), ["-20.00", "-13.50", "33.50"]);
+        assert!(p.warnings.iter().any(|w| w.message.contains("opposite sign")));
+    }
+
+    #[test]
+    fn a_header_only_file_has_no_statements() {
+        let p = run("Date,Description,Amount\n");
+        assert!(p.statements.is_empty());
+    }
+
+    #[test]
+    fn csv_is_recognised_by_a_consistent_delimiter() {
+        assert!(looks_like_csv("a;b;c\n1;2;3\n4;5;6\n"));
+        assert!(looks_like_csv("Date\tAmount\n2024-01-01\t1\n"));
+        assert!(!looks_like_csv("just some prose without any structure\nand another line\n"));
+        assert!(!looks_like_csv("a,b\u{0}\n1,2\n"));
+    }
+
+    /// A transaction as the round-trip writer writes it.
+    #[derive(Debug, Clone)]
+    struct Line {
+        date: NaiveDate,
+        cents: i64,
+        text: String,
+        id: String,
+    }
+
+    fn line_strategy() -> impl Strategy<Value = Line> {
+        (0i64..20_000, -100_000_000i64..100_000_000, "[A-Za-z]{1,8}( [A-Za-z]{1,8}){0,2}", "[A-Z0-9]{1,10}").prop_map(
+            |(day, cents, text, id)| Line { date: date(2000, 1, 1) + chrono::Duration::days(day), cents, text, id },
+        )
+    }
+
+    fn write_csv(lines: &[Line], delimiter: char, comma: bool, german_dates: bool) -> String {
+        let d = delimiter;
+        let mut out = format!("Date{d}Description{d}Amount{d}Transaction ID\n");
+        for l in lines {
+            let date = if german_dates {
+                l.date.format("%d.%m.%Y").to_string()
+            } else {
+                l.date.format("%Y-%m-%d").to_string()
+            };
+            let mut amount = Decimal::new(l.cents, 2).to_string();
+            if comma {
+                amount = amount.replace('.', ",");
+            }
+            out.push_str(&format!("{date}{d}{}{d}{amount}{d}{}\n", l.text, l.id));
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn written_statements_parse_back_to_the_same_transactions(
+            lines in proptest::collection::vec(line_strategy(), 1..30),
+            delimiter in prop::sample::select(vec![',', ';', '\t', '|']),
+            german_dates: bool,
+        ) {
+            let comma = delimiter != ',' && delimiter != '|';
+            let text = write_csv(&lines, delimiter, comma, german_dates);
+            let parsed = run_with(text.as_bytes(), ParseOptions::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(parsed.statements.len(), 1);
+            let got = &parsed.statements[0].transactions;
+            prop_assert_eq!(got.len(), lines.len());
+            for (t, l) in got.iter().zip(&lines) {
+                prop_assert_eq!(t.booking_date, l.date);
+                prop_assert_eq!(t.amount.amount(), Decimal::new(l.cents, 2));
+                prop_assert_eq!(&t.description, &l.text);
+                prop_assert_eq!(&t.id, &l.id);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = run_with(&bytes, ParseOptions::default());
+        }
+
+        #[test]
+        fn csv_like_text_never_panics(text in "[0-9a-zA-Z,;.:()$€\"\n\r/ +-]{0,300}") {
+            let _ = run_with(text.as_bytes(), ParseOptions::default());
+            let _ = looks_like_csv(&text);
         }
     }
 }
