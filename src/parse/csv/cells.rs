@@ -468,6 +468,10 @@ pub(crate) fn label_of(raw: &str, metadata: bool) -> Option<Label> {
     if t.is_empty() || t.len() > 48 || !t.chars().next().is_some_and(char::is_alphabetic) {
         return None;
     }
+    // Row labels are 6 to 30 bytes long: most descriptions are rejected without lower-casing.
+    if !metadata && !(6..=32).contains(&t.len()) {
+        return None;
+    }
     let lower = t.trim_end_matches([':', ' ']).to_lowercase();
     let row_label = match lower.as_str() {
         "opening balance"

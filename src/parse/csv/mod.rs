@@ -14,6 +14,7 @@
 
 mod cells;
 mod detect;
+mod litas;
 
 use std::borrow::Cow;
 
@@ -192,6 +193,9 @@ pub fn detect_profile(source: &Source<'_>) -> Result<CsvProfile, ParseError> {
 pub fn parse(source: &Source<'_>) -> Result<Parsed, ParseError> {
     let given = source.options.csv_profile.as_ref();
     let text = decode_with(source.bytes, given.and_then(|p| p.encoding.as_deref()));
+    if given.is_none() && litas::is_litas(&text) {
+        return litas::parse(source, &text);
+    }
     let (profile, warnings) = match given {
         Some(p) => (Cow::Borrowed(p), Vec::new()),
         None => {
@@ -865,11 +869,9 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             .or_else(|| opt(&g.account))
             .or_else(|| meta.account.clone())
             .unwrap_or_default();
-        let account = AccountIdent {
-            iban: looks_like_iban(&account_id).then(|| account_id.clone()),
-            id: account_id,
-            ..Default::default()
-        };
+        let compact: String = account_id.split_whitespace().collect();
+        let account =
+            AccountIdent { iban: looks_like_iban(&compact).then_some(compact), id: account_id, ..Default::default() };
         let mut s = Statement::new(account, g.currency);
         let money = |d: Decimal| Money::new(d, g.currency);
         let r = &g.running;
