@@ -83,7 +83,8 @@ pub(crate) fn sniff_delimiter(text: &str) -> Option<u8> {
 }
 
 /// Whether the start of a file looks like delimited text: printable, and one delimiter splits
-/// most of the first non-empty lines into the same number of fields.
+/// most of the first non-empty lines into the same number of fields (or, turned on its side,
+/// blank-line separated `label: value` records).
 pub fn looks_like_csv(head: &str) -> bool {
     let sample: &str = match head.char_indices().nth(16 * 1024) {
         Some((i, _)) => &head[..i],
@@ -91,6 +92,9 @@ pub fn looks_like_csv(head: &str) -> bool {
     };
     if sample.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{feff}')) {
         return false;
+    }
+    if super::blocks::looks_like_blocks(sample) {
+        return true;
     }
     let counts = delimiter_counts(sample, 40);
     if counts.is_empty() {

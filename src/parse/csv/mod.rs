@@ -12,6 +12,7 @@
 //! oldest or the newest row first (decided by the dates, else by which reading the balances
 //! follow).
 
+mod blocks;
 mod cells;
 mod detect;
 mod litas;
@@ -195,6 +196,29 @@ pub fn parse(source: &Source<'_>) -> Result<Parsed, ParseError> {
     let text = decode_with(source.bytes, given.and_then(|p| p.encoding.as_deref()));
     if given.is_none() && litas::is_litas(&text) {
         return litas::parse(source, &text);
+    }
+    if given.is_none() && blocks::looks_like_blocks(&text) {
+        let (table, lines) = blocks::to_table(&text);
+        let file_line = |l: Option<usize>| l.map(|l| lines.get(l.saturating_sub(1)).copied().unwrap_or(l));
+        let result = detect::detect(source, &table).and_then(|(profile, mut warnings)| {
+            let mut parsed = apply(source, &table, &profile)?;
+            warnings.append(&mut parsed.warnings);
+            parsed.warnings = warnings;
+            Ok(parsed)
+        });
+        return match result {
+            Ok(mut parsed) => {
+                for w in &mut parsed.warnings {
+                    w.line = file_line(w.line);
+                }
+                Ok(parsed)
+            }
+            Err(mut e) => {
+                e.line = file_line(e.line);
+                e.column = None;
+                Err(e)
+            }
+        };
     }
     let (profile, warnings) = match given {
         Some(p) => (Cow::Borrowed(p), Vec::new()),
