@@ -4,9 +4,10 @@
 use rust_decimal::Decimal;
 
 use super::cells::{normalise_header, read_date, roles_for, Role, CREDIT_WORDS, DEBIT_WORDS};
+use super::read_money as parse_amount;
 use super::{ColumnRef, CsvColumns, CsvProfile, SignConvention};
 use crate::domain::Currency;
-use crate::parse::text::{parse_amount, DecimalSeparator};
+use crate::parse::text::DecimalSeparator;
 use crate::parse::{Format, ParseError, ParseErrorKind, Source, Warning};
 
 const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];

@@ -18,10 +18,10 @@ pub(crate) fn is_litas(text: &str) -> bool {
 
 fn minor_units(raw: &str, currency: Currency) -> Option<Decimal> {
     let raw = raw.trim();
-    if raw.is_empty() || raw.len() > 20 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+    if raw.is_empty() || raw.len() > 18 || !raw.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n: i64 = raw.parse().ok()?;
+    let n: i64 = raw.parse().ok().filter(|n: &i64| *n < 100_000_000_000_000_000)?;
     Some(Decimal::new(n, currency.minor_units()))
 }
 

@@ -416,7 +416,7 @@ impl Meta {
         if value.is_empty() {
             return false;
         }
-        let amount = || text::parse_amount(value, DecimalSeparator::Auto);
+        let amount = || read_money(value, DecimalSeparator::Auto);
         match label {
             Label::Opening | Label::Closing => {
                 let Some(a) = amount() else { return false };
@@ -488,6 +488,15 @@ impl LineCounter {
         }
         self.line + 1
     }
+}
+
+/// Amounts beyond this are refused: no bank line comes near it, and keeping every amount below it
+/// keeps sums and balance arithmetic far from `Decimal`'s overflow.
+const MONEY_LIMIT: Decimal = Decimal::from_parts(2_808_348_672, 232_830_643, 0, false, 0); // 10^18
+
+/// An amount as banks write it (see [`text::parse_amount`]), within [`MONEY_LIMIT`].
+pub(crate) fn read_money(s: &str, sep: DecimalSeparator) -> Option<Decimal> {
+    text::parse_amount(s, sep).filter(|d| d.abs() < MONEY_LIMIT)
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -595,9 +604,10 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                 });
                 continue;
             }
-            let value = read_amount(c, &profile.sign, sep, &cell_at).ok().flatten().or_else(|| {
-                (1..record.len()).rev().find_map(|i| text::parse_amount(cell_at(i), DecimalSeparator::Auto))
-            });
+            let value = read_amount(c, &profile.sign, sep, &cell_at)
+                .ok()
+                .flatten()
+                .or_else(|| (1..record.len()).rev().find_map(|i| read_money(cell_at(i), DecimalSeparator::Auto)));
             if let Some(v) = value {
                 if let Some(code) = c.currency.and_then(|i| Currency::new(cell_at(i)).ok()) {
                     meta.currency.get_or_insert(code);
@@ -763,7 +773,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             t = t.with_bank_id(id);
         }
         let fee = match c.fee.map(cell).filter(|s| !s.is_empty()) {
-            Some(f) => match text::parse_amount(f, sep) {
+            Some(f) => match read_money(f, sep) {
                 Some(f) => f,
                 None => {
                     let i = shifted_at(c.fee.unwrap_or(0));
@@ -780,7 +790,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             None => Decimal::ZERO,
         };
         if let Some(b) = c.balance.map(cell).filter(|s| !s.is_empty()) {
-            match text::parse_amount(b, sep).or_else(|| text::parse_amount(b, DecimalSeparator::Auto)) {
+            match read_money(b, sep).or_else(|| read_money(b, DecimalSeparator::Auto)) {
                 Some(b) => group.running.observe(amount + fee, b, line),
                 None => warnings.push(Warning {
                     line: Some(line),
@@ -790,8 +800,8 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             }
         }
         if group.transactions.is_empty() {
-            group.opening_col = c.opening_balance.and_then(|i| text::parse_amount(cell(i), sep));
-            group.closing_col = c.closing_balance.and_then(|i| text::parse_amount(cell(i), sep));
+            group.opening_col = c.opening_balance.and_then(|i| read_money(cell(i), sep));
+            group.closing_col = c.closing_balance.and_then(|i| read_money(cell(i), sep));
         }
         let fee_line = (!fee.is_zero()).then(|| {
             let mut f = BankTransaction::new(placeholder, Money::new(fee, currency));
@@ -959,7 +969,7 @@ fn read_amount<'c>(
         if s.is_empty() {
             return Ok(None);
         }
-        text::parse_amount(s, sep).map(Some).ok_or_else(|| (i, s.to_string()))
+        read_money(s, sep).map(Some).ok_or_else(|| (i, s.to_string()))
     };
     match sign {
         SignConvention::AsIs | SignConvention::Negate => {
@@ -1260,6 +1270,14 @@ mod tests {
     fn a_header_only_file_has_no_statements() {
         let p = run("Date,Description,Amount\n");
         assert!(p.statements.is_empty());
+    }
+
+    #[test]
+    fn absurdly_large_amounts_are_refused() {
+        assert_eq!(MONEY_LIMIT, Decimal::from(1_000_000_000_000_000_000i64));
+        let e = run_with(b"Date,Amount\n2024-01-01,1\n2024-01-02,79228162514264337593543950335\n", Default::default())
+            .unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::InvalidAmount);
     }
 
     #[test]
