@@ -698,13 +698,13 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                 });
                 Decimal::ZERO
             }
-            Err((i, found)) => {
+            Err((i, found, expected)) => {
                 let i = shifted_at(i);
                 return Err(err(
                     source,
                     Some(line),
                     ParseErrorKind::InvalidAmount,
-                    format!("found {found:?} in column {}, expected an amount", name_of(i)),
+                    format!("found {found:?} in column {}, expected {expected}", name_of(i)),
                 )
                 .at_column(i + 1)
                 .in_field(name_of(i)));
@@ -963,13 +963,13 @@ fn read_amount<'c>(
     sign: &SignConvention,
     sep: DecimalSeparator,
     cell: &dyn Fn(usize) -> &'c str,
-) -> Result<Option<Decimal>, (usize, String)> {
-    let num = |i: usize| -> Result<Option<Decimal>, (usize, String)> {
+) -> Result<Option<Decimal>, (usize, String, &'static str)> {
+    let num = |i: usize| -> Result<Option<Decimal>, (usize, String, &'static str)> {
         let s = cell(i);
         if s.is_empty() {
             return Ok(None);
         }
-        read_money(s, sep).map(Some).ok_or_else(|| (i, s.to_string()))
+        read_money(s, sep).map(Some).ok_or_else(|| (i, s.to_string(), "an amount"))
     };
     match sign {
         SignConvention::AsIs | SignConvention::Negate => {
@@ -994,7 +994,7 @@ fn read_amount<'c>(
             } else if credit.iter().any(|w| w.eq_ignore_ascii_case(ind)) {
                 Ok(Some(a.abs()))
             } else {
-                Err((c.indicator.unwrap_or(0), ind.to_string()))
+                Err((c.indicator.unwrap_or(0), ind.to_string(), "a debit or credit mark the profile lists"))
             }
         }
     }
