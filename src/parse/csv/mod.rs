@@ -1273,6 +1273,35 @@ mod tests {
     }
 
     #[test]
+    fn a_row_with_merged_middle_fields_is_read_from_its_end_with_a_warning() {
+        let p = run("Date,Bank,Address,City,Country,Name,Memo,Amount,\n2012:03:01,,\",Vilnius,LT\",Shop,Fee,-7.80,\n\
+                     2012:03:02,X,Street,Town,LT,Payee,Pay,5.00,\n");
+        assert_eq!(amounts(&p), ["-7.80", "5.00"]);
+        assert_eq!(p.statements[0].transactions[0].description, "Fee");
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert_eq!(p.warnings[0].line, Some(2));
+    }
+
+    #[test]
+    fn valuta_is_a_value_date_or_a_currency_as_its_cells_say() {
+        let p = run("Buchungstag;Valuta;Text;Betrag\n01.02.2024;02.02.2024;x;-1,00\n");
+        assert_eq!(p.statements[0].transactions[0].value_date, Some(date(2024, 2, 2)));
+        let p = run("Datum;Valuta;Omschrijving;Bedrag\n01-02-2024;EUR;x;-1,00\n");
+        assert_eq!(p.statements[0].currency, Currency::EUR);
+    }
+
+    #[test]
+    fn a_labelled_balance_above_the_header_is_the_closing_balance() {
+        let p = run("Account Number : 0808,: EUR,,\nBalance at end of period,,,\"+31,50\"\nDate,Label,Debit,Credit\n\
+                     01/04/20,a,\"-50,00\",\n02/04/20,b,,\"81,50\"\n");
+        let s = &p.statements[0];
+        assert_eq!(s.account.id, "0808");
+        assert_eq!(s.currency, Currency::EUR);
+        assert_eq!(s.closing_balance.map(|m| m.amount()), Some(dec("31.50")));
+        assert_eq!(amounts(&p), ["-50.00", "81.50"]);
+    }
+
+    #[test]
     fn absurdly_large_amounts_are_refused() {
         assert_eq!(MONEY_LIMIT, Decimal::from(1_000_000_000_000_000_000i64));
         let e = run_with(b"Date,Amount\n2024-01-01,1\n2024-01-02,79228162514264337593543950335\n", Default::default())
