@@ -105,6 +105,36 @@ const DEVIATIONS: &[(&str, Instead, &str)] = &[
         Instead::Reject(ParseErrorKind::UnknownFormat),
         "the lines \"1\" to \"10\" are not a statement; the source reports an empty one",
     ),
+    (
+        "csv/beangulp__examples-tests-csvbank-statement.csv",
+        Instead::Without(&["currency"]),
+        "the file names no currency; the source's USD comes from its importer configuration",
+    ),
+    (
+        "csv/oca__original_currency.csv",
+        Instead::Without(&["currency"]),
+        "the file's only currency column says EUR; the source's USD is the currency of the journal it imported into",
+    ),
+    (
+        "csv/oca__empty_lines_statement.csv",
+        Instead::Without(&["opening_balance"]),
+        "the file states no balance; the source's 0.00 is its own default, not the bank's figure",
+    ),
+    (
+        "csv/ofxstatement__danske.csv",
+        Instead::Without(&["opening_balance", "closing_balance"]),
+        "the file states no balance; the source's 0.00 means \"not provided\"",
+    ),
+    (
+        "csv/oca__multi_currency.csv",
+        Instead::Transactions(2),
+        "the file holds a USD and a EUR line and both are imported (one statement per currency); the source drops the EUR line",
+    ),
+    (
+        "csv/ofxstatement__litas_esis.acc",
+        Instead::Without(&["account_id"]),
+        "the account id is the IBAN as written; the source glues the currency code (a separate field) onto it",
+    ),
 ];
 
 fn corpus_dir() -> Option<PathBuf> {
