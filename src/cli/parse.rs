@@ -98,7 +98,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             "--save-profile applies to CSV files; {name} is {}",
             parsed.format
         );
-        let path = save_profile(name, &args.profiles, &name, file.bytes(), &options)?;
+        let path = save_profile(name, &args.profiles, name, file.bytes(), &options)?;
         eprintln!("saved CSV profile {name} to {}", path.display());
     }
     if args.json {
