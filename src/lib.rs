@@ -6,3 +6,5 @@
 pub mod domain;
 pub mod matching;
 pub mod parse;
+pub mod store;
+pub mod workflows;
