@@ -338,7 +338,11 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
             return Some(Format::Ofx);
         }
     }
-    if trimmed.starts_with("01,") && head.lines().any(|l| l.starts_with("02,")) {
+    // BAI2 records end with `/` and several may share a physical line, so a group header can
+    // follow a `/` rather than start a line.
+    if trimmed.starts_with("01,")
+        && head.lines().any(|l| l.starts_with("02,") || l.split('/').skip(1).any(|r| r.trim_start().starts_with("02,")))
+    {
         return Some(Format::Bai2);
     }
     if trimmed.starts_with('!')
