@@ -31,7 +31,8 @@ impl TenantId {
     /// 1–64 characters of ASCII letters, digits, `-` and `_`: safe inside file paths, S3 keys and
     /// DynamoDB key prefixes.
     pub fn new(id: &str) -> Result<Self, InvalidId> {
-        let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok =
+            !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
             Ok(TenantId(id.to_string()))
         } else {

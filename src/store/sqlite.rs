@@ -347,13 +347,16 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredRecord, Store
 }
 
 /// Collects rows mapped by one of the `*_from_row` functions.
-fn collect<T>(
-    rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>,
-) -> Result<Vec<T>, StoreError> {
+fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>) -> Result<Vec<T>, StoreError> {
     rows.map(|r| r.map_err(backend).and_then(|x| x)).collect()
 }
 
-fn insert_import(tx: &Transaction<'_>, tenant: &str, imp: &StatementImport, currency: Currency) -> Result<(), StoreError> {
+fn insert_import(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    imp: &StatementImport,
+    currency: Currency,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO statement_imports (tenant, id, account_id, file_sha256, file_name, format, blob_key, start_date,
             end_date, currency, opening_balance, closing_balance, transactions_imported, duplicates_skipped, imported_at)
@@ -412,10 +415,14 @@ impl AccountStore for SqliteStore {
     async fn get_account(&self, tenant: &TenantId, id: &str) -> Result<Account, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
         self.with(move |conn| {
-            conn.query_row("SELECT * FROM accounts WHERE tenant = ?1 AND id = ?2", params![tenant, id], account_from_row)
-                .optional()
-                .map_err(backend)?
-                .ok_or(StoreError::NotFound { what: "account", id })?
+            conn.query_row(
+                "SELECT * FROM accounts WHERE tenant = ?1 AND id = ?2",
+                params![tenant, id],
+                account_from_row,
+            )
+            .optional()
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound { what: "account", id })?
         })
         .await
     }
@@ -431,7 +438,8 @@ impl AccountStore for SqliteStore {
             let mut stmt = conn
                 .prepare("SELECT * FROM accounts WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3")
                 .map_err(backend)?;
-            let items = collect(stmt.query_map(params![tenant, after, limit as i64 + 1], account_from_row).map_err(backend)?)?;
+            let items =
+                collect(stmt.query_map(params![tenant, after, limit as i64 + 1], account_from_row).map_err(backend)?)?;
             Ok(paginate(items, limit, |a| a.id.clone()))
         })
         .await
@@ -500,7 +508,7 @@ impl LedgerStore for SqliteStore {
                 .map_err(backend)?
                 .transpose()?;
             if let Some(mut existing) = existing {
-                existing.duplicates_skipped = existing.transactions_imported + existing.duplicates_skipped;
+                existing.duplicates_skipped += existing.transactions_imported;
                 existing.transactions_imported = 0;
                 return Ok(existing);
             }
