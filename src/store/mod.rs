@@ -7,7 +7,9 @@
 
 pub mod blobs;
 pub mod model;
+pub mod recon;
 pub mod sqlite;
+mod sqlite_recon;
 
 use async_trait::async_trait;
 
@@ -17,6 +19,7 @@ pub use model::{
     Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord, StoredTransaction,
     TenantId, TransactionQuery,
 };
+pub use recon::{AuditEvent, MatchAction, MatchState, ReconStore, Run, RunStatus, StoredMatch};
 pub use sqlite::SqliteStore;
 
 /// Largest page any listing returns.
@@ -133,9 +136,9 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// Everything the workflows need from a store.
-pub trait Store: AccountStore + LedgerStore + RecordStore {}
+pub trait Store: AccountStore + LedgerStore + RecordStore + ReconStore {}
 
-impl<T: AccountStore + LedgerStore + RecordStore> Store for T {}
+impl<T: AccountStore + LedgerStore + RecordStore + ReconStore> Store for T {}
 
 /// Splits a `date~id` keyset cursor.
 pub(crate) fn split_cursor(cursor: &str) -> Result<(String, String), StoreError> {

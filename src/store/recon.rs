@@ -148,10 +148,7 @@ impl MatchState {
 impl std::str::FromStr for MatchState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        MatchState::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| format!("unknown match status {s:?}"))
+        MatchState::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| format!("unknown match status {s:?}"))
     }
 }
 
@@ -230,7 +227,9 @@ impl MatchAction {
         match self {
             MatchAction::Confirm => &[MatchState::Suggested, MatchState::Discrepancy],
             MatchAction::Reject => &[MatchState::Suggested, MatchState::Matched, MatchState::Discrepancy],
-            MatchAction::Unmatch => &[MatchState::Matched, MatchState::Discrepancy, MatchState::Confirmed, MatchState::Manual],
+            MatchAction::Unmatch => {
+                &[MatchState::Matched, MatchState::Discrepancy, MatchState::Confirmed, MatchState::Manual]
+            }
         }
     }
 
@@ -311,7 +310,11 @@ pub trait ReconStore: Send + Sync {
 
     /// Whether a rejected match with exactly these items exists (rejections are never proposed
     /// again).
-    async fn rejected_pairs(&self, tenant: &TenantId, account_id: &str) -> Result<Vec<(Vec<String>, Vec<String>)>, StoreError>;
+    async fn rejected_pairs(
+        &self,
+        tenant: &TenantId,
+        account_id: &str,
+    ) -> Result<Vec<(Vec<String>, Vec<String>)>, StoreError>;
 
     /// The tenant's audit events, oldest first, optionally for one entity.
     async fn list_audit(

@@ -23,7 +23,8 @@ use crate::domain::{BankTransaction, Currency, IdSource, Money, Record, RecordKi
 use crate::parse::Format;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     tenant          TEXT NOT NULL,
     id              TEXT NOT NULL,
@@ -100,7 +101,69 @@ CREATE TABLE records (
 );
 CREATE INDEX records_by_date ON records (tenant, date, id);
 CREATE INDEX records_by_status ON records (tenant, status, date, id);
-"#];
+"#,
+    r#"
+CREATE TABLE runs (
+    tenant       TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    account_id   TEXT NOT NULL,
+    start_date   TEXT NOT NULL,
+    end_date     TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    summary_json TEXT NOT NULL,
+    created_by   TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    error        TEXT,
+    version      INTEGER NOT NULL,
+    PRIMARY KEY (tenant, id),
+    FOREIGN KEY (tenant, account_id) REFERENCES accounts (tenant, id)
+);
+CREATE INDEX runs_by_account ON runs (tenant, account_id, created_at);
+CREATE TABLE matches (
+    tenant           TEXT NOT NULL,
+    id               TEXT NOT NULL,
+    run_id           TEXT,
+    account_id       TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    confidence       REAL NOT NULL,
+    method           TEXT NOT NULL,
+    rule             TEXT,
+    difference       TEXT NOT NULL,
+    explanation_json TEXT NOT NULL,
+    note             TEXT,
+    created_by       TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    version          INTEGER NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX matches_by_run ON matches (tenant, run_id, id);
+CREATE INDEX matches_by_account_state ON matches (tenant, account_id, state);
+-- Which items a match groups (for every match, live or not). Claims themselves are the items'
+-- `match_id` columns, set only while the match is live.
+CREATE TABLE match_items (
+    tenant    TEXT NOT NULL,
+    match_id  TEXT NOT NULL,
+    item_kind TEXT NOT NULL CHECK (item_kind IN ('transaction', 'record')),
+    item_id   TEXT NOT NULL,
+    PRIMARY KEY (tenant, match_id, item_kind, item_id)
+);
+CREATE TABLE audit_events (
+    tenant      TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    at          TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    entity      TEXT NOT NULL,
+    entity_id   TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    before_json TEXT NOT NULL,
+    after_json  TEXT NOT NULL,
+    PRIMARY KEY (tenant, seq)
+);
+CREATE INDEX audit_by_entity ON audit_events (tenant, entity_id, seq);
+"#,
+];
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -114,11 +177,11 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn backend(e: rusqlite::Error) -> StoreError {
+pub(super) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::backend(e)
 }
 
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Backend(format!("stored {what} {value:?} is not valid").into())
 }
 
@@ -172,7 +235,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` with the connection on the blocking pool.
-    async fn with<T: Send + 'static>(
+    pub(super) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -197,7 +260,7 @@ fn parse_money(amount: Option<String>, currency: Currency) -> Result<Option<Mone
         .transpose()
 }
 
-fn parse_date(s: &str) -> Result<NaiveDate, StoreError> {
+pub(super) fn parse_date(s: &str) -> Result<NaiveDate, StoreError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| corrupt("date", s))
 }
 
@@ -209,7 +272,7 @@ fn parse_currency(s: &str) -> Result<Currency, StoreError> {
     Currency::new(s).map_err(|_| corrupt("currency", s))
 }
 
-fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).map_err(|_| corrupt("timestamp", s))
 }
 
@@ -347,7 +410,9 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredRecord, Store
 }
 
 /// Collects rows mapped by one of the `*_from_row` functions.
-fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>) -> Result<Vec<T>, StoreError> {
+pub(super) fn collect<T>(
+    rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>,
+) -> Result<Vec<T>, StoreError> {
     rows.map(|r| r.map_err(backend).and_then(|x| x)).collect()
 }
 
@@ -447,7 +512,7 @@ impl AccountStore for SqliteStore {
 }
 
 /// Cuts one extra fetched item off and turns the last kept item into the cursor.
-fn paginate<T>(mut items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+pub(super) fn paginate<T>(mut items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Page<T> {
     let cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(cursor_of)

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use bankrec::domain::{read_records, Currency, Money};
+use bankrec::matching::Method;
 use bankrec::parse::ParseOptions;
 use bankrec::store::{
-    Account, Blobs, FsBlobs, ItemStatus, RecordQuery, SqliteStore, Store, StoreError, TenantId, TransactionQuery,
+    Account, Blobs, FsBlobs, ItemStatus, MatchAction, MatchState, RecordQuery, Run, RunStatus, SqliteStore, Store,
+    StoreError, StoredMatch, TenantId, TransactionQuery,
 };
 use bankrec::workflows::import::{import_statement, ImportError};
 use chrono::{NaiveDate, Utc};
@@ -265,6 +267,188 @@ pub async fn a_broken_balance_chain_is_reported(h: Harness) {
     assert!(second.warnings.iter().any(|w| w.message.contains("balance chain broken")), "{:?}", second.warnings);
 }
 
+/// Account `acc_1` with three imported lines (+10.00, -4.50, +7.25) and three records.
+async fn reconcilable(h: &Harness, t: &TenantId) -> (Vec<String>, Vec<String>) {
+    h.store.create_account(t, &account("acc_1", "USD")).await.unwrap();
+    let file = ofx("USD", &[(2, "10.00", "F1"), (3, "-4.50", "F2"), (4, "7.25", "F3")], "12.75");
+    import_statement(&*h.store, &*h.blobs, t, "acc_1", "s.ofx", &file, &ParseOptions::default()).await.unwrap();
+    let records = read_records(
+        "r.csv",
+        b"id,kind,date,amount,currency\nR1,invoice,2026-03-01,10.00,USD\nR2,bill,2026-03-02,-4.50,USD\nR3,invoice,2026-03-03,7.00,USD\n",
+    )
+    .unwrap();
+    h.store.upsert_records(t, &records).await.unwrap();
+    let txns = all_transactions(&*h.store, t, "acc_1").await.into_iter().map(|t| t.id).collect();
+    (txns, vec!["R1".into(), "R2".into(), "R3".into()])
+}
+
+fn new_run(id: &str) -> Run {
+    Run {
+        id: id.into(),
+        account_id: "acc_1".into(),
+        start_date: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        end_date: NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+        status: RunStatus::Running,
+        summary: Default::default(),
+        created_by: "key_test".into(),
+        created_at: Utc::now(),
+        finished_at: None,
+        error: None,
+        version: 1,
+    }
+}
+
+fn a_match(id: &str, run: Option<&str>, state: MatchState, bank: &[&String], records: &[&str]) -> StoredMatch {
+    StoredMatch {
+        id: id.into(),
+        run_id: run.map(str::to_string),
+        account_id: "acc_1".into(),
+        state,
+        bank_transaction_ids: bank.iter().map(|s| s.to_string()).collect(),
+        record_ids: records.iter().map(|s| s.to_string()).collect(),
+        confidence: 0.9,
+        method: Method::Score,
+        rule: None,
+        difference: Decimal::ZERO,
+        explanation: Default::default(),
+        note: None,
+        created_by: "key_test".into(),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        version: 1,
+    }
+}
+
+pub async fn a_finished_run_claims_its_items_and_marks_the_rest_unmatched(h: Harness) {
+    let t = tenant("t1");
+    let (txns, _) = reconcilable(&h, &t).await;
+    let run = new_run("rec_1");
+    h.store.create_run(&t, &run).await.unwrap();
+    let matched = a_match("mat_1", Some("rec_1"), MatchState::Matched, &[&txns[0]], &["R1"]);
+    let suggested = a_match("mat_2", Some("rec_1"), MatchState::Suggested, &[&txns[2]], &["R3"]);
+    let mut done = run.clone();
+    done.status = RunStatus::Completed;
+    let stored = h
+        .store
+        .finish_run(&t, &done, &[matched, suggested], &[txns[1].clone(), txns[2].clone()], &["R2".into(), "R3".into()])
+        .await
+        .unwrap();
+    assert_eq!((stored.status, stored.version), (RunStatus::Completed, 2));
+    let t0 = h.store.get_transaction(&t, &txns[0]).await.unwrap();
+    assert_eq!((t0.status, t0.match_id.as_deref()), (ItemStatus::Matched, Some("mat_1")));
+    assert_eq!(h.store.get_record(&t, "R1").await.unwrap().status, ItemStatus::Matched);
+    // A suggestion claims nothing.
+    let t2 = h.store.get_transaction(&t, &txns[2]).await.unwrap();
+    assert_eq!((t2.status, t2.match_id), (ItemStatus::Unmatched, None));
+    let page = h.store.list_matches(&t, "rec_1", Some(MatchState::Suggested), None, 10).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].bank_transaction_ids, vec![txns[2].clone()]);
+    assert_eq!(page.items[0].record_ids, vec!["R3".to_string()]);
+}
+
+pub async fn a_run_whose_match_conflicts_writes_nothing(h: Harness) {
+    let t = tenant("t1");
+    let (txns, _) = reconcilable(&h, &t).await;
+    h.store.insert_match(&t, &a_match("mat_manual", None, MatchState::Manual, &[&txns[0]], &["R1"])).await.unwrap();
+    let run = new_run("rec_1");
+    h.store.create_run(&t, &run).await.unwrap();
+    let ok = a_match("mat_ok", Some("rec_1"), MatchState::Matched, &[&txns[1]], &["R2"]);
+    let clash = a_match("mat_clash", Some("rec_1"), MatchState::Matched, &[&txns[0]], &["R3"]);
+    let err = h.store.finish_run(&t, &run, &[ok, clash], &[], &[]).await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    assert!(matches!(h.store.get_match(&t, "mat_ok").await, Err(StoreError::NotFound { .. })));
+    assert_eq!(h.store.get_transaction(&t, &txns[1]).await.unwrap().status, ItemStatus::Pending);
+    assert_eq!(h.store.get_run(&t, "rec_1").await.unwrap().version, 1);
+}
+
+pub async fn a_manual_match_on_a_matched_item_is_a_conflict(h: Harness) {
+    let t = tenant("t1");
+    let (txns, _) = reconcilable(&h, &t).await;
+    h.store
+        .insert_match(&t, &a_match("mat_a", None, MatchState::Manual, &[&txns[0], &txns[1]], &["R1"]))
+        .await
+        .unwrap();
+    let err = h.store.insert_match(&t, &a_match("mat_b", None, MatchState::Manual, &[&txns[1]], &["R2"])).await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    assert_eq!(h.store.get_record(&t, "R2").await.unwrap().match_id, None, "nothing of the refused match was written");
+    let missing = h.store.insert_match(&t, &a_match("mat_c", None, MatchState::Manual, &[&txns[2]], &["NOPE"])).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
+    assert_eq!(h.store.get_transaction(&t, &txns[2]).await.unwrap().match_id, None);
+}
+
+pub async fn confirming_rejecting_and_unmatching_move_the_claims(h: Harness) {
+    let t = tenant("t1");
+    let (txns, _) = reconcilable(&h, &t).await;
+    let run = new_run("rec_1");
+    h.store.create_run(&t, &run).await.unwrap();
+    let s1 = a_match("mat_s1", Some("rec_1"), MatchState::Suggested, &[&txns[0]], &["R1"]);
+    let s2 = a_match("mat_s2", Some("rec_1"), MatchState::Suggested, &[&txns[1]], &["R2"]);
+    h.store.finish_run(&t, &run, &[s1, s2], &[], &[]).await.unwrap();
+
+    let confirmed = h.store.apply_match_action(&t, "mat_s1", MatchAction::Confirm, "key_a", Some("ok")).await.unwrap();
+    assert_eq!(confirmed.state, MatchState::Confirmed);
+    assert_eq!(h.store.get_transaction(&t, &txns[0]).await.unwrap().match_id.as_deref(), Some("mat_s1"));
+    let again = h.store.apply_match_action(&t, "mat_s1", MatchAction::Confirm, "key_a", None).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "confirming twice is refused");
+
+    h.store.apply_match_action(&t, "mat_s2", MatchAction::Reject, "key_a", Some("wrong payee")).await.unwrap();
+    assert_eq!(
+        h.store.rejected_pairs(&t, "acc_1").await.unwrap(),
+        vec![(vec![txns[1].clone()], vec!["R2".to_string()])]
+    );
+
+    h.store.apply_match_action(&t, "mat_s1", MatchAction::Unmatch, "key_b", None).await.unwrap();
+    let t0 = h.store.get_transaction(&t, &txns[0]).await.unwrap();
+    assert_eq!((t0.status, t0.match_id), (ItemStatus::Unmatched, None));
+    assert_eq!(h.store.get_record(&t, "R1").await.unwrap().match_id, None);
+
+    let trail = h.store.list_audit(&t, Some("mat_s1"), 0, 100).await.unwrap();
+    let actions: Vec<_> = trail.iter().map(|e| (e.action.as_str(), e.actor.as_str())).collect();
+    assert_eq!(actions, [("match.created", "key_test"), ("match.confirmed", "key_a"), ("match.unmatched", "key_b")]);
+    assert_eq!(trail[1].before["state"], "suggested");
+    assert_eq!(trail[1].after["state"], "confirmed");
+    assert!(h.store.list_audit(&tenant("other"), None, 0, 100).await.unwrap().is_empty());
+}
+
+pub async fn a_stale_run_update_is_refused(h: Harness) {
+    let t = tenant("t1");
+    reconcilable(&h, &t).await;
+    let run = new_run("rec_1");
+    h.store.create_run(&t, &run).await.unwrap();
+    let mut first = run.clone();
+    first.status = RunStatus::Failed;
+    h.store.update_run(&t, &first).await.unwrap();
+    let stale = h.store.update_run(&t, &run).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!(h.store.get_run(&t, "rec_1").await.unwrap().status, RunStatus::Failed);
+}
+
+pub async fn concurrent_runs_never_claim_an_item_twice(h: Harness) {
+    let t = tenant("t1");
+    let (txns, _) = reconcilable(&h, &t).await;
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let (store, t, txns) = (h.store.clone(), t.clone(), txns.clone());
+        tasks.push(tokio::spawn(async move {
+            let run = new_run(&format!("rec_{i}"));
+            store.create_run(&t, &run).await.unwrap();
+            let m = a_match(&format!("mat_{i}"), Some(&run.id), MatchState::Matched, &[&txns[0]], &["R1"]);
+            store.finish_run(&t, &run, &[m], &[], &[]).await
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one run claims the line");
+    let holder = h.store.get_transaction(&t, &txns[0]).await.unwrap().match_id.unwrap();
+    assert_eq!(h.store.get_record(&t, "R1").await.unwrap().match_id, Some(holder));
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -280,6 +464,12 @@ macro_rules! conformance {
                 transactions_are_filtered_by_date_and_paginated_without_gaps,
                 records_are_imported_updated_and_skipped_idempotently,
                 a_broken_balance_chain_is_reported,
+                a_finished_run_claims_its_items_and_marks_the_rest_unmatched,
+                a_run_whose_match_conflicts_writes_nothing,
+                a_manual_match_on_a_matched_item_is_a_conflict,
+                confirming_rejecting_and_unmatching_move_the_claims,
+                a_stale_run_update_is_refused,
+                concurrent_runs_never_claim_an_item_twice,
             );
         }
     };

@@ -1,0 +1,619 @@
+//! [`ReconStore`] on SQLite: runs, matches with their claims, the audit trail. Every multi-row
+//! change runs in one immediate transaction, so a claim and the match that takes it are written
+//! together or not at all.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rust_decimal::Decimal;
+
+use super::model::{Page, TenantId};
+use super::recon::{AuditEvent, MatchAction, MatchState, ReconStore, Run, RunStatus, StoredMatch};
+use super::sqlite::{backend, collect, corrupt, paginate, parse_date, parse_time, SqliteStore};
+use super::{page_size, StoreError};
+use crate::matching::Method;
+
+fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Run, StoreError>> {
+    let id: String = row.get("id")?;
+    let account_id: String = row.get("account_id")?;
+    let start: String = row.get("start_date")?;
+    let end: String = row.get("end_date")?;
+    let status: String = row.get("status")?;
+    let summary: String = row.get("summary_json")?;
+    let created_by: String = row.get("created_by")?;
+    let created_at: String = row.get("created_at")?;
+    let finished_at: Option<String> = row.get("finished_at")?;
+    let error: Option<String> = row.get("error")?;
+    let version: i64 = row.get("version")?;
+    Ok((|| {
+        Ok(Run {
+            id,
+            account_id,
+            start_date: parse_date(&start)?,
+            end_date: parse_date(&end)?,
+            status: RunStatus::from_str(&status).map_err(|_| corrupt("run status", &status))?,
+            summary: serde_json::from_str(&summary).map_err(|_| corrupt("summary", &summary))?,
+            created_by,
+            created_at: parse_time(&created_at)?,
+            finished_at: finished_at.as_deref().map(parse_time).transpose()?,
+            error,
+            version: version as u64,
+        })
+    })())
+}
+
+fn method_name(m: Method) -> String {
+    serde_json::to_value(m).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn match_from_row(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    row: &Row<'_>,
+) -> rusqlite::Result<Result<StoredMatch, StoreError>> {
+    let id: String = row.get("id")?;
+    let run_id: Option<String> = row.get("run_id")?;
+    let account_id: String = row.get("account_id")?;
+    let state: String = row.get("state")?;
+    let confidence: f64 = row.get("confidence")?;
+    let method: String = row.get("method")?;
+    let rule: Option<String> = row.get("rule")?;
+    let difference: String = row.get("difference")?;
+    let explanation: String = row.get("explanation_json")?;
+    let note: Option<String> = row.get("note")?;
+    let created_by: String = row.get("created_by")?;
+    let created_at: String = row.get("created_at")?;
+    let updated_at: String = row.get("updated_at")?;
+    let version: i64 = row.get("version")?;
+    let (mut bank, mut records) = (Vec::new(), Vec::new());
+    let mut stmt = tx.prepare_cached(
+        "SELECT item_kind, item_id FROM match_items WHERE tenant = ?1 AND match_id = ?2 ORDER BY item_kind, item_id",
+    )?;
+    let mut rows = stmt.query(params![tenant, id])?;
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(0)?;
+        let item: String = r.get(1)?;
+        if kind == "transaction" {
+            bank.push(item);
+        } else {
+            records.push(item);
+        }
+    }
+    Ok((|| {
+        Ok(StoredMatch {
+            id,
+            run_id,
+            account_id,
+            state: MatchState::from_str(&state).map_err(|_| corrupt("match state", &state))?,
+            bank_transaction_ids: bank,
+            record_ids: records,
+            confidence,
+            method: serde_json::from_value(serde_json::Value::String(method.clone()))
+                .map_err(|_| corrupt("method", &method))?,
+            rule,
+            difference: Decimal::from_str(&difference).map_err(|_| corrupt("difference", &difference))?,
+            explanation: serde_json::from_str(&explanation).map_err(|_| corrupt("explanation", &explanation))?,
+            note,
+            created_by,
+            created_at: parse_time(&created_at)?,
+            updated_at: parse_time(&updated_at)?,
+            version: version as u64,
+        })
+    })())
+}
+
+fn load_match(tx: &rusqlite::Connection, tenant: &str, id: &str) -> Result<StoredMatch, StoreError> {
+    tx.query_row("SELECT * FROM matches WHERE tenant = ?1 AND id = ?2", params![tenant, id], |row| {
+        match_from_row(tx, tenant, row)
+    })
+    .optional()
+    .map_err(backend)?
+    .ok_or(StoreError::NotFound { what: "match", id: id.to_string() })?
+}
+
+/// One audit event to append.
+struct Audit<'a> {
+    actor: &'a str,
+    entity: &'a str,
+    entity_id: &'a str,
+    action: &'a str,
+    before: serde_json::Value,
+    after: serde_json::Value,
+}
+
+fn append_audit(tx: &Transaction<'_>, tenant: &str, e: Audit<'_>) -> Result<(), StoreError> {
+    let Audit { actor, entity, entity_id, action, before, after } = e;
+    tx.execute(
+        "INSERT INTO audit_events (tenant, seq, at, actor, entity, entity_id, action, before_json, after_json)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_events WHERE tenant = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![tenant, Utc::now().to_rfc3339(), actor, entity, entity_id, action, before.to_string(), after.to_string()],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn insert_match_row(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Result<(), StoreError> {
+    let n = tx
+        .execute(
+            "INSERT OR IGNORE INTO matches (tenant, id, run_id, account_id, state, confidence, method, rule, difference,
+                explanation_json, note, created_by, created_at, updated_at, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                tenant,
+                m.id,
+                m.run_id,
+                m.account_id,
+                m.state.as_str(),
+                m.confidence,
+                method_name(m.method),
+                m.rule,
+                m.difference.to_string(),
+                serde_json::to_string(&m.explanation).map_err(StoreError::backend)?,
+                m.note,
+                m.created_by,
+                m.created_at.to_rfc3339(),
+                m.updated_at.to_rfc3339(),
+                m.version as i64,
+            ],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!("match {} already exists", m.id)));
+    }
+    let mut item = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO match_items (tenant, match_id, item_kind, item_id) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(backend)?;
+    for id in &m.bank_transaction_ids {
+        item.execute(params![tenant, m.id, "transaction", id]).map_err(backend)?;
+    }
+    for id in &m.record_ids {
+        item.execute(params![tenant, m.id, "record", id]).map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// The item status a live match gives its items.
+fn claimed_status(m: &StoredMatch) -> &'static str {
+    if m.state == MatchState::Reconciled {
+        "reconciled"
+    } else if m.state == MatchState::Discrepancy || !m.difference.is_zero() {
+        "discrepancy"
+    } else {
+        "matched"
+    }
+}
+
+/// Claims every item of `m` for it: `NotFound` if an item does not exist for this tenant,
+/// `Conflict` if another live match holds it.
+fn claim_items(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Result<(), StoreError> {
+    let status = claimed_status(m);
+    for (table, what, ids) in
+        [("bank_transactions", "transaction", &m.bank_transaction_ids), ("records", "record", &m.record_ids)]
+    {
+        for id in ids {
+            let n = tx
+                .execute(
+                    &format!(
+                        "UPDATE {table} SET match_id = ?3, status = ?4
+                         WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status != 'reconciled'"
+                    ),
+                    params![tenant, id, m.id, status],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                let holder: Option<Option<String>> = tx
+                    .query_row(
+                        &format!("SELECT match_id FROM {table} WHERE tenant = ?1 AND id = ?2"),
+                        params![tenant, id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(backend)?;
+                return Err(match holder {
+                    None => StoreError::NotFound { what, id: id.clone() },
+                    Some(Some(other)) => StoreError::Conflict(format!("{what} {id} is already in live match {other}")),
+                    Some(None) => StoreError::Conflict(format!("{what} {id} is reconciled and locked")),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn release_items(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Result<(), StoreError> {
+    for table in ["bank_transactions", "records"] {
+        tx.execute(
+            &format!("UPDATE {table} SET match_id = NULL, status = 'unmatched' WHERE tenant = ?1 AND match_id = ?2"),
+            params![tenant, m.id],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn write_run(tx: &Transaction<'_>, tenant: &str, run: &Run) -> Result<Run, StoreError> {
+    let mut next = run.clone();
+    next.version = run.version + 1;
+    let n = tx
+        .execute(
+            "UPDATE runs SET status = ?3, summary_json = ?4, finished_at = ?5, error = ?6, version = ?7
+             WHERE tenant = ?1 AND id = ?2 AND version = ?8",
+            params![
+                tenant,
+                run.id,
+                run.status.as_str(),
+                serde_json::to_string(&run.summary).map_err(StoreError::backend)?,
+                run.finished_at.map(|t| t.to_rfc3339()),
+                run.error,
+                next.version as i64,
+                run.version as i64,
+            ],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        let exists: Option<i64> = tx
+            .query_row("SELECT version FROM runs WHERE tenant = ?1 AND id = ?2", params![tenant, run.id], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        return Err(match exists {
+            None => StoreError::NotFound { what: "reconciliation", id: run.id.clone() },
+            Some(v) => StoreError::Conflict(format!(
+                "reconciliation {} was changed concurrently (version {v}, expected {})",
+                run.id, run.version
+            )),
+        });
+    }
+    Ok(next)
+}
+
+#[async_trait]
+impl ReconStore for SqliteStore {
+    async fn create_run(&self, tenant: &TenantId, run: &Run) -> Result<(), StoreError> {
+        let (tenant, run) = (tenant.as_str().to_string(), run.clone());
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let account: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM accounts WHERE tenant = ?1 AND id = ?2",
+                    params![tenant, run.account_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            if account.is_none() {
+                return Err(StoreError::NotFound { what: "account", id: run.account_id.clone() });
+            }
+            tx.execute(
+                "INSERT INTO runs (tenant, id, account_id, start_date, end_date, status, summary_json, created_by,
+                    created_at, finished_at, error, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    tenant,
+                    run.id,
+                    run.account_id,
+                    run.start_date.to_string(),
+                    run.end_date.to_string(),
+                    run.status.as_str(),
+                    serde_json::to_string(&run.summary).map_err(StoreError::backend)?,
+                    run.created_by,
+                    run.created_at.to_rfc3339(),
+                    run.finished_at.map(|t| t.to_rfc3339()),
+                    run.error,
+                    run.version as i64,
+                ],
+            )
+            .map_err(backend)?;
+            append_audit(
+                &tx,
+                &tenant,
+                Audit {
+                    actor: &run.created_by,
+                    entity: "reconciliation",
+                    entity_id: &run.id,
+                    action: "reconciliation.started",
+                    before: serde_json::Value::Null,
+                    after: json(&run),
+                },
+            )?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Run, StoreError> {
+        let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
+        self.with(move |conn| {
+            conn.query_row("SELECT * FROM runs WHERE tenant = ?1 AND id = ?2", params![tenant, id], run_from_row)
+                .optional()
+                .map_err(backend)?
+                .ok_or(StoreError::NotFound { what: "reconciliation", id })?
+        })
+        .await
+    }
+
+    async fn finish_run(
+        &self,
+        tenant: &TenantId,
+        run: &Run,
+        matches: &[StoredMatch],
+        unmatched_transactions: &[String],
+        unmatched_records: &[String],
+    ) -> Result<Run, StoreError> {
+        let (tenant, run, matches) = (tenant.as_str().to_string(), run.clone(), matches.to_vec());
+        let (ut, ur) = (unmatched_transactions.to_vec(), unmatched_records.to_vec());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let now = Utc::now().to_rfc3339();
+            tx.execute(
+                "UPDATE matches SET state = 'superseded', updated_at = ?3, version = version + 1
+                 WHERE tenant = ?1 AND account_id = ?2 AND state = 'suggested'",
+                params![tenant, run.account_id, now],
+            )
+            .map_err(backend)?;
+            for m in &matches {
+                insert_match_row(&tx, &tenant, m)?;
+                if m.state.is_live() {
+                    claim_items(&tx, &tenant, m)?;
+                }
+                append_audit(
+                    &tx,
+                    &tenant,
+                    Audit {
+                        actor: &run.created_by,
+                        entity: "match",
+                        entity_id: &m.id,
+                        action: "match.created",
+                        before: serde_json::Value::Null,
+                        after: json(m),
+                    },
+                )?;
+            }
+            for id in &ut {
+                tx.execute(
+                    "UPDATE bank_transactions SET status = 'unmatched'
+                     WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status IN ('pending', 'unmatched')",
+                    params![tenant, id],
+                )
+                .map_err(backend)?;
+            }
+            for id in &ur {
+                tx.execute(
+                    "UPDATE records SET status = 'unmatched'
+                     WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status IN ('pending', 'unmatched')",
+                    params![tenant, id],
+                )
+                .map_err(backend)?;
+            }
+            let before = tx
+                .query_row("SELECT * FROM runs WHERE tenant = ?1 AND id = ?2", params![tenant, run.id], run_from_row)
+                .optional()
+                .map_err(backend)?
+                .transpose()?;
+            let stored = write_run(&tx, &tenant, &run)?;
+            append_audit(
+                &tx,
+                &tenant,
+                Audit {
+                    actor: &run.created_by,
+                    entity: "reconciliation",
+                    entity_id: &run.id,
+                    action: "reconciliation.finished",
+                    before: json(&before),
+                    after: json(&stored),
+                },
+            )?;
+            tx.commit().map_err(backend)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn update_run(&self, tenant: &TenantId, run: &Run) -> Result<Run, StoreError> {
+        let (tenant, run) = (tenant.as_str().to_string(), run.clone());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let stored = write_run(&tx, &tenant, &run)?;
+            tx.commit().map_err(backend)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn get_match(&self, tenant: &TenantId, id: &str) -> Result<StoredMatch, StoreError> {
+        let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
+        self.with(move |conn| load_match(conn, &tenant, &id)).await
+    }
+
+    async fn list_matches(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        state: Option<MatchState>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<StoredMatch>, StoreError> {
+        let (tenant, run_id, after, limit) =
+            (tenant.as_str().to_string(), run_id.to_string(), cursor.unwrap_or("").to_string(), page_size(limit));
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT * FROM matches WHERE tenant = ?1 AND run_id = ?2 AND (?3 IS NULL OR state = ?3) AND id > ?4
+                     ORDER BY id LIMIT ?5",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![tenant, run_id, state.map(|s| s.as_str()), after, limit as i64 + 1], |row| {
+                    match_from_row(conn, &tenant, row)
+                })
+                .map_err(backend)?;
+            let items = collect(rows)?;
+            Ok(paginate(items, limit, |m| m.id.clone()))
+        })
+        .await
+    }
+
+    async fn insert_match(&self, tenant: &TenantId, m: &StoredMatch) -> Result<(), StoreError> {
+        let (tenant, m) = (tenant.as_str().to_string(), m.clone());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            insert_match_row(&tx, &tenant, &m)?;
+            if m.state.is_live() {
+                claim_items(&tx, &tenant, &m)?;
+            }
+            append_audit(
+                &tx,
+                &tenant,
+                Audit {
+                    actor: &m.created_by,
+                    entity: "match",
+                    entity_id: &m.id,
+                    action: "match.created",
+                    before: serde_json::Value::Null,
+                    after: json(&m),
+                },
+            )?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn apply_match_action(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        action: MatchAction,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<StoredMatch, StoreError> {
+        let (tenant, id, actor, note) =
+            (tenant.as_str().to_string(), id.to_string(), actor.to_string(), note.map(str::to_string));
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let before = load_match(&tx, &tenant, &id)?;
+            if !action.allowed_from().contains(&before.state) {
+                return Err(StoreError::Conflict(format!(
+                    "match {id} is {} and cannot be {}",
+                    before.state.as_str(),
+                    action.target().as_str()
+                )));
+            }
+            let mut after = before.clone();
+            after.state = action.target();
+            after.note = note.or(before.note.clone());
+            after.updated_at = Utc::now();
+            after.version += 1;
+            match (before.state.is_live(), after.state.is_live()) {
+                (false, true) => claim_items(&tx, &tenant, &after)?,
+                (true, false) => release_items(&tx, &tenant, &before)?,
+                (true, true) => {
+                    // Still live (a confirmed discrepancy): the items keep their claim; refresh
+                    // their status.
+                    let status = claimed_status(&after);
+                    for table in ["bank_transactions", "records"] {
+                        tx.execute(
+                            &format!("UPDATE {table} SET status = ?3 WHERE tenant = ?1 AND match_id = ?2"),
+                            params![tenant, id, status],
+                        )
+                        .map_err(backend)?;
+                    }
+                }
+                (false, false) => {}
+            }
+            tx.execute(
+                "UPDATE matches SET state = ?3, note = ?4, updated_at = ?5, version = ?6 WHERE tenant = ?1 AND id = ?2",
+                params![
+                    tenant,
+                    id,
+                    after.state.as_str(),
+                    after.note,
+                    after.updated_at.to_rfc3339(),
+                    after.version as i64
+                ],
+            )
+            .map_err(backend)?;
+            append_audit(
+                &tx,
+                &tenant,
+                Audit {
+                    actor: &actor,
+                    entity: "match",
+                    entity_id: &id,
+                    action: action.audit_name(),
+                    before: json(&before),
+                    after: json(&after),
+                },
+            )?;
+            tx.commit().map_err(backend)?;
+            Ok(after)
+        })
+        .await
+    }
+
+    async fn rejected_pairs(
+        &self,
+        tenant: &TenantId,
+        account_id: &str,
+    ) -> Result<Vec<(Vec<String>, Vec<String>)>, StoreError> {
+        let (tenant, account_id) = (tenant.as_str().to_string(), account_id.to_string());
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT * FROM matches WHERE tenant = ?1 AND account_id = ?2 AND state = 'rejected' ORDER BY id",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![tenant, account_id], |row| match_from_row(conn, &tenant, row))
+                .map_err(backend)?;
+            Ok(collect(rows)?.into_iter().map(|m| (m.bank_transaction_ids, m.record_ids)).collect())
+        })
+        .await
+    }
+
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        entity_id: Option<&str>,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let (tenant, entity_id, limit) = (tenant.as_str().to_string(), entity_id.map(str::to_string), page_size(limit));
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT seq, at, actor, entity, entity_id, action, before_json, after_json FROM audit_events
+                     WHERE tenant = ?1 AND (?2 IS NULL OR entity_id = ?2) AND seq > ?3 ORDER BY seq LIMIT ?4",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![tenant, entity_id, after_seq as i64, limit as i64], |r| {
+                    let seq: i64 = r.get(0)?;
+                    let at: String = r.get(1)?;
+                    let before: String = r.get(6)?;
+                    let after: String = r.get(7)?;
+                    Ok((|| {
+                        Ok(AuditEvent {
+                            seq: seq as u64,
+                            at: parse_time(&at)?,
+                            actor: r.get(2).map_err(backend)?,
+                            entity: r.get(3).map_err(backend)?,
+                            entity_id: r.get(4).map_err(backend)?,
+                            action: r.get(5).map_err(backend)?,
+                            before: serde_json::from_str(&before).map_err(|_| corrupt("audit", &before))?,
+                            after: serde_json::from_str(&after).map_err(|_| corrupt("audit", &after))?,
+                        })
+                    })())
+                })
+                .map_err(backend)?;
+            collect(rows)
+        })
+        .await
+    }
+}
