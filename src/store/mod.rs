@@ -19,7 +19,10 @@ pub use model::{
     Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord, StoredTransaction,
     TenantId, TransactionQuery,
 };
-pub use recon::{AuditEvent, MatchAction, MatchState, ReconStore, Run, RunStatus, StoredMatch};
+pub use recon::{
+    AuditEvent, Discrepancy, DiscrepancyKind, DiscrepancyStore, MatchAction, MatchState, ReconStore, Resolution,
+    ResolutionAction, Run, RunOutcome, RunStatus, StoredMatch,
+};
 pub use sqlite::SqliteStore;
 
 /// Largest page any listing returns.
@@ -136,9 +139,9 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// Everything the workflows need from a store.
-pub trait Store: AccountStore + LedgerStore + RecordStore + ReconStore {}
+pub trait Store: AccountStore + LedgerStore + RecordStore + ReconStore + DiscrepancyStore {}
 
-impl<T: AccountStore + LedgerStore + RecordStore + ReconStore> Store for T {}
+impl<T: AccountStore + LedgerStore + RecordStore + ReconStore + DiscrepancyStore> Store for T {}
 
 /// Splits a `date~id` keyset cursor.
 pub(crate) fn split_cursor(cursor: &str) -> Result<(String, String), StoreError> {

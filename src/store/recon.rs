@@ -265,16 +265,9 @@ pub trait ReconStore: Send + Sync {
     /// every live one claims its items (a `Conflict` writes nothing when any item is claimed by
     /// another live match already); sets claimed items' status (`matched`, or `discrepancy` for
     /// a difference), marks `unmatched_transactions` / `unmatched_records` `unmatched` where they
-    /// are not claimed; stores `run` (its `version` must be the stored one; it is incremented);
-    /// appends one audit event per match and one for the run.
-    async fn finish_run(
-        &self,
-        tenant: &TenantId,
-        run: &Run,
-        matches: &[StoredMatch],
-        unmatched_transactions: &[String],
-        unmatched_records: &[String],
-    ) -> Result<Run, StoreError>;
+    /// are not claimed; stores the run's discrepancies; stores `run` (its `version` must be the
+    /// stored one; it is incremented); appends one audit event per match and one for the run.
+    async fn finish_run(&self, tenant: &TenantId, run: &Run, outcome: &RunOutcome) -> Result<Run, StoreError>;
 
     /// Updates a run's status/summary/error (optimistic: `run.version` must be the stored one).
     async fn update_run(&self, tenant: &TenantId, run: &Run) -> Result<Run, StoreError>;
@@ -324,4 +317,189 @@ pub trait ReconStore: Send + Sync {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// What kind of discrepancy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscrepancyKind {
+    /// Matched items whose amounts differ (fees, short payments).
+    AmountMismatch,
+    /// A bank line with no record in the books (fees, interest, unknown receipts).
+    MissingInBooks,
+    /// A record that never reached the bank.
+    MissingInBank,
+    /// The same movement twice.
+    Duplicate,
+    /// A statement whose balances do not chain or do not add up.
+    Balance,
+    /// An item dated outside the reconciled period.
+    DateOutOfPeriod,
+}
+
+impl DiscrepancyKind {
+    /// Every kind.
+    pub const ALL: [DiscrepancyKind; 6] = [
+        DiscrepancyKind::AmountMismatch,
+        DiscrepancyKind::MissingInBooks,
+        DiscrepancyKind::MissingInBank,
+        DiscrepancyKind::Duplicate,
+        DiscrepancyKind::Balance,
+        DiscrepancyKind::DateOutOfPeriod,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DiscrepancyKind::AmountMismatch => "amount_mismatch",
+            DiscrepancyKind::MissingInBooks => "missing_in_books",
+            DiscrepancyKind::MissingInBank => "missing_in_bank",
+            DiscrepancyKind::Duplicate => "duplicate",
+            DiscrepancyKind::Balance => "balance",
+            DiscrepancyKind::DateOutOfPeriod => "date_out_of_period",
+        }
+    }
+}
+
+impl std::str::FromStr for DiscrepancyKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DiscrepancyKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown discrepancy kind {s:?}"))
+    }
+}
+
+/// How a discrepancy was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolutionAction {
+    /// Written off to a named ledger account (bank fees, small differences).
+    WriteOff,
+    /// Corrected by an adjustment entry.
+    Adjust,
+    /// A record was created in the books for it.
+    CreateRecord,
+    /// Accepted as is, with a note.
+    Ignore,
+}
+
+impl ResolutionAction {
+    /// The snake_case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ResolutionAction::WriteOff => "write_off",
+            ResolutionAction::Adjust => "adjust",
+            ResolutionAction::CreateRecord => "create_record",
+            ResolutionAction::Ignore => "ignore",
+        }
+    }
+}
+
+/// The resolution of a discrepancy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// What was done.
+    pub action: ResolutionAction,
+    /// The ledger account written off to (required for `write_off`).
+    pub account: Option<String>,
+    /// Why (required).
+    pub note: String,
+    /// The record created for it (`create_record`).
+    pub record_id: Option<String>,
+    /// Who resolved it.
+    pub resolved_by: String,
+    /// When.
+    pub resolved_at: DateTime<Utc>,
+}
+
+/// Something that keeps a reconciliation from balancing until a person resolves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Discrepancy {
+    /// `dis_...`
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// The run that raised it (none for import-time balance discrepancies).
+    pub run_id: Option<String>,
+    /// What kind.
+    pub kind: DiscrepancyKind,
+    /// The amount that does not reconcile (signed, in the account's currency).
+    pub amount: Decimal,
+    /// The bank lines concerned (stored ids).
+    pub transaction_ids: Vec<String>,
+    /// The records concerned (the books' ids).
+    pub record_ids: Vec<String>,
+    /// The match concerned (amount mismatches).
+    pub match_id: Option<String>,
+    /// The date it concerns (to age it and to place it in a period).
+    pub date: NaiveDate,
+    /// What is wrong, for people.
+    pub description: String,
+    /// A proposed fix (e.g. "write off 2.50 to bank fees").
+    pub proposal: Option<String>,
+    /// `None` while open.
+    pub resolution: Option<Resolution>,
+    /// When it was raised.
+    pub created_at: DateTime<Utc>,
+    /// Incremented on every change.
+    pub version: u64,
+}
+
+/// What a finished run stores, all at once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOutcome {
+    /// The matches, suggestions and discrepancy matches.
+    pub matches: Vec<StoredMatch>,
+    /// Stored ids of bank lines left unmatched.
+    pub unmatched_transactions: Vec<String>,
+    /// Record ids left unmatched.
+    pub unmatched_records: Vec<String>,
+    /// Discrepancies raised.
+    pub discrepancies: Vec<Discrepancy>,
+}
+
+/// Discrepancies, their resolution, and locking a completed period.
+#[async_trait]
+pub trait DiscrepancyStore: Send + Sync {
+    /// Stores new discrepancies (import-time ones; a run's come with [`ReconStore::finish_run`]).
+    async fn add_discrepancies(&self, tenant: &TenantId, items: &[Discrepancy], actor: &str) -> Result<(), StoreError>;
+
+    /// One discrepancy.
+    async fn get_discrepancy(&self, tenant: &TenantId, id: &str) -> Result<Discrepancy, StoreError>;
+
+    /// Discrepancies by date then id, optionally of one account and open/resolved.
+    async fn list_discrepancies(
+        &self,
+        tenant: &TenantId,
+        account_id: Option<&str>,
+        open: Option<bool>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Discrepancy>, StoreError>;
+
+    /// Resolves an open discrepancy (`Conflict` if already resolved), with an audit event.
+    async fn resolve_discrepancy(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        resolution: &Resolution,
+    ) -> Result<Discrepancy, StoreError>;
+
+    /// Completes a run: refused (`Conflict`) while the account has open discrepancies dated in
+    /// the run's period, unless `override_reason` is given. Marks the run `reconciled`, its live
+    /// matches and their items `reconciled` (locked: later changes are refused), with an audit
+    /// event.
+    async fn complete_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        override_reason: Option<&str>,
+        actor: &str,
+    ) -> Result<Run, StoreError>;
+
+    /// Unlocks a reconciled run (explicit and audited): the run goes back to `completed`, its
+    /// matches to `confirmed`, their items to `matched`.
+    async fn unlock_run(&self, tenant: &TenantId, run_id: &str, reason: &str, actor: &str) -> Result<Run, StoreError>;
 }

@@ -163,6 +163,31 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_by_entity ON audit_events (tenant, entity_id, seq);
 "#,
+    r#"
+CREATE TABLE discrepancies (
+    tenant               TEXT NOT NULL,
+    id                   TEXT NOT NULL,
+    account_id           TEXT NOT NULL,
+    run_id               TEXT,
+    kind                 TEXT NOT NULL,
+    amount               TEXT NOT NULL,
+    transaction_ids_json TEXT NOT NULL,
+    record_ids_json      TEXT NOT NULL,
+    match_id             TEXT,
+    date                 TEXT NOT NULL,
+    description          TEXT NOT NULL,
+    proposal             TEXT,
+    status               TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+    resolution_json      TEXT,
+    created_at           TEXT NOT NULL,
+    version              INTEGER NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX discrepancies_by_account ON discrepancies (tenant, account_id, status, date, id);
+CREATE INDEX discrepancies_by_status ON discrepancies (tenant, status, date, id);
+-- The run whose completion locked a match.
+ALTER TABLE matches ADD COLUMN reconciled_in TEXT;
+"#,
 ];
 
 /// The SQLite store.

@@ -10,7 +10,10 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use rust_decimal::Decimal;
 
 use super::model::{Page, TenantId};
-use super::recon::{AuditEvent, MatchAction, MatchState, ReconStore, Run, RunStatus, StoredMatch};
+use super::recon::{
+    AuditEvent, Discrepancy, DiscrepancyKind, DiscrepancyStore, MatchAction, MatchState, ReconStore, Resolution, Run,
+    RunOutcome, RunStatus, StoredMatch,
+};
 use super::sqlite::{backend, collect, corrupt, paginate, parse_date, parse_time, SqliteStore};
 use super::{page_size, StoreError};
 use crate::matching::Method;
@@ -339,16 +342,9 @@ impl ReconStore for SqliteStore {
         .await
     }
 
-    async fn finish_run(
-        &self,
-        tenant: &TenantId,
-        run: &Run,
-        matches: &[StoredMatch],
-        unmatched_transactions: &[String],
-        unmatched_records: &[String],
-    ) -> Result<Run, StoreError> {
-        let (tenant, run, matches) = (tenant.as_str().to_string(), run.clone(), matches.to_vec());
-        let (ut, ur) = (unmatched_transactions.to_vec(), unmatched_records.to_vec());
+    async fn finish_run(&self, tenant: &TenantId, run: &Run, outcome: &RunOutcome) -> Result<Run, StoreError> {
+        let (tenant, run) = (tenant.as_str().to_string(), run.clone());
+        let RunOutcome { matches, unmatched_transactions: ut, unmatched_records: ur, discrepancies } = outcome.clone();
         self.with(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
             let now = Utc::now().to_rfc3339();
@@ -391,6 +387,9 @@ impl ReconStore for SqliteStore {
                     params![tenant, id],
                 )
                 .map_err(backend)?;
+            }
+            for d in &discrepancies {
+                insert_discrepancy(&tx, &tenant, d)?;
             }
             let before = tx
                 .query_row("SELECT * FROM runs WHERE tenant = ?1 AND id = ?2", params![tenant, run.id], run_from_row)
@@ -613,6 +612,340 @@ impl ReconStore for SqliteStore {
                 })
                 .map_err(backend)?;
             collect(rows)
+        })
+        .await
+    }
+}
+
+fn insert_discrepancy(tx: &Transaction<'_>, tenant: &str, d: &Discrepancy) -> Result<(), StoreError> {
+    let n = tx
+        .execute(
+            "INSERT OR IGNORE INTO discrepancies (tenant, id, account_id, run_id, kind, amount, transaction_ids_json,
+                record_ids_json, match_id, date, description, proposal, status, resolution_json, created_at, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            params![
+                tenant,
+                d.id,
+                d.account_id,
+                d.run_id,
+                d.kind.as_str(),
+                d.amount.to_string(),
+                serde_json::to_string(&d.transaction_ids).map_err(StoreError::backend)?,
+                serde_json::to_string(&d.record_ids).map_err(StoreError::backend)?,
+                d.match_id,
+                d.date.to_string(),
+                d.description,
+                d.proposal,
+                if d.resolution.is_some() { "resolved" } else { "open" },
+                d.resolution.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default()),
+                d.created_at.to_rfc3339(),
+                d.version as i64,
+            ],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!("discrepancy {} already exists", d.id)));
+    }
+    Ok(())
+}
+
+fn discrepancy_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Discrepancy, StoreError>> {
+    let id: String = row.get("id")?;
+    let account_id: String = row.get("account_id")?;
+    let run_id: Option<String> = row.get("run_id")?;
+    let kind: String = row.get("kind")?;
+    let amount: String = row.get("amount")?;
+    let txns: String = row.get("transaction_ids_json")?;
+    let records: String = row.get("record_ids_json")?;
+    let match_id: Option<String> = row.get("match_id")?;
+    let date: String = row.get("date")?;
+    let description: String = row.get("description")?;
+    let proposal: Option<String> = row.get("proposal")?;
+    let resolution: Option<String> = row.get("resolution_json")?;
+    let created_at: String = row.get("created_at")?;
+    let version: i64 = row.get("version")?;
+    Ok((|| {
+        Ok(Discrepancy {
+            id,
+            account_id,
+            run_id,
+            kind: DiscrepancyKind::from_str(&kind).map_err(|_| corrupt("discrepancy kind", &kind))?,
+            amount: Decimal::from_str(&amount).map_err(|_| corrupt("amount", &amount))?,
+            transaction_ids: serde_json::from_str(&txns).map_err(|_| corrupt("ids", &txns))?,
+            record_ids: serde_json::from_str(&records).map_err(|_| corrupt("ids", &records))?,
+            match_id,
+            date: parse_date(&date)?,
+            description,
+            proposal,
+            resolution: resolution
+                .as_deref()
+                .map(|r| serde_json::from_str::<Resolution>(r).map_err(|_| corrupt("resolution", r)))
+                .transpose()?,
+            created_at: parse_time(&created_at)?,
+            version: version as u64,
+        })
+    })())
+}
+
+fn load_discrepancy(conn: &rusqlite::Connection, tenant: &str, id: &str) -> Result<Discrepancy, StoreError> {
+    conn.query_row(
+        "SELECT * FROM discrepancies WHERE tenant = ?1 AND id = ?2",
+        params![tenant, id],
+        discrepancy_from_row,
+    )
+    .optional()
+    .map_err(backend)?
+    .ok_or(StoreError::NotFound { what: "discrepancy", id: id.to_string() })?
+}
+
+fn load_run(conn: &rusqlite::Connection, tenant: &str, id: &str) -> Result<Run, StoreError> {
+    conn.query_row("SELECT * FROM runs WHERE tenant = ?1 AND id = ?2", params![tenant, id], run_from_row)
+        .optional()
+        .map_err(backend)?
+        .ok_or(StoreError::NotFound { what: "reconciliation", id: id.to_string() })?
+}
+
+#[async_trait]
+impl DiscrepancyStore for SqliteStore {
+    async fn add_discrepancies(&self, tenant: &TenantId, items: &[Discrepancy], actor: &str) -> Result<(), StoreError> {
+        let (tenant, items, actor) = (tenant.as_str().to_string(), items.to_vec(), actor.to_string());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            for d in &items {
+                insert_discrepancy(&tx, &tenant, d)?;
+                append_audit(
+                    &tx,
+                    &tenant,
+                    Audit {
+                        actor: &actor,
+                        entity: "discrepancy",
+                        entity_id: &d.id,
+                        action: "discrepancy.raised",
+                        before: serde_json::Value::Null,
+                        after: json(d),
+                    },
+                )?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_discrepancy(&self, tenant: &TenantId, id: &str) -> Result<Discrepancy, StoreError> {
+        let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
+        self.with(move |conn| load_discrepancy(conn, &tenant, &id)).await
+    }
+
+    async fn list_discrepancies(
+        &self,
+        tenant: &TenantId,
+        account_id: Option<&str>,
+        open: Option<bool>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Discrepancy>, StoreError> {
+        let after = cursor.map(super::split_cursor).transpose()?.unwrap_or_default();
+        let (tenant, account_id, limit) =
+            (tenant.as_str().to_string(), account_id.map(str::to_string), page_size(limit));
+        let status = open.map(|o| if o { "open" } else { "resolved" });
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT * FROM discrepancies
+                     WHERE tenant = ?1 AND (?2 IS NULL OR account_id = ?2) AND (?3 IS NULL OR status = ?3)
+                       AND (date, id) > (?4, ?5)
+                     ORDER BY date, id LIMIT ?6",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(
+                    params![tenant, account_id, status, after.0, after.1, limit as i64 + 1],
+                    discrepancy_from_row,
+                )
+                .map_err(backend)?;
+            Ok(paginate(collect(rows)?, limit, |d| format!("{}~{}", d.date, d.id)))
+        })
+        .await
+    }
+
+    async fn resolve_discrepancy(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        resolution: &Resolution,
+    ) -> Result<Discrepancy, StoreError> {
+        let (tenant, id, resolution) = (tenant.as_str().to_string(), id.to_string(), resolution.clone());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let before = load_discrepancy(&tx, &tenant, &id)?;
+            if before.resolution.is_some() {
+                return Err(StoreError::Conflict(format!("discrepancy {id} is already resolved")));
+            }
+            let mut after = before.clone();
+            after.resolution = Some(resolution.clone());
+            after.version += 1;
+            tx.execute(
+                "UPDATE discrepancies SET status = 'resolved', resolution_json = ?3, version = ?4
+                 WHERE tenant = ?1 AND id = ?2 AND version = ?5",
+                params![
+                    tenant,
+                    id,
+                    serde_json::to_string(&resolution).map_err(StoreError::backend)?,
+                    after.version as i64,
+                    before.version as i64
+                ],
+            )
+            .map_err(backend)?;
+            append_audit(
+                &tx,
+                &tenant,
+                Audit {
+                    actor: &resolution.resolved_by,
+                    entity: "discrepancy",
+                    entity_id: &id,
+                    action: "discrepancy.resolved",
+                    before: json(&before),
+                    after: json(&after),
+                },
+            )?;
+            tx.commit().map_err(backend)?;
+            Ok(after)
+        })
+        .await
+    }
+
+    async fn complete_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        override_reason: Option<&str>,
+        actor: &str,
+    ) -> Result<Run, StoreError> {
+        let (tenant, run_id, reason, actor) =
+            (tenant.as_str().to_string(), run_id.to_string(), override_reason.map(str::to_string), actor.to_string());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let before = load_run(&tx, &tenant, &run_id)?;
+            if before.status != RunStatus::Completed {
+                return Err(StoreError::Conflict(format!(
+                    "reconciliation {run_id} is {} and cannot be completed",
+                    before.status.as_str()
+                )));
+            }
+            let open: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM discrepancies
+                     WHERE tenant = ?1 AND account_id = ?2 AND status = 'open' AND date <= ?3",
+                    params![tenant, before.account_id, before.end_date.to_string()],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if open > 0 && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err(StoreError::Conflict(format!(
+                    "{open} open discrepancies up to {}; resolve them or complete with an override reason",
+                    before.end_date
+                )));
+            }
+            // Lock: this run's live matches, and the account's live manual matches with a line
+            // inside the period.
+            let now = Utc::now().to_rfc3339();
+            tx.execute(
+                "UPDATE matches SET state = 'reconciled', reconciled_in = ?3, updated_at = ?4, version = version + 1
+                 WHERE tenant = ?1 AND state IN ('matched', 'discrepancy', 'confirmed', 'manual')
+                   AND (run_id = ?2 OR (run_id IS NULL AND account_id = ?5 AND EXISTS (
+                        SELECT 1 FROM match_items mi JOIN bank_transactions bt
+                          ON bt.tenant = mi.tenant AND bt.id = mi.item_id AND mi.item_kind = 'transaction'
+                        WHERE mi.tenant = matches.tenant AND mi.match_id = matches.id AND bt.booking_date <= ?6)))",
+                params![tenant, run_id, run_id, now, before.account_id, before.end_date.to_string()],
+            )
+            .map_err(backend)?;
+            for table in ["bank_transactions", "records"] {
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET status = 'reconciled' WHERE tenant = ?1 AND match_id IN
+                         (SELECT id FROM matches WHERE tenant = ?1 AND reconciled_in = ?2)"
+                    ),
+                    params![tenant, run_id],
+                )
+                .map_err(backend)?;
+            }
+            let mut run = before.clone();
+            run.status = RunStatus::Reconciled;
+            let stored = write_run(&tx, &tenant, &run)?;
+            let mut after = json(&stored);
+            after["override_reason"] = json(&reason);
+            append_audit(
+                &tx,
+                &tenant,
+                Audit {
+                    actor: &actor,
+                    entity: "reconciliation",
+                    entity_id: &run_id,
+                    action: "reconciliation.completed",
+                    before: json(&before),
+                    after,
+                },
+            )?;
+            tx.commit().map_err(backend)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn unlock_run(&self, tenant: &TenantId, run_id: &str, reason: &str, actor: &str) -> Result<Run, StoreError> {
+        let (tenant, run_id, reason, actor) =
+            (tenant.as_str().to_string(), run_id.to_string(), reason.to_string(), actor.to_string());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let before = load_run(&tx, &tenant, &run_id)?;
+            if before.status != RunStatus::Reconciled {
+                return Err(StoreError::Conflict(format!("reconciliation {run_id} is not reconciled")));
+            }
+            if reason.trim().is_empty() {
+                return Err(StoreError::Invalid("unlocking needs a reason".into()));
+            }
+            let locked: Vec<(String, String)> = {
+                let mut stmt = tx
+                    .prepare("SELECT id, difference FROM matches WHERE tenant = ?1 AND reconciled_in = ?2")
+                    .map_err(backend)?;
+                let rows = stmt.query_map(params![tenant, run_id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)?
+            };
+            for (match_id, difference) in &locked {
+                let zero = Decimal::from_str(difference).map_err(|_| corrupt("difference", difference))?.is_zero();
+                for table in ["bank_transactions", "records"] {
+                    tx.execute(
+                        &format!("UPDATE {table} SET status = ?3 WHERE tenant = ?1 AND match_id = ?2"),
+                        params![tenant, match_id, if zero { "matched" } else { "discrepancy" }],
+                    )
+                    .map_err(backend)?;
+                }
+            }
+            tx.execute(
+                "UPDATE matches SET state = 'confirmed', reconciled_in = NULL, updated_at = ?3, version = version + 1
+                 WHERE tenant = ?1 AND reconciled_in = ?2",
+                params![tenant, run_id, Utc::now().to_rfc3339()],
+            )
+            .map_err(backend)?;
+            let mut run = before.clone();
+            run.status = RunStatus::Completed;
+            let stored = write_run(&tx, &tenant, &run)?;
+            let mut after = json(&stored);
+            after["unlock_reason"] = serde_json::Value::String(reason.clone());
+            append_audit(
+                &tx,
+                &tenant,
+                Audit {
+                    actor: &actor,
+                    entity: "reconciliation",
+                    entity_id: &run_id,
+                    action: "reconciliation.unlocked",
+                    before: json(&before),
+                    after,
+                },
+            )?;
+            tx.commit().map_err(backend)?;
+            Ok(stored)
         })
         .await
     }

@@ -7,8 +7,9 @@ use bankrec::domain::{read_records, Currency, Money};
 use bankrec::matching::Method;
 use bankrec::parse::ParseOptions;
 use bankrec::store::{
-    Account, Blobs, FsBlobs, ItemStatus, MatchAction, MatchState, RecordQuery, Run, RunStatus, SqliteStore, Store,
-    StoreError, StoredMatch, TenantId, TransactionQuery,
+    Account, Blobs, Discrepancy, DiscrepancyKind, FsBlobs, ItemStatus, MatchAction, MatchState, RecordQuery,
+    Resolution, ResolutionAction, Run, RunOutcome, RunStatus, SqliteStore, Store, StoreError, StoredMatch, TenantId,
+    TransactionQuery,
 };
 use bankrec::workflows::import::{import_statement, ImportError};
 use chrono::{NaiveDate, Utc};
@@ -330,7 +331,16 @@ pub async fn a_finished_run_claims_its_items_and_marks_the_rest_unmatched(h: Har
     done.status = RunStatus::Completed;
     let stored = h
         .store
-        .finish_run(&t, &done, &[matched, suggested], &[txns[1].clone(), txns[2].clone()], &["R2".into(), "R3".into()])
+        .finish_run(
+            &t,
+            &done,
+            &RunOutcome {
+                matches: vec![matched, suggested],
+                unmatched_transactions: vec![txns[1].clone(), txns[2].clone()],
+                unmatched_records: vec!["R2".into(), "R3".into()],
+                discrepancies: vec![],
+            },
+        )
         .await
         .unwrap();
     assert_eq!((stored.status, stored.version), (RunStatus::Completed, 2));
@@ -354,7 +364,7 @@ pub async fn a_run_whose_match_conflicts_writes_nothing(h: Harness) {
     h.store.create_run(&t, &run).await.unwrap();
     let ok = a_match("mat_ok", Some("rec_1"), MatchState::Matched, &[&txns[1]], &["R2"]);
     let clash = a_match("mat_clash", Some("rec_1"), MatchState::Matched, &[&txns[0]], &["R3"]);
-    let err = h.store.finish_run(&t, &run, &[ok, clash], &[], &[]).await;
+    let err = h.store.finish_run(&t, &run, &RunOutcome { matches: vec![ok, clash], ..Default::default() }).await;
     assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
     assert!(matches!(h.store.get_match(&t, "mat_ok").await, Err(StoreError::NotFound { .. })));
     assert_eq!(h.store.get_transaction(&t, &txns[1]).await.unwrap().status, ItemStatus::Pending);
@@ -383,7 +393,7 @@ pub async fn confirming_rejecting_and_unmatching_move_the_claims(h: Harness) {
     h.store.create_run(&t, &run).await.unwrap();
     let s1 = a_match("mat_s1", Some("rec_1"), MatchState::Suggested, &[&txns[0]], &["R1"]);
     let s2 = a_match("mat_s2", Some("rec_1"), MatchState::Suggested, &[&txns[1]], &["R2"]);
-    h.store.finish_run(&t, &run, &[s1, s2], &[], &[]).await.unwrap();
+    h.store.finish_run(&t, &run, &RunOutcome { matches: vec![s1, s2], ..Default::default() }).await.unwrap();
 
     let confirmed = h.store.apply_match_action(&t, "mat_s1", MatchAction::Confirm, "key_a", Some("ok")).await.unwrap();
     assert_eq!(confirmed.state, MatchState::Confirmed);
@@ -433,7 +443,7 @@ pub async fn concurrent_runs_never_claim_an_item_twice(h: Harness) {
             let run = new_run(&format!("rec_{i}"));
             store.create_run(&t, &run).await.unwrap();
             let m = a_match(&format!("mat_{i}"), Some(&run.id), MatchState::Matched, &[&txns[0]], &["R1"]);
-            store.finish_run(&t, &run, &[m], &[], &[]).await
+            store.finish_run(&t, &run, &RunOutcome { matches: vec![m], ..Default::default() }).await
         }));
     }
     let mut ok = 0;
@@ -447,6 +457,104 @@ pub async fn concurrent_runs_never_claim_an_item_twice(h: Harness) {
     assert_eq!(ok, 1, "exactly one run claims the line");
     let holder = h.store.get_transaction(&t, &txns[0]).await.unwrap().match_id.unwrap();
     assert_eq!(h.store.get_record(&t, "R1").await.unwrap().match_id, Some(holder));
+}
+
+fn a_discrepancy(id: &str, kind: DiscrepancyKind, day: u32) -> Discrepancy {
+    Discrepancy {
+        id: id.into(),
+        account_id: "acc_1".into(),
+        run_id: Some("rec_1".into()),
+        kind,
+        amount: Decimal::new(-250, 2),
+        transaction_ids: vec![],
+        record_ids: vec![],
+        match_id: None,
+        date: NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
+        description: "bank fee".into(),
+        proposal: Some("write off 2.50 to bank fees".into()),
+        resolution: None,
+        created_at: Utc::now(),
+        version: 1,
+    }
+}
+
+fn resolution(action: ResolutionAction) -> Resolution {
+    Resolution {
+        action,
+        account: Some("6810 Bank fees".into()),
+        note: "monthly fee".into(),
+        record_id: None,
+        resolved_by: "key_a".into(),
+        resolved_at: Utc::now(),
+    }
+}
+
+pub async fn completing_needs_every_discrepancy_resolved_then_locks_the_period(h: Harness) {
+    let t = tenant("t1");
+    let (txns, _) = reconcilable(&h, &t).await;
+    let run = new_run("rec_1");
+    h.store.create_run(&t, &run).await.unwrap();
+    let mut done = run.clone();
+    done.status = RunStatus::Completed;
+    let outcome = RunOutcome {
+        matches: vec![a_match("mat_1", Some("rec_1"), MatchState::Matched, &[&txns[0]], &["R1"])],
+        discrepancies: vec![a_discrepancy("dis_1", DiscrepancyKind::MissingInBooks, 20)],
+        ..Default::default()
+    };
+    h.store.finish_run(&t, &done, &outcome).await.unwrap();
+
+    let open = h.store.list_discrepancies(&t, Some("acc_1"), Some(true), None, 10).await.unwrap();
+    assert_eq!(open.items.len(), 1);
+    let refused = h.store.complete_run(&t, "rec_1", None, "key_a").await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+
+    let resolved = h.store.resolve_discrepancy(&t, "dis_1", &resolution(ResolutionAction::WriteOff)).await.unwrap();
+    assert_eq!(resolved.resolution.as_ref().unwrap().account.as_deref(), Some("6810 Bank fees"));
+    let twice = h.store.resolve_discrepancy(&t, "dis_1", &resolution(ResolutionAction::Ignore)).await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))));
+
+    let reconciled = h.store.complete_run(&t, "rec_1", None, "key_a").await.unwrap();
+    assert_eq!(reconciled.status, RunStatus::Reconciled);
+    assert_eq!(h.store.get_transaction(&t, &txns[0]).await.unwrap().status, ItemStatus::Reconciled);
+    assert_eq!(h.store.get_match(&t, "mat_1").await.unwrap().state, MatchState::Reconciled);
+    // Locked: the match cannot be undone and its record cannot change.
+    let undo = h.store.apply_match_action(&t, "mat_1", MatchAction::Unmatch, "key_a", None).await;
+    assert!(matches!(undo, Err(StoreError::Conflict(_))), "{undo:?}");
+    let mut changed = h.store.get_record(&t, "R1").await.unwrap().record;
+    changed.description = Some("edited".into());
+    assert!(matches!(h.store.upsert_records(&t, &[changed.clone()]).await, Err(StoreError::Conflict(_))));
+
+    // Unlocking is explicit and audited; afterwards the match can be undone again.
+    h.store.unlock_run(&t, "rec_1", "late correction from the bank", "key_b").await.unwrap();
+    assert_eq!(h.store.get_transaction(&t, &txns[0]).await.unwrap().status, ItemStatus::Matched);
+    h.store.apply_match_action(&t, "mat_1", MatchAction::Unmatch, "key_b", None).await.unwrap();
+    let trail = h.store.list_audit(&t, Some("rec_1"), 0, 100).await.unwrap();
+    let actions: Vec<_> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["reconciliation.started", "reconciliation.finished", "reconciliation.completed", "reconciliation.unlocked"]
+    );
+    assert_eq!(trail[3].after["unlock_reason"], "late correction from the bank");
+}
+
+pub async fn an_override_reason_completes_despite_open_discrepancies(h: Harness) {
+    let t = tenant("t1");
+    reconcilable(&h, &t).await;
+    let run = new_run("rec_1");
+    h.store.create_run(&t, &run).await.unwrap();
+    let mut done = run.clone();
+    done.status = RunStatus::Completed;
+    let outcome =
+        RunOutcome { discrepancies: vec![a_discrepancy("dis_1", DiscrepancyKind::Balance, 31)], ..Default::default() };
+    h.store.finish_run(&t, &done, &outcome).await.unwrap();
+    let blank = h.store.complete_run(&t, "rec_1", Some("  "), "key_a").await;
+    assert!(matches!(blank, Err(StoreError::Conflict(_))), "a blank reason is no reason");
+    let done = h.store.complete_run(&t, "rec_1", Some("bank confirmed the balance by phone"), "key_a").await.unwrap();
+    assert_eq!(done.status, RunStatus::Reconciled);
+    let trail = h.store.list_audit(&t, Some("rec_1"), 0, 100).await.unwrap();
+    assert_eq!(trail.last().unwrap().after["override_reason"], "bank confirmed the balance by phone");
+    assert!(h.store.list_discrepancies(&tenant("other"), None, None, None, 10).await.unwrap().items.is_empty());
+    assert!(matches!(h.store.get_discrepancy(&tenant("other"), "dis_1").await, Err(StoreError::NotFound { .. })));
 }
 
 macro_rules! conformance {
@@ -470,6 +578,8 @@ macro_rules! conformance {
                 confirming_rejecting_and_unmatching_move_the_claims,
                 a_stale_run_update_is_refused,
                 concurrent_runs_never_claim_an_item_twice,
+                completing_needs_every_discrepancy_resolved_then_locks_the_period,
+                an_override_reason_completes_despite_open_discrepancies,
             );
         }
     };
