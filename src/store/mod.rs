@@ -21,7 +21,7 @@ pub use model::{
 };
 pub use recon::{
     AuditEvent, Discrepancy, DiscrepancyKind, DiscrepancyStore, MatchAction, MatchState, ReconStore, Resolution,
-    ResolutionAction, Run, RunOutcome, RunStatus, StoredMatch,
+    ResolutionAction, RuleStore, RuleVersion, Run, RunOutcome, RunStatus, StoredMatch,
 };
 pub use sqlite::SqliteStore;
 
@@ -139,9 +139,9 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// Everything the workflows need from a store.
-pub trait Store: AccountStore + LedgerStore + RecordStore + ReconStore + DiscrepancyStore {}
+pub trait Store: AccountStore + LedgerStore + RecordStore + ReconStore + DiscrepancyStore + RuleStore {}
 
-impl<T: AccountStore + LedgerStore + RecordStore + ReconStore + DiscrepancyStore> Store for T {}
+impl<T: AccountStore + LedgerStore + RecordStore + ReconStore + DiscrepancyStore + RuleStore> Store for T {}
 
 /// Splits a `date~id` keyset cursor.
 pub(crate) fn split_cursor(cursor: &str) -> Result<(String, String), StoreError> {

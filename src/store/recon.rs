@@ -503,3 +503,56 @@ pub trait DiscrepancyStore: Send + Sync {
     /// matches to `confirmed`, their items to `matched`.
     async fn unlock_run(&self, tenant: &TenantId, run_id: &str, reason: &str, actor: &str) -> Result<Run, StoreError>;
 }
+
+/// One saved version of a rule script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleVersion {
+    /// The rule's name (unique per tenant).
+    pub name: String,
+    /// 1, 2, 3... per name.
+    pub version: u64,
+    /// The Rhai source.
+    pub source: String,
+    /// Whether this is the version in force.
+    pub active: bool,
+    /// Who saved it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Versions of a tenant's rule scripts (one active per name) and the engine's learned memory.
+#[async_trait]
+pub trait RuleStore: Send + Sync {
+    /// Saves `source` as the next version of `name` and makes it the active one, with an audit
+    /// event. Validation is the caller's job (scripts are compiled before they are saved).
+    async fn save_rule(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        source: &str,
+        actor: &str,
+    ) -> Result<RuleVersion, StoreError>;
+
+    /// The active version of every rule, by name.
+    async fn active_rules(&self, tenant: &TenantId) -> Result<Vec<RuleVersion>, StoreError>;
+
+    /// All versions of one rule, newest first (`NotFound` if it has none).
+    async fn rule_versions(&self, tenant: &TenantId, name: &str) -> Result<Vec<RuleVersion>, StoreError>;
+
+    /// Makes an earlier version active again (rollback), with an audit event.
+    async fn activate_rule(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        version: u64,
+        actor: &str,
+    ) -> Result<RuleVersion, StoreError>;
+
+    /// The learned memory (JSON) and its version, if any was saved.
+    async fn load_memory(&self, tenant: &TenantId) -> Result<Option<(Vec<u8>, u64)>, StoreError>;
+
+    /// Saves the memory if the stored version is still `expected` (0: none saved yet);
+    /// `Conflict` otherwise. Returns the new version.
+    async fn save_memory(&self, tenant: &TenantId, memory: &[u8], expected: u64) -> Result<u64, StoreError>;
+}

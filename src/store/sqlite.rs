@@ -188,6 +188,24 @@ CREATE INDEX discrepancies_by_status ON discrepancies (tenant, status, date, id)
 -- The run whose completion locked a match.
 ALTER TABLE matches ADD COLUMN reconciled_in TEXT;
 "#,
+    r#"
+CREATE TABLE rule_versions (
+    tenant     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    source     TEXT NOT NULL,
+    active     INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (tenant, name, version)
+);
+CREATE UNIQUE INDEX one_active_rule ON rule_versions (tenant, name) WHERE active = 1;
+CREATE TABLE memories (
+    tenant  TEXT NOT NULL PRIMARY KEY,
+    json    BLOB NOT NULL,
+    version INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The SQLite store.

@@ -11,8 +11,8 @@ use rust_decimal::Decimal;
 
 use super::model::{Page, TenantId};
 use super::recon::{
-    AuditEvent, Discrepancy, DiscrepancyKind, DiscrepancyStore, MatchAction, MatchState, ReconStore, Resolution, Run,
-    RunOutcome, RunStatus, StoredMatch,
+    AuditEvent, Discrepancy, DiscrepancyKind, DiscrepancyStore, MatchAction, MatchState, ReconStore, Resolution,
+    RuleStore, RuleVersion, Run, RunOutcome, RunStatus, StoredMatch,
 };
 use super::sqlite::{backend, collect, corrupt, paginate, parse_date, parse_time, SqliteStore};
 use super::{page_size, StoreError};
@@ -946,6 +946,203 @@ impl DiscrepancyStore for SqliteStore {
             )?;
             tx.commit().map_err(backend)?;
             Ok(stored)
+        })
+        .await
+    }
+}
+
+fn rule_from_row(row: &Row<'_>) -> rusqlite::Result<Result<RuleVersion, StoreError>> {
+    let name: String = row.get("name")?;
+    let version: i64 = row.get("version")?;
+    let source: String = row.get("source")?;
+    let active: i64 = row.get("active")?;
+    let created_by: String = row.get("created_by")?;
+    let created_at: String = row.get("created_at")?;
+    Ok(parse_time(&created_at).map(|created_at| RuleVersion {
+        name,
+        version: version as u64,
+        source,
+        active: active != 0,
+        created_by,
+        created_at,
+    }))
+}
+
+fn rule_audit(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    actor: &str,
+    action: &str,
+    before: Option<&RuleVersion>,
+    after: &RuleVersion,
+) -> Result<(), StoreError> {
+    // The audit keeps which version is active, not the whole script (the versions table has it).
+    let brief = |r: &RuleVersion| serde_json::json!({ "name": r.name, "version": r.version });
+    append_audit(
+        tx,
+        tenant,
+        Audit {
+            actor,
+            entity: "rule",
+            entity_id: &after.name,
+            action,
+            before: before.map(brief).unwrap_or(serde_json::Value::Null),
+            after: brief(after),
+        },
+    )
+}
+
+fn active_rule(tx: &rusqlite::Connection, tenant: &str, name: &str) -> Result<Option<RuleVersion>, StoreError> {
+    tx.query_row(
+        "SELECT * FROM rule_versions WHERE tenant = ?1 AND name = ?2 AND active = 1",
+        params![tenant, name],
+        rule_from_row,
+    )
+    .optional()
+    .map_err(backend)?
+    .transpose()
+}
+
+#[async_trait]
+impl RuleStore for SqliteStore {
+    async fn save_rule(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        source: &str,
+        actor: &str,
+    ) -> Result<RuleVersion, StoreError> {
+        let (tenant, name, source, actor) =
+            (tenant.as_str().to_string(), name.to_string(), source.to_string(), actor.to_string());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let before = active_rule(&tx, &tenant, &name)?;
+            let next: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM rule_versions WHERE tenant = ?1 AND name = ?2",
+                    params![tenant, name],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            tx.execute("UPDATE rule_versions SET active = 0 WHERE tenant = ?1 AND name = ?2", params![tenant, name])
+                .map_err(backend)?;
+            let saved = RuleVersion {
+                name: name.clone(),
+                version: next as u64,
+                source,
+                active: true,
+                created_by: actor.clone(),
+                created_at: Utc::now(),
+            };
+            tx.execute(
+                "INSERT INTO rule_versions (tenant, name, version, source, active, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)",
+                params![tenant, name, next, saved.source, actor, saved.created_at.to_rfc3339()],
+            )
+            .map_err(backend)?;
+            rule_audit(&tx, &tenant, &actor, "rule.saved", before.as_ref(), &saved)?;
+            tx.commit().map_err(backend)?;
+            Ok(saved)
+        })
+        .await
+    }
+
+    async fn active_rules(&self, tenant: &TenantId) -> Result<Vec<RuleVersion>, StoreError> {
+        let tenant = tenant.as_str().to_string();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT * FROM rule_versions WHERE tenant = ?1 AND active = 1 ORDER BY name")
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![tenant], rule_from_row).map_err(backend)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn rule_versions(&self, tenant: &TenantId, name: &str) -> Result<Vec<RuleVersion>, StoreError> {
+        let (tenant, name) = (tenant.as_str().to_string(), name.to_string());
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT * FROM rule_versions WHERE tenant = ?1 AND name = ?2 ORDER BY version DESC")
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![tenant, name], rule_from_row).map_err(backend)?;
+            let versions = collect(rows)?;
+            if versions.is_empty() {
+                return Err(StoreError::NotFound { what: "rule", id: name });
+            }
+            Ok(versions)
+        })
+        .await
+    }
+
+    async fn activate_rule(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        version: u64,
+        actor: &str,
+    ) -> Result<RuleVersion, StoreError> {
+        let (tenant, name, actor) = (tenant.as_str().to_string(), name.to_string(), actor.to_string());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let target = tx
+                .query_row(
+                    "SELECT * FROM rule_versions WHERE tenant = ?1 AND name = ?2 AND version = ?3",
+                    params![tenant, name, version as i64],
+                    rule_from_row,
+                )
+                .optional()
+                .map_err(backend)?
+                .transpose()?
+                .ok_or(StoreError::NotFound { what: "rule version", id: format!("{name} v{version}") })?;
+            let before = active_rule(&tx, &tenant, &name)?;
+            tx.execute("UPDATE rule_versions SET active = 0 WHERE tenant = ?1 AND name = ?2", params![tenant, name])
+                .map_err(backend)?;
+            tx.execute(
+                "UPDATE rule_versions SET active = 1 WHERE tenant = ?1 AND name = ?2 AND version = ?3",
+                params![tenant, name, version as i64],
+            )
+            .map_err(backend)?;
+            let after = RuleVersion { active: true, ..target };
+            rule_audit(&tx, &tenant, &actor, "rule.rolled_back", before.as_ref(), &after)?;
+            tx.commit().map_err(backend)?;
+            Ok(after)
+        })
+        .await
+    }
+
+    async fn load_memory(&self, tenant: &TenantId) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+        let tenant = tenant.as_str().to_string();
+        self.with(move |conn| {
+            conn.query_row("SELECT json, version FROM memories WHERE tenant = ?1", params![tenant], |r| {
+                let v: i64 = r.get(1)?;
+                Ok((r.get::<_, Vec<u8>>(0)?, v as u64))
+            })
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn save_memory(&self, tenant: &TenantId, memory: &[u8], expected: u64) -> Result<u64, StoreError> {
+        let (tenant, memory) = (tenant.as_str().to_string(), memory.to_vec());
+        self.with(move |conn| {
+            let n = if expected == 0 {
+                conn.execute(
+                    "INSERT OR IGNORE INTO memories (tenant, json, version) VALUES (?1, ?2, 1)",
+                    params![tenant, memory],
+                )
+            } else {
+                conn.execute(
+                    "UPDATE memories SET json = ?2, version = version + 1 WHERE tenant = ?1 AND version = ?3",
+                    params![tenant, memory, expected as i64],
+                )
+            }
+            .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::Conflict("the learned memory was changed concurrently".into()));
+            }
+            Ok(expected + 1)
         })
         .await
     }

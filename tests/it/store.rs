@@ -557,6 +557,39 @@ pub async fn an_override_reason_completes_despite_open_discrepancies(h: Harness)
     assert!(matches!(h.store.get_discrepancy(&tenant("other"), "dis_1").await, Err(StoreError::NotFound { .. })));
 }
 
+pub async fn rule_versions_are_kept_and_rolled_back_per_tenant(h: Harness) {
+    let t = tenant("t1");
+    let v1 = h.store.save_rule(&t, "fees", "fn rule(p) { () }", "key_a").await.unwrap();
+    let v2 = h.store.save_rule(&t, "fees", "fn rule(p) { #{ veto: true } }", "key_b").await.unwrap();
+    h.store.save_rule(&t, "checks", "fn rule(p) { () }", "key_a").await.unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    let active = h.store.active_rules(&t).await.unwrap();
+    assert_eq!(active.iter().map(|r| (r.name.as_str(), r.version)).collect::<Vec<_>>(), [("checks", 1), ("fees", 2)]);
+    let back = h.store.activate_rule(&t, "fees", 1, "key_c").await.unwrap();
+    assert_eq!((back.version, back.active), (1, true));
+    let versions = h.store.rule_versions(&t, "fees").await.unwrap();
+    assert_eq!(versions.iter().map(|v| (v.version, v.active)).collect::<Vec<_>>(), [(2, false), (1, true)]);
+    assert!(matches!(h.store.activate_rule(&t, "fees", 9, "key_c").await, Err(StoreError::NotFound { .. })));
+    assert!(h.store.active_rules(&tenant("other")).await.unwrap().is_empty());
+    assert!(matches!(h.store.rule_versions(&tenant("other"), "fees").await, Err(StoreError::NotFound { .. })));
+    let trail = h.store.list_audit(&t, Some("fees"), 0, 10).await.unwrap();
+    assert_eq!(
+        trail.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["rule.saved", "rule.saved", "rule.rolled_back"]
+    );
+}
+
+pub async fn the_learned_memory_is_saved_with_optimistic_versions(h: Harness) {
+    let t = tenant("t1");
+    assert_eq!(h.store.load_memory(&t).await.unwrap(), None);
+    assert_eq!(h.store.save_memory(&t, b"{\"v\":1}", 0).await.unwrap(), 1);
+    assert!(matches!(h.store.save_memory(&t, b"{}", 0).await, Err(StoreError::Conflict(_))));
+    assert_eq!(h.store.save_memory(&t, b"{\"v\":2}", 1).await.unwrap(), 2);
+    assert!(matches!(h.store.save_memory(&t, b"{}", 1).await, Err(StoreError::Conflict(_))), "a stale writer loses");
+    assert_eq!(h.store.load_memory(&t).await.unwrap(), Some((b"{\"v\":2}".to_vec(), 2)));
+    assert_eq!(h.store.load_memory(&tenant("other")).await.unwrap(), None);
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -580,6 +613,8 @@ macro_rules! conformance {
                 concurrent_runs_never_claim_an_item_twice,
                 completing_needs_every_discrepancy_resolved_then_locks_the_period,
                 an_override_reason_completes_despite_open_discrepancies,
+                rule_versions_are_kept_and_rolled_back_per_tenant,
+                the_learned_memory_is_saved_with_optimistic_versions,
             );
         }
     };
