@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod learn;
 mod parse;
+mod reconcile;
 
 /// bankrec: bank reconciliation for finance teams.
 #[derive(Debug, Parser)]
@@ -20,12 +22,18 @@ pub struct Cli {
 enum Command {
     /// Parse a bank statement and print what it holds.
     Parse(parse::ParseArgs),
+    /// Match a statement against the books: matches, suggestions, discrepancies, what stays open.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Fold confirmed and rejected matches into a memory file for later reconciliations.
+    Learn(learn::LearnArgs),
 }
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Parse(args) => parse::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
+        Command::Learn(args) => learn::run(args),
     }
 }
 

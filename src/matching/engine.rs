@@ -84,7 +84,7 @@ impl Default for EngineConfig {
             discrepancy_threshold: 0.8,
             ambiguity_margin: 0.15,
             tolerance_abs: Decimal::new(500, 2),
-            tolerance_pct: Decimal::ONE,
+            tolerance_pct: Decimal::TWO,
             tolerance_max: Decimal::new(5000, 2),
             days_before: 10,
             days_after: 45,
@@ -263,12 +263,16 @@ impl Ctx<'_, '_> {
             seen_runs.push(run);
             if let Some(list) = self.rindex.by_ref.get(run) {
                 let wide = shift(b.date, -cfg.reference_days);
-                ids.extend(in_window(list, self.recs, date, wide, to).filter(|r| self.rec(*r).is_some_and(near)).take(64));
+                ids.extend(
+                    in_window(list, self.recs, date, wide, to).filter(|r| self.rec(*r).is_some_and(near)).take(64),
+                );
             }
         }
         for key in self.bank_name_keys(b) {
             if let Some(list) = self.rindex.by_name.get(&key) {
-                ids.extend(in_window(list, self.recs, date, from, to).filter(|r| self.rec(*r).is_some_and(near)).take(256));
+                ids.extend(
+                    in_window(list, self.recs, date, from, to).filter(|r| self.rec(*r).is_some_and(near)).take(256),
+                );
             }
         }
         ids.sort_unstable();
@@ -297,7 +301,8 @@ impl Ctx<'_, '_> {
         out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.rec.cmp(&b.1.rec)));
         // Keep every exact candidate's count for uniqueness, but only the best few for scoring.
         let exact_count = out.iter().filter(|c| c.1.features.exact).count();
-        let mut kept: Vec<PairCandidate> = out.into_iter().take(self.config.max_candidates.max(1)).map(|c| c.1).collect();
+        let mut kept: Vec<PairCandidate> =
+            out.into_iter().take(self.config.max_candidates.max(1)).map(|c| c.1).collect();
         if exact_count > 1 {
             for c in &mut kept {
                 c.features.unique = false;
@@ -330,7 +335,8 @@ impl Ctx<'_, '_> {
             let mut rule = None;
             if confidence >= floor && self.rules.judges_pairs() {
                 let bm = bank_map.get_or_insert_with(|| bank_dynamic(b)).clone();
-                let verdict = self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
+                let verdict =
+                    self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
                 match apply(verdict, &mut scored) {
                     Applied::Veto => continue,
                     Applied::Accept(c, name) => {
@@ -386,7 +392,11 @@ impl Ctx<'_, '_> {
                 if !fits(r) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let refd = r.rec.reference.as_deref().is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
+                let refd = r
+                    .rec
+                    .reference
+                    .as_deref()
+                    .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
                 if !refd && !self.name_evidence(b, r) {
                     return None;
                 }
@@ -436,7 +446,11 @@ impl Ctx<'_, '_> {
                 if !fits(b) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let refd = r.rec.reference.as_deref().is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
+                let refd = r
+                    .rec
+                    .reference
+                    .as_deref()
+                    .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
                 if !refd && !self.name_evidence(b, r) {
                     return None;
                 }
@@ -500,7 +514,17 @@ impl Ctx<'_, '_> {
         if referenced > 0 {
             s.add("reference", w.ref_core * share.min(1.0), format!("{referenced} of {members} items referenced"));
         }
-        s.add("date", if max_lag <= 10 { w.date_near } else if max_lag <= 20 { 0.0 } else { w.date_far }, format!("at most {max_lag} business day(s) apart"));
+        s.add(
+            "date",
+            if max_lag <= 10 {
+                w.date_near
+            } else if max_lag <= 20 {
+                0.0
+            } else {
+                w.date_far
+            },
+            format!("at most {max_lag} business day(s) apart"),
+        );
         s.add("group_size", -0.3 * (members.saturating_sub(2)) as f64, format!("group of {members}"));
         let mut confidence = sigmoid(s.score);
         let mut method = Method::SubsetSum;
@@ -511,7 +535,10 @@ impl Ctx<'_, '_> {
             let mut f = Map::new();
             f.insert("exact_amount".into(), Dynamic::from(difference.is_zero()));
             f.insert("amount_diff".into(), Dynamic::from(difference));
-            f.insert("reference_share".into(), Dynamic::from(Decimal::from_f64_retain(share).unwrap_or_default().round_dp(4)));
+            f.insert(
+                "reference_share".into(),
+                Dynamic::from(Decimal::from_f64_retain(share).unwrap_or_default().round_dp(4)),
+            );
             f.insert("named".into(), Dynamic::from(named == pairs));
             f.insert("max_days".into(), Dynamic::from(max_lag));
             f.insert("size".into(), Dynamic::from((bs.len() + rs.len()) as i64));
@@ -567,7 +594,11 @@ fn apply(verdict: Verdict, scored: &mut Scored) -> Applied {
     match (verdict.decision, verdict.rule) {
         (Decision::Veto { .. }, _) => Applied::Veto,
         (Decision::Accept { confidence, reason }, Some(rule)) => {
-            scored.reasons.push(if reason.is_empty() { format!("accepted by rule {rule}") } else { format!("accepted by rule {rule}: {reason}") });
+            scored.reasons.push(if reason.is_empty() {
+                format!("accepted by rule {rule}")
+            } else {
+                format!("accepted by rule {rule}: {reason}")
+            });
             Applied::Accept(confidence, rule)
         }
         _ => Applied::Score,
@@ -662,6 +693,10 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
     }
     let mut bank_claimed = vec![false; ctx.banks.len()];
     let mut rec_claimed = vec![false; ctx.recs.len()];
+    // Items claimed by a confident match: a rival touching them is no longer a real alternative.
+    // A rival that lost only to a suggestion still is, so the uncertainty carries over.
+    let mut bank_settled = vec![false; ctx.banks.len()];
+    let mut rec_settled = vec![false; ctx.recs.len()];
     let claimed = |e: &Edge, bc: &[bool], rc: &[bool]| {
         e.bank.iter().any(|b| bc.get(*b as usize).copied().unwrap_or(true))
             || e.recs.iter().any(|r| rc.get(*r as usize).copied().unwrap_or(true))
@@ -680,7 +715,7 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
             .flatten()
             .copied()
             .filter(|j| *j != k)
-            .filter(|j| edges.get(*j).is_some_and(|x| !claimed(x, &bank_claimed, &rec_claimed)))
+            .filter(|j| edges.get(*j).is_some_and(|x| !claimed(x, &bank_settled, &rec_settled)))
             .collect();
         rivals.sort_unstable();
         rivals.dedup();
@@ -696,7 +731,11 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
             .filter(|c| *c >= e.confidence - cfg.ambiguity_margin)
             .collect();
         let ambiguous = !close.is_empty();
-        let confidence = if ambiguous { e.confidence * e.confidence / (e.confidence + close.iter().sum::<f64>()) } else { e.confidence };
+        let confidence = if ambiguous {
+            e.confidence * e.confidence / (e.confidence + close.iter().sum::<f64>())
+        } else {
+            e.confidence
+        };
         let status = if ambiguous {
             MatchStatus::Suggested
         } else if !e.difference.is_zero() {
@@ -720,14 +759,21 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
                 confidence: round4(x.confidence),
             })
             .collect();
+        let settled = status != MatchStatus::Suggested;
         for b in &e.bank {
             if let Some(c) = bank_claimed.get_mut(*b as usize) {
                 *c = true;
+            }
+            if let Some(c) = bank_settled.get_mut(*b as usize) {
+                *c = settled;
             }
         }
         for r in &e.recs {
             if let Some(c) = rec_claimed.get_mut(*r as usize) {
                 *c = true;
+            }
+            if let Some(c) = rec_settled.get_mut(*r as usize) {
+                *c = settled;
             }
         }
         out.push(to_match(e, status, confidence, alternatives, ambiguous, bank, records));
@@ -776,10 +822,12 @@ fn to_match(
     let proposed_adjustment = (!e.difference.is_zero()).then(|| {
         let cur = currency.map(|c| c.code().to_string()).unwrap_or_default();
         let amount = e.difference.abs();
-        let what = if e.difference.is_sign_negative() { "bank fee or short payment" } else { "overpayment or bank credit" };
+        let what =
+            if e.difference.is_sign_negative() { "bank fee or short payment" } else { "overpayment or bank credit" };
         format!("book {amount} {cur} as {what}")
     });
-    let mut features: BTreeMap<String, f64> = e.scored.features.iter().map(|(k, v)| (k.clone(), round4_signed(*v))).collect();
+    let mut features: BTreeMap<String, f64> =
+        e.scored.features.iter().map(|(k, v)| (k.clone(), round4_signed(*v))).collect();
     features.retain(|_, v| *v != 0.0);
     Match {
         id: format!("m-{id}"),
@@ -836,7 +884,8 @@ fn result(mut matches: Vec<Match>, bank: &[BankTransaction], records: &[Record])
         bank_used.extend(m.bank_ids.iter().cloned());
         rec_used.extend(m.record_ids.iter().cloned());
     }
-    let unmatched_bank: Vec<String> = bank.iter().filter(|t| !bank_used.contains(&t.id)).map(|t| t.id.clone()).collect();
+    let unmatched_bank: Vec<String> =
+        bank.iter().filter(|t| !bank_used.contains(&t.id)).map(|t| t.id.clone()).collect();
     let unmatched_records: Vec<String> =
         records.iter().filter(|r| !rec_used.contains(&r.id)).map(|r| r.id.clone()).collect();
     summary.unmatched_bank = unmatched_bank.len();

@@ -137,7 +137,9 @@ pub fn pair_features(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory) -> P
         None => RefEvidence::None,
     };
     let check = match (b.tx.check_number.as_deref(), r.rec.reference.as_deref()) {
-        (Some(c), Some(reference)) if text::digit_core(c).is_some() && text::digit_core(c) == text::digit_core(reference) => {
+        (Some(c), Some(reference))
+            if text::digit_core(c).is_some() && text::digit_core(c) == text::digit_core(reference) =>
+        {
             RefEvidence::Full
         }
         _ => RefEvidence::None,

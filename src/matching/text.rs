@@ -4,16 +4,79 @@
 
 /// Words that say what kind of company it is, not which one; they are dropped before comparing.
 const LEGAL_WORDS: &[&str] = &[
-    "gmbh", "ag", "kg", "ohg", "ug", "ev", "ltd", "limited", "llc", "llp", "lp", "inc", "incorporated", "corp",
-    "corporation", "co", "company", "plc", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "oy", "ab", "as", "aps",
-    "pty", "pte", "the", "und", "and", "et", "cie",
+    "gmbh",
+    "ag",
+    "kg",
+    "ohg",
+    "ug",
+    "ev",
+    "ltd",
+    "limited",
+    "llc",
+    "llp",
+    "lp",
+    "inc",
+    "incorporated",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "plc",
+    "sa",
+    "sas",
+    "sarl",
+    "srl",
+    "spa",
+    "bv",
+    "nv",
+    "oy",
+    "ab",
+    "as",
+    "aps",
+    "pty",
+    "pte",
+    "the",
+    "und",
+    "and",
+    "et",
+    "cie",
 ];
 
 /// Words banks put around the counterparty's name; they carry no identity.
 const BANK_NOISE: &[&str] = &[
-    "sepa", "credit", "debit", "transfer", "payment", "pmt", "ach", "wire", "pos", "card", "deposit", "ref",
-    "reference", "inv", "invoice", "from", "to", "dd", "direct", "trf", "tfr", "ccd", "ppd", "web", "online",
-    "purchase", "incoming", "outgoing", "remittance", "ueberweisung", "gutschrift", "lastschrift", "dauerauftrag",
+    "sepa",
+    "credit",
+    "debit",
+    "transfer",
+    "payment",
+    "pmt",
+    "ach",
+    "wire",
+    "pos",
+    "card",
+    "deposit",
+    "ref",
+    "reference",
+    "inv",
+    "invoice",
+    "from",
+    "to",
+    "dd",
+    "direct",
+    "trf",
+    "tfr",
+    "ccd",
+    "ppd",
+    "web",
+    "online",
+    "purchase",
+    "incoming",
+    "outgoing",
+    "remittance",
+    "ueberweisung",
+    "gutschrift",
+    "lastschrift",
+    "dauerauftrag",
 ];
 
 /// Lower-case words of `text` (letters and digits), in order.
@@ -198,7 +261,13 @@ pub fn ref_evidence(reference: &str, bank_compact: &str, bank_runs: &[String]) -
     }
     if let Some(core) = digit_core(reference) {
         if bank_runs.contains(&core) {
-            return if core.len() >= 4 { RefEvidence::Core } else if core.len() == 3 { RefEvidence::ShortCore } else { RefEvidence::None };
+            return if core.len() >= 4 {
+                RefEvidence::Core
+            } else if core.len() == 3 {
+                RefEvidence::ShortCore
+            } else {
+                RefEvidence::None
+            };
         }
     }
     let n = rc.chars().count();

@@ -82,7 +82,9 @@ pub enum RuleError {
         message: String,
     },
     /// The script defines neither `pair` nor `group` with the right number of parameters.
-    #[error("rule `{rule}` defines neither `fn pair(bank, record, features)` nor `fn group(banks, records, features)`")]
+    #[error(
+        "rule `{rule}` defines neither `fn pair(bank, record, features)` nor `fn group(banks, records, features)`"
+    )]
     NoEntryPoint {
         /// Rule name.
         rule: String,
