@@ -6,3 +6,4 @@
 pub mod domain;
 pub mod matching;
 pub mod parse;
+pub mod workload;
