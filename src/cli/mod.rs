@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod eval;
 mod parse;
 
 /// bankrec: bank reconciliation for finance teams.
@@ -20,12 +21,15 @@ pub struct Cli {
 enum Command {
     /// Parse a bank statement and print what it holds.
     Parse(parse::ParseArgs),
+    /// Score a matcher on a generated workload with known truth, or write demo data.
+    Eval(eval::EvalArgs),
 }
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Parse(args) => parse::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 

@@ -117,8 +117,13 @@ mod tests {
         // b1 and b2 both pay 100.00: the truth pairs b1 with r2 (a later invoice) but the
         // baseline takes the closest date, r1. b3 has a fee taken off and is missed. b4 is too late.
         let bank = vec![tx("b1", 10, 10_000), tx("b2", 12, 10_000), tx("b3", 12, 49_000), tx("b4", 25, 7_700)];
-        let records =
-            vec![rec("r1", 9, 10_000), rec("r2", 8, 10_000), rec("r3", 11, 50_000), rec("r4", 15, 7_700), rec("r5", 1, 1)];
+        let records = vec![
+            rec("r1", 9, 10_000),
+            rec("r2", 8, 10_000),
+            rec("r3", 11, 50_000),
+            rec("r4", 15, 7_700),
+            rec("r5", 1, 1),
+        ];
         let truth = vec![one("b1", "r2"), one("b2", "r1"), one("b3", "r3"), one("b4", "r4")];
         let result = baseline(&bank, &records);
         let pairs: Vec<(&str, &str)> =

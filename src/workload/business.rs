@@ -198,12 +198,56 @@ enum Role {
 const PROCESSORS: &[&str] = &["STRIPE", "SQUARE", "ADYEN", "PAYPAL", "LOCKBOX"];
 
 const BRANDS: &[&str] = &[
-    "Acme", "Northwind", "Summit", "Pioneer", "Bluewater", "Redwood", "Silverline", "Granite", "Evergreen", "Harbor",
-    "Lakeside", "Meridian", "Orion", "Atlas", "Beacon", "Cobalt", "Crescent", "Delta", "Falcon", "Frontier",
-    "Horizon", "Ironwood", "Juniper", "Keystone", "Liberty", "Maple", "Nova", "Oakridge", "Paragon", "Quantum",
-    "Riverside", "Sterling", "Titan", "Unity", "Vertex", "Westfield", "Zenith", "Alpine", "Brightway", "Cascade",
-    "Müller", "Schröder", "Brückner", "Société Générale de Café", "Østergaard", "Çelik", "Łukasiewicz", "Peñalver",
-    "García", "Nørgaard",
+    "Acme",
+    "Northwind",
+    "Summit",
+    "Pioneer",
+    "Bluewater",
+    "Redwood",
+    "Silverline",
+    "Granite",
+    "Evergreen",
+    "Harbor",
+    "Lakeside",
+    "Meridian",
+    "Orion",
+    "Atlas",
+    "Beacon",
+    "Cobalt",
+    "Crescent",
+    "Delta",
+    "Falcon",
+    "Frontier",
+    "Horizon",
+    "Ironwood",
+    "Juniper",
+    "Keystone",
+    "Liberty",
+    "Maple",
+    "Nova",
+    "Oakridge",
+    "Paragon",
+    "Quantum",
+    "Riverside",
+    "Sterling",
+    "Titan",
+    "Unity",
+    "Vertex",
+    "Westfield",
+    "Zenith",
+    "Alpine",
+    "Brightway",
+    "Cascade",
+    "Müller",
+    "Schröder",
+    "Brückner",
+    "Société Générale de Café",
+    "Østergaard",
+    "Çelik",
+    "Łukasiewicz",
+    "Peñalver",
+    "García",
+    "Nørgaard",
 ];
 
 const TRADES: &[&str] = &[
@@ -342,7 +386,8 @@ fn counterparty(profile: &Profile, style: BankStyle, role_seed: u64, index: u64,
         };
         rng.range(100, 999) * 10_i64.pow(exponent as u32 - 2)
     };
-    let recurring = recurring_vendor || (role == Role::Customer && rng.chance(0.1));
+    // Rent is the one expense that never changes; utilities and cloud bills vary month to month.
+    let recurring = name.starts_with("Landlord") || (role == Role::Customer && rng.chance(0.1));
     let doc_prefix = match rng.below(5) {
         0 => "A-".to_string(),
         1 => "RE".to_string(),
@@ -388,8 +433,12 @@ fn person_name(rng: &mut Rng) -> String {
 }
 
 fn initials(name: &str) -> String {
-    let out: String =
-        bank_print(name, 64).split_whitespace().filter_map(|w| w.chars().next()).filter(char::is_ascii_alphabetic).take(3).collect();
+    let out: String = bank_print(name, 64)
+        .split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .filter(char::is_ascii_alphabetic)
+        .take(3)
+        .collect();
     if out.is_empty() {
         "DOC".into()
     } else {
@@ -398,7 +447,8 @@ fn initials(name: &str) -> String {
 }
 
 fn account_number(rng: &mut Rng, style: BankStyle) -> String {
-    let digits = |rng: &mut Rng, n: usize| -> String { (0..n).map(|_| char::from(b'0' + rng.below(10) as u8)).collect() };
+    let digits =
+        |rng: &mut Rng, n: usize| -> String { (0..n).map(|_| char::from(b'0' + rng.below(10) as u8)).collect() };
     match style {
         BankStyle::Us => digits(rng, 10),
         BankStyle::Sepa => {
@@ -437,8 +487,10 @@ pub fn bank_print(name: &str, width: usize) -> String {
     squashed.chars().take(width).collect::<String>().trim_end().to_string()
 }
 
-const LEGAL_FORMS: &[&str] =
-    &["INC", "LLC", "CORP", "CO", "GROUP", "GMBH", "KG", "SA", "BV", "SARL", "S", "R", "L", "AG", "SAS", "LTD", "LIMITED", "PLC", "LLP", "&", "SONS"];
+const LEGAL_FORMS: &[&str] = &[
+    "INC", "LLC", "CORP", "CO", "GROUP", "GMBH", "KG", "SA", "BV", "SARL", "S", "R", "L", "AG", "SAS", "LTD",
+    "LIMITED", "PLC", "LLP", "&", "SONS",
+];
 
 fn abbreviate(word: &str) -> String {
     match word {

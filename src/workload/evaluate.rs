@@ -152,7 +152,8 @@ pub fn evaluate(result: &ReconcileResult, truth: &[TruthGroup]) -> Scores {
     let records = if result.summary.records > 0 {
         result.summary.records
     } else {
-        let in_matches: HashSet<&str> = result.matches.iter().flat_map(|m| m.record_ids.iter().map(String::as_str)).collect();
+        let in_matches: HashSet<&str> =
+            result.matches.iter().flat_map(|m| m.record_ids.iter().map(String::as_str)).collect();
         in_matches.len() + result.unmatched_records.len()
     };
     Scores {
@@ -176,7 +177,8 @@ impl Scores {
 
     /// The Markdown table header (two lines) matching [`Scores`]'s `Display` row.
     pub fn markdown_header() -> String {
-        let mut head = String::from("| run | bank | records | auto P | auto R | auto F1 | all P | all R | all F1 | auto rate |");
+        let mut head =
+            String::from("| run | bank | records | auto P | auto R | auto F1 | all P | all R | all F1 | auto rate |");
         let mut rule = String::from("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for kind in GroupKind::ALL {
             head.push_str(&format!(" {} R |", short(kind)));

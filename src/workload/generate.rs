@@ -394,7 +394,15 @@ impl<'a> Gen<'a> {
 
     /// A payment line for `side` as the business's bank prints it. `reference` is the reference
     /// as the payer wrote it; `in_field` says whether the bank keeps it in a field of its own.
-    fn line(&mut self, date: NaiveDate, amount: i64, side: Side, v: Verb, reference: Option<String>, in_field: bool) -> usize {
+    fn line(
+        &mut self,
+        date: NaiveDate,
+        amount: i64,
+        side: Side,
+        v: Verb,
+        reference: Option<String>,
+        in_field: bool,
+    ) -> usize {
         let (verb_text, code) = verb(self.business.style, v);
         let payee = self.bank_name(side);
         let account = self.cp(side).map(|c| c.account.clone());
@@ -447,7 +455,10 @@ impl<'a> Gen<'a> {
                 if !self.in_period(date) {
                     return; // deposit in transit
                 }
-                let (channel, style) = self.cp(side).map(|c| (c.channel, c.reference_style)).unwrap_or((Channel::Transfer, ReferenceStyle::Exact));
+                let (channel, style) = self
+                    .cp(side)
+                    .map(|c| (c.channel, c.reference_style))
+                    .unwrap_or((Channel::Transfer, ReferenceStyle::Exact));
                 let reference = self.records.get(rec).and_then(|r| r.reference.clone()).unwrap_or_default();
                 let b = match channel {
                     Channel::Check => {
@@ -457,7 +468,9 @@ impl<'a> Gen<'a> {
                         t.bank_code = Some(code.to_string());
                         self.push_bank(t)
                     }
-                    Channel::Wire => self.line(date, amount, side, Verb::WireIn, style.apply(&reference), style.in_field()),
+                    Channel::Wire => {
+                        self.line(date, amount, side, Verb::WireIn, style.apply(&reference), style.in_field())
+                    }
                     _ => self.line(date, amount, side, Verb::CreditTransfer, style.apply(&reference), style.in_field()),
                 };
                 self.group(vec![b], vec![rec], GroupKind::OneToOne, Decimal::ZERO);
@@ -481,14 +494,20 @@ impl<'a> Gen<'a> {
     fn expense(&mut self, day: NaiveDate) {
         let side = Side::Vendor(self.skewed(self.business.vendors.len()));
         let amount = self.amount_cents(side);
-        let Some((name, channel, prefix)) = self.cp(side).map(|c| (c.name.clone(), c.channel, c.doc_prefix.clone()))
+        let Some((name, channel, prefix, account)) =
+            self.cp(side).map(|c| (c.name.clone(), c.channel, c.doc_prefix.clone(), c.account.clone()))
         else {
             return;
         };
         let direct_debit = channel == Channel::DirectDebit;
         // Card purchases happen any day of the week; the bank books them on the next business day.
-        let purchase = if direct_debit { day } else { day.checked_sub_days(Days::new(self.rng.below(3))).unwrap_or(day) };
-        let mandate = direct_debit.then(|| format!("{prefix}{:06}", mix(self.business.seed, amount as u64) % 1_000_000));
+        let purchase =
+            if direct_debit { day } else { day.checked_sub_days(Days::new(self.rng.below(3))).unwrap_or(day) };
+        // The mandate (contract) reference is the same on every debit of one vendor.
+        let mandate = direct_debit.then(|| {
+            let tail: String = account.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+            format!("{prefix}{tail}")
+        });
         let id = format!("EXP-{:05}", self.expense_no);
         self.expense_no += 1;
         let rec = self.push_record(Record {
@@ -726,7 +745,8 @@ impl<'a> Gen<'a> {
         });
         let savings = self.business.savings_account.clone();
         let last4: String = savings.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-        let (verb_text, code) = verb(self.business.style, if outgoing { Verb::OwnTransferOut } else { Verb::OwnTransferIn });
+        let (verb_text, code) =
+            verb(self.business.style, if outgoing { Verb::OwnTransferOut } else { Verb::OwnTransferIn });
         let mut t = BankTransaction::new(day, self.money(signed));
         t.description = format!("{verb_text} XXXXXX{last4}");
         t.bank_code = Some(code.to_string());

@@ -92,7 +92,8 @@ mod tests {
         let mut kinds = HashSet::new();
         for g in &w.truth {
             kinds.insert(g.kind);
-            let bank_total: Decimal = g.bank_ids.iter().filter_map(|b| bank.get(b.as_str())).map(|t| t.amount.amount()).sum();
+            let bank_total: Decimal =
+                g.bank_ids.iter().filter_map(|b| bank.get(b.as_str())).map(|t| t.amount.amount()).sum();
             let record_total: Decimal =
                 g.record_ids.iter().filter_map(|r| records.get(r.as_str())).map(|r| r.amount.amount()).sum();
             assert_eq!(bank_total - record_total, g.difference, "{g:?}");
@@ -133,11 +134,17 @@ mod tests {
     fn the_same_business_seed_keeps_its_counterparties_across_periods() {
         let p = small(Profile::realistic());
         let business = Business::new(&p, 77);
-        let names: HashSet<&str> =
-            business.customers.iter().chain(&business.suppliers).chain(&business.vendors).map(|c| c.name.as_str()).collect();
+        let names: HashSet<&str> = business
+            .customers
+            .iter()
+            .chain(&business.suppliers)
+            .chain(&business.vendors)
+            .map(|c| c.name.as_str())
+            .collect();
         let first = generate(&p, 77, 1);
         let second = generate(&p, 77, 2);
-        let counterparties = |w: &Workload| -> HashSet<String> { w.records.iter().filter_map(|r| r.counterparty.clone()).collect() };
+        let counterparties =
+            |w: &Workload| -> HashSet<String> { w.records.iter().filter_map(|r| r.counterparty.clone()).collect() };
         let (a, b) = (counterparties(&first), counterparties(&second));
         assert!(a.iter().chain(&b).all(|n| names.contains(n.as_str())));
         let shared = a.intersection(&b).count();

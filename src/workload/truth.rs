@@ -29,8 +29,14 @@ pub enum GroupKind {
 
 impl GroupKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [GroupKind; 6] =
-        [GroupKind::OneToOne, GroupKind::Fee, GroupKind::Batch, GroupKind::Split, GroupKind::Check, GroupKind::Transfer];
+    pub const ALL: [GroupKind; 6] = [
+        GroupKind::OneToOne,
+        GroupKind::Fee,
+        GroupKind::Batch,
+        GroupKind::Split,
+        GroupKind::Check,
+        GroupKind::Transfer,
+    ];
 
     /// The snake_case name used in JSON and tables.
     pub fn as_str(&self) -> &'static str {

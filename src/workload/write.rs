@@ -128,7 +128,8 @@ impl<W: Write> OfxWriter<W> {
 
     /// Writes one `STMTTRN`.
     pub fn line(&mut self, t: &BankTransaction) -> io::Result<()> {
-        let kind = t.bank_code.as_deref().unwrap_or(if t.amount.amount().is_sign_negative() { "DEBIT" } else { "CREDIT" });
+        let kind =
+            t.bank_code.as_deref().unwrap_or(if t.amount.amount().is_sign_negative() { "DEBIT" } else { "CREDIT" });
         write!(
             self.out,
             "<STMTTRN><TRNTYPE>{kind}</TRNTYPE><DTPOSTED>{date}</DTPOSTED><TRNAMT>{amount}</TRNAMT><FITID>{id}</FITID>",
@@ -249,7 +250,11 @@ impl<W: Write> CamtWriter<W> {
                     write!(self.out, "<Refs><EndToEndId>{}</EndToEndId></Refs>", xml(r))?;
                 }
                 if let Some(a) = &d.amount {
-                    write!(self.out, "<AmtDtls><TxAmt><Amt Ccy=\"{cur}\">{}</Amt></TxAmt></AmtDtls>", fixed(a.amount().abs(), cur))?;
+                    write!(
+                        self.out,
+                        "<AmtDtls><TxAmt><Amt Ccy=\"{cur}\">{}</Amt></TxAmt></AmtDtls>",
+                        fixed(a.amount().abs(), cur)
+                    )?;
                 }
                 if let Some(p) = &d.payee {
                     write!(self.out, "<RltdPties><{party}><Nm>{}</Nm></{party}></RltdPties>", xml(p))?;
