@@ -6,4 +6,5 @@
 pub mod domain;
 pub mod matching;
 pub mod parse;
+pub mod rules;
 pub mod workload;
