@@ -7,3 +7,4 @@ pub mod domain;
 pub mod matching;
 pub mod parse;
 pub mod rules;
+pub mod workload;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod eval;
 mod learn;
 mod parse;
 mod reconcile;
@@ -26,6 +27,8 @@ enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// Fold confirmed and rejected matches into a memory file for later reconciliations.
     Learn(learn::LearnArgs),
+    /// Score a matcher on a generated workload with known truth, or write demo data.
+    Eval(eval::EvalArgs),
 }
 
 /// Runs one command.
@@ -34,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Parse(args) => parse::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Learn(args) => learn::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 
