@@ -52,7 +52,8 @@ pub struct EngineConfig {
     /// Confidence at or above which an unambiguous match with an amount difference is reported as
     /// a discrepancy (below it, a suggestion).
     pub discrepancy_threshold: f64,
-    /// A competitor within this much confidence makes a match ambiguous.
+    /// A competitor within this much log-odds (score) makes a match ambiguous: 1.5 means the
+    /// winner must be about 4.5 times likelier than any rival.
     pub ambiguity_margin: f64,
     /// Smallest amount difference always tolerated (fees, short payments).
     pub tolerance_abs: Decimal,
@@ -82,7 +83,7 @@ impl Default for EngineConfig {
             auto_threshold: 0.95,
             suggest_threshold: 0.5,
             discrepancy_threshold: 0.8,
-            ambiguity_margin: 0.15,
+            ambiguity_margin: 1.5,
             tolerance_abs: Decimal::new(500, 2),
             tolerance_pct: Decimal::TWO,
             tolerance_max: Decimal::new(5000, 2),
@@ -229,7 +230,7 @@ impl Ctx<'_, '_> {
     fn bank_name_keys(&self, b: &BankItem<'_>) -> Vec<String> {
         let mut keys = b.name_keys.clone();
         for alias in self.memory.aliases_of(&b.name) {
-            if let Some(k) = text::name_key(alias) {
+            for k in text::name_keys(alias) {
                 if !keys.iter().any(|x| x == k) {
                     keys.push(k.to_string());
                 }
@@ -255,6 +256,11 @@ impl Ctx<'_, '_> {
         let near = |r: &RecordItem<'_>| {
             r.currency == b.currency && sign(r.units) == sign(b.units) && (r.units - b.units).abs() <= tol
         };
+        // A reference ties the items strongly enough to tolerate any fee up to the maximum.
+        let max_tol = units(cfg.tolerance_max).unwrap_or(0);
+        let near_ref = |r: &RecordItem<'_>| {
+            r.currency == b.currency && sign(r.units) == sign(b.units) && (r.units - b.units).abs() <= max_tol
+        };
         let mut seen_runs: Vec<&str> = Vec::new();
         for run in b.runs.iter().filter(|r| r.len() >= 3) {
             if seen_runs.contains(&run.as_str()) {
@@ -264,7 +270,7 @@ impl Ctx<'_, '_> {
             if let Some(list) = self.rindex.by_ref.get(run) {
                 let wide = shift(b.date, -cfg.reference_days);
                 ids.extend(
-                    in_window(list, self.recs, date, wide, to).filter(|r| self.rec(*r).is_some_and(near)).take(64),
+                    in_window(list, self.recs, date, wide, to).filter(|r| self.rec(*r).is_some_and(near_ref)).take(64),
                 );
             }
         }
@@ -287,8 +293,7 @@ impl Ctx<'_, '_> {
                 let features = pair_features(b, r, self.memory);
                 if !features.exact
                     && features.reference < RefEvidence::Core
-                    && !features.alias
-                    && features.name.is_none_or(|n| n < 0.75)
+                    && (!features.alias && features.name.is_none_or(|n| n < 0.75) || (r.units - b.units).abs() > tol)
                 {
                     // A differing amount needs independent evidence, or every fee-sized
                     // difference would become a candidate.
@@ -431,11 +436,11 @@ impl Ctx<'_, '_> {
                 && b.date <= to
         };
         let mut ids: Vec<u32> = Vec::new();
-        if let Some(list) = text::name_key(&r.name).and_then(|k| bindex.by_name.get(k)) {
-            ids.extend(list.iter().copied().take(4096));
+        for list in text::name_keys(&r.name).filter_map(|k| bindex.by_name.get(k)) {
+            ids.extend(in_window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).take(256));
         }
         if let Some(list) = r.ref_core.as_ref().and_then(|k| bindex.by_ref.get(k)) {
-            ids.extend(list.iter().copied().take(1024));
+            ids.extend(in_window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).take(256));
         }
         ids.sort_unstable();
         ids.dedup();
@@ -483,7 +488,7 @@ impl Ctx<'_, '_> {
         let rec_total = rs.iter().try_fold(Decimal::ZERO, |s, r| s.checked_add(r.rec.amount.amount()));
         let Some(difference) = bank_total.zip(rec_total).and_then(|(b, r)| b.checked_sub(r)) else { return Ok(None) };
         let mut pairs = 0usize;
-        let (mut named, mut referenced, mut max_lag) = (0usize, 0usize, 0i64);
+        let (mut named, mut referenced, mut max_lag, mut min_lag) = (0usize, 0usize, 0i64, i64::MAX);
         for b in &bs {
             for r in &rs {
                 pairs += 1;
@@ -495,8 +500,16 @@ impl Ctx<'_, '_> {
                     referenced += 1;
                 }
                 max_lag = max_lag.max(f.days.abs());
+                min_lag = min_lag.min(f.days.abs());
             }
         }
+        let members = bs.len().max(rs.len());
+        if !difference.is_zero() && referenced < members {
+            // Near-sums are everywhere among many small amounts; only references make one credible.
+            return Ok(None);
+        }
+        // Instalments run for weeks after the invoice: their first payment is what dates them.
+        let lag = if bs.len() > 1 { min_lag } else { max_lag };
         let mut s = Scored { score: w.prior, ..Scored::default() };
         s.features.insert("prior".into(), w.prior);
         if difference.is_zero() {
@@ -504,7 +517,6 @@ impl Ctx<'_, '_> {
         } else {
             s.add("amount", w.within_tolerance, format!("items add up within tolerance (difference {difference})"));
         }
-        let members = bs.len().max(rs.len());
         if named == pairs {
             s.add("name", w.name_strong, "every item names the same counterparty");
         } else if named > 0 {
@@ -514,17 +526,14 @@ impl Ctx<'_, '_> {
         if referenced > 0 {
             s.add("reference", w.ref_core * share.min(1.0), format!("{referenced} of {members} items referenced"));
         }
-        s.add(
-            "date",
-            if max_lag <= 10 {
-                w.date_near
-            } else if max_lag <= 20 {
-                0.0
-            } else {
-                w.date_far
-            },
-            format!("at most {max_lag} business day(s) apart"),
-        );
+        let date = if lag <= 10 {
+            w.date_near
+        } else if lag <= 20 {
+            0.0
+        } else {
+            w.date_far
+        };
+        s.add("date", date, format!("{lag} business day(s) apart"));
         s.add("group_size", -0.3 * (members.saturating_sub(2)) as f64, format!("group of {members}"));
         let mut confidence = sigmoid(s.score);
         let mut method = Method::SubsetSum;
@@ -691,6 +700,19 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
             by_rec.entry(*r).or_default().push(k);
         }
     }
+    let mut best_bank: BTreeMap<u32, f64> = BTreeMap::new();
+    let mut best_rec: BTreeMap<u32, f64> = BTreeMap::new();
+    for e in &edges {
+        let l = logit(e.confidence);
+        for b in &e.bank {
+            let v = best_bank.entry(*b).or_insert(f64::NEG_INFINITY);
+            *v = v.max(l);
+        }
+        for r in &e.recs {
+            let v = best_rec.entry(*r).or_insert(f64::NEG_INFINITY);
+            *v = v.max(l);
+        }
+    }
     let mut bank_claimed = vec![false; ctx.banks.len()];
     let mut rec_claimed = vec![false; ctx.recs.len()];
     // Items claimed by a confident match: a rival touching them is no longer a real alternative.
@@ -724,15 +746,27 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
             let cb = edges.get(*b).map_or(0.0, |x| x.confidence);
             cb.total_cmp(&ca).then(a.cmp(b))
         });
+        // A rival threatens only if it is close to this match and also (about) the best choice
+        // for its own other items: a recurring bill's next payment prefers next month's bill.
+        let best_elsewhere = |x: &Edge| {
+            let other_banks = x.bank.iter().filter(|b| !e.bank.contains(b)).filter_map(|b| best_bank.get(b));
+            let other_recs = x.recs.iter().filter(|r| !e.recs.contains(r)).filter_map(|r| best_rec.get(r));
+            other_banks.chain(other_recs).fold(f64::NEG_INFINITY, |m, v| m.max(*v))
+        };
+        let own = logit(e.confidence);
         let close: Vec<f64> = rivals
             .iter()
             .filter_map(|j| edges.get(*j))
-            .map(|x| x.confidence)
-            .filter(|c| *c >= e.confidence - cfg.ambiguity_margin)
+            .filter(|x| logit(x.confidence) >= own - cfg.ambiguity_margin)
+            .filter(|x| logit(x.confidence) >= best_elsewhere(x) - RIVAL_SLACK)
+            .map(|x| odds(x.confidence))
             .collect();
         let ambiguous = !close.is_empty();
+        // Competing explanations share the probability: with two equally likely rivals each is
+        // about a coin toss.
         let confidence = if ambiguous {
-            e.confidence * e.confidence / (e.confidence + close.iter().sum::<f64>())
+            let own = odds(e.confidence);
+            own / (1.0 + own + close.iter().sum::<f64>())
         } else {
             e.confidence
         };
@@ -779,6 +813,20 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
         out.push(to_match(e, status, confidence, alternatives, ambiguous, bank, records));
     }
     out
+}
+
+/// How much worse than its other items' best option a rival may be and still count.
+const RIVAL_SLACK: f64 = 0.25;
+
+/// Log-odds of a probability.
+fn logit(p: f64) -> f64 {
+    odds(p).ln()
+}
+
+/// Probability to odds, bounded so that certainty stays finite.
+fn odds(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    p / (1.0 - p)
 }
 
 fn round4(x: f64) -> f64 {

@@ -80,7 +80,7 @@ impl Default for Weights {
             name_weak: 0.5,
             name_conflict: -1.5,
             alias: 2.5,
-            unique_amount: 1.5,
+            unique_amount: 2.0,
             habit_lag: 0.5,
             habit_fee: 1.5,
             rejected_names: -3.0,
@@ -112,6 +112,8 @@ pub struct PairFeatures {
     pub alias: bool,
     /// The only exact-amount candidate on both sides (filled in after all candidates are known).
     pub unique: bool,
+    /// The amount is a round number (a multiple of 50), which recurs by chance.
+    pub round: bool,
     /// The lag fits the learned habit.
     pub habit_lag: bool,
     /// The difference is the learned usual fee.
@@ -155,6 +157,7 @@ pub fn pair_features(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory) -> P
         name: text::similar_normalised(&b.name, &r.name),
         alias,
         unique: false,
+        round: (b.units % 500_000 == 0) || (r.units % 500_000 == 0),
         habit_lag: habit.and_then(|h| h.mean_lag()).is_some_and(|m| (days as f64 - m).abs() <= 2.0),
         habit_fee: !difference.is_zero() && habit.is_some_and(|h| h.is_usual_difference(difference)),
         rejected_names: !alias && memory.names_rejected(&b.name, &r.name),
@@ -222,7 +225,9 @@ pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
         s.add("name", name, format!("name similarity {n:.2}"));
     }
     if f.unique {
-        s.add("unique_amount", w.unique_amount, "only candidate with this amount on both sides");
+        // A round amount recurs by chance far more often than an odd one.
+        let (weight, what) = if f.round { (w.unique_amount / 2.0, "round") } else { (w.unique_amount, "odd") };
+        s.add("unique_amount", weight, format!("only candidate with this {what} amount on both sides"));
     }
     if f.habit_lag {
         s.add("memory", w.habit_lag, "lag fits the counterparty's habit");
