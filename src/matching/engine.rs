@@ -527,7 +527,7 @@ impl Ctx<'_, '_> {
             s.add("reference", w.ref_core * share.min(1.0), format!("{referenced} of {members} items referenced"));
         }
         let date = if lag <= 10 {
-            w.date_near
+            w.date_close - 3.0 * w.date_decay
         } else if lag <= 20 {
             0.0
         } else {
@@ -567,6 +567,33 @@ impl Ctx<'_, '_> {
             return Ok(None);
         }
         Ok(Some(Edge { bank, recs, confidence, method, rule, scored: s, difference }))
+    }
+}
+
+impl Ctx<'_, '_> {
+    /// Whether two 1:1 edges differ only by items that cannot be told apart (same amount, date and
+    /// text): pairing them either way is equally right, so the tie is broken by position rather
+    /// than reported as ambiguity.
+    fn twins(&self, e: &Edge, x: &Edge) -> bool {
+        let (Some(&eb), Some(&er), Some(&xb), Some(&xr)) = (e.bank.first(), e.recs.first(), x.bank.first(), x.recs.first())
+        else {
+            return false;
+        };
+        if e.is_group() || x.is_group() {
+            return false;
+        }
+        let same_bank = |a: u32, b: u32| {
+            a == b
+                || matches!((self.bank(a), self.bank(b)), (Some(p), Some(q))
+                    if p.units == q.units && p.date == q.date && p.text == q.text)
+        };
+        let same_rec = |a: u32, b: u32| {
+            a == b
+                || matches!((self.rec(a), self.rec(b)), (Some(p), Some(q))
+                    if p.units == q.units && p.rec.date == q.rec.date && p.name == q.name
+                        && p.rec.kind == q.rec.kind && p.rec.reference == q.rec.reference)
+        };
+        same_bank(eb, xb) && same_rec(er, xr)
     }
 }
 
@@ -759,6 +786,7 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
             .filter_map(|j| edges.get(*j))
             .filter(|x| logit(x.confidence) >= own - cfg.ambiguity_margin)
             .filter(|x| logit(x.confidence) >= best_elsewhere(x) - RIVAL_SLACK)
+            .filter(|x| !ctx.twins(e, x))
             .map(|x| odds(x.confidence))
             .collect();
         let ambiguous = !close.is_empty();

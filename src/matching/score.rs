@@ -22,12 +22,11 @@ pub struct Weights {
     pub exact_amount: f64,
     /// Amounts differ within tolerance.
     pub within_tolerance: f64,
-    /// Paid within two business days.
+    /// Paid the same business day.
     pub date_close: f64,
-    /// Paid within five business days.
-    pub date_near: f64,
-    /// Paid within ten business days.
-    pub date_ok: f64,
+    /// Lost per business day of lag, up to ten days (so that the nearer of two otherwise equal
+    /// candidates wins).
+    pub date_decay: f64,
     /// Paid within twenty business days.
     pub date_late: f64,
     /// Further apart.
@@ -67,8 +66,7 @@ impl Default for Weights {
             exact_amount: 4.0,
             within_tolerance: 1.0,
             date_close: 1.5,
-            date_near: 1.0,
-            date_ok: 0.5,
+            date_decay: 0.15,
             date_late: -0.5,
             date_far: -1.5,
             ref_full: 5.0,
@@ -186,6 +184,15 @@ impl Scored {
     }
 }
 
+/// The date contribution for a lag in business days.
+pub fn date_weight(days: i64, w: &Weights) -> f64 {
+    match days.unsigned_abs() {
+        lag @ 0..=10 => w.date_close - w.date_decay * lag as f64,
+        11..=20 => w.date_late,
+        _ => w.date_far,
+    }
+}
+
 /// Scores a pair's evidence.
 pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
     let mut s = Scored { score: w.prior, ..Scored::default() };
@@ -195,14 +202,7 @@ pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
     } else {
         s.add("amount", w.within_tolerance, format!("amounts differ by {} (within tolerance)", f.difference));
     }
-    let lag = f.days.abs();
-    let date = match lag {
-        0..=2 => w.date_close,
-        3..=5 => w.date_near,
-        6..=10 => w.date_ok,
-        11..=20 => w.date_late,
-        _ => w.date_far,
-    };
+    let date = date_weight(f.days, w);
     s.add("date", date, format!("{} business day(s) apart", f.days));
     let reference = match f.reference {
         RefEvidence::Full => w.ref_full,

@@ -38,6 +38,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ("20-bank-charges", include_str!("../../rules/20-bank-charges.rhai")),
     ("30-reference-with-amount", include_str!("../../rules/30-reference-with-amount.rhai")),
     ("40-name-conflict", include_str!("../../rules/40-name-conflict.rhai")),
+    ("50-own-transfers", include_str!("../../rules/50-own-transfers.rhai")),
 ];
 
 /// What a rule decided about one candidate.
