@@ -33,11 +33,15 @@ pub struct GroupConfig {
     pub max_steps: u64,
     /// Calendar days a batch may lag behind its oldest invoice, or instalments run after it.
     pub window_days: i64,
+    /// Whether to look for payouts: groups of records without any name or reference evidence.
+    pub payouts: bool,
+    /// Calendar days a payout may lag behind the records it pays.
+    pub payout_days: i64,
 }
 
 impl Default for GroupConfig {
     fn default() -> Self {
-        GroupConfig { enabled: true, max_candidates: 16, max_size: 6, max_steps: 20_000, window_days: 60 }
+        GroupConfig { enabled: true, max_candidates: 14, max_size: 6, max_steps: 5_000, window_days: 60, payouts: true, payout_days: 7 }
     }
 }
 
@@ -67,6 +71,9 @@ pub struct EngineConfig {
     pub days_after: i64,
     /// Calendar days a reference match may span.
     pub reference_days: i64,
+    /// Confidence below which rules are not asked about a pair (it cannot become a match
+    /// without strong native evidence, and asking costs script time).
+    pub rule_floor: f64,
     /// Candidates kept per bank line after scoring.
     pub max_candidates: usize,
     /// Alternatives listed on an ambiguous match.
@@ -90,6 +97,7 @@ impl Default for EngineConfig {
             days_before: 10,
             days_after: 45,
             reference_days: 120,
+            rule_floor: 0.1,
             max_candidates: 5,
             max_alternatives: 3,
             groups: GroupConfig::default(),
@@ -148,23 +156,37 @@ pub fn reconcile(
 ) -> Result<ReconcileResult, EngineError> {
     let banks: Vec<Option<BankItem<'_>>> = bank.par_iter().map(BankItem::new).collect();
     let recs: Vec<Option<RecordItem<'_>>> = records.par_iter().map(RecordItem::new).collect();
+    let t0 = std::time::Instant::now();
     let rindex = RecordIndex::build(&recs);
     let ctx = Ctx { banks: &banks, recs: &recs, rindex: &rindex, memory, config, rules };
 
     let mut per_bank: Vec<Vec<PairCandidate>> =
         (0..banks.len()).into_par_iter().map(|i| ctx.pair_candidates(i as u32)).collect();
     mark_unique(&mut per_bank, recs.len());
+    eprintln!("T cands {:?}", t0.elapsed());
     let pair_edges: Vec<Vec<Edge>> = per_bank
         .into_par_iter()
         .enumerate()
         .map(|(i, cands)| ctx.judge_pairs(i as u32, cands))
         .collect::<Result<_, _>>()?;
     let mut edges: Vec<Edge> = pair_edges.into_iter().flatten().collect();
+    eprintln!("T judged {:?} edges {}", t0.elapsed(), edges.len());
 
     if config.groups.enabled {
+        // Groups are looked for wherever no exact pair is certain: a near-amount pair may be one
+        // part of a batch rather than a fee.
         let mut best_bank = vec![0.0f64; banks.len()];
         let mut best_rec = vec![0.0f64; recs.len()];
+        let mut unexplained = vec![true; recs.len()];
         for e in &edges {
+            for r in &e.recs {
+                if let Some(x) = unexplained.get_mut(*r as usize) {
+                    *x &= e.confidence < config.suggest_threshold;
+                }
+            }
+            if !e.difference.is_zero() {
+                continue;
+            }
             for b in &e.bank {
                 if let Some(x) = best_bank.get_mut(*b as usize) {
                     *x = x.max(e.confidence);
@@ -177,21 +199,26 @@ pub fn reconcile(
             }
         }
         let bindex = BankIndex::build(&banks);
+        let tg = std::time::Instant::now();
         let many_recs: Vec<Vec<Edge>> = (0..banks.len())
             .into_par_iter()
             .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map(|i| ctx.bank_groups(i as u32))
+            .map(|i| ctx.bank_groups(i as u32, &unexplained))
             .collect::<Result<_, _>>()?;
+        eprintln!("T n:1 {:?} searched {}", tg.elapsed(), best_bank.iter().filter(|c| **c < config.auto_threshold).count());
         let many_banks: Vec<Vec<Edge>> = (0..recs.len())
             .into_par_iter()
             .filter(|i| best_rec.get(*i).is_some_and(|c| *c < config.auto_threshold))
             .map(|i| ctx.record_groups(i as u32, &bindex))
             .collect::<Result<_, _>>()?;
+        eprintln!("T bank groups {:?}", t0.elapsed());
         edges.extend(many_recs.into_iter().flatten());
         edges.extend(many_banks.into_iter().flatten());
     }
 
+    eprintln!("T groups {:?} edges {}", t0.elapsed(), edges.len());
     let matches = assign(edges, &ctx, bank, records);
+    eprintln!("T assign {:?}", t0.elapsed());
     Ok(result(matches, bank, records))
 }
 
@@ -338,7 +365,7 @@ impl Ctx<'_, '_> {
                 Method::Score
             };
             let mut rule = None;
-            if confidence >= floor && self.rules.judges_pairs() {
+            if confidence >= self.config.rule_floor && self.rules.judges_pairs() {
                 let bm = bank_map.get_or_insert_with(|| bank_dynamic(b)).clone();
                 let verdict =
                     self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
@@ -369,7 +396,7 @@ impl Ctx<'_, '_> {
     }
 
     /// n:1 — several records paid by one bank line.
-    fn bank_groups(&self, i: u32) -> Result<Vec<Edge>, RuleError> {
+    fn bank_groups(&self, i: u32, unclaimed: &[bool]) -> Result<Vec<Edge>, RuleError> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
@@ -417,6 +444,45 @@ impl Ctx<'_, '_> {
         let mut out = Vec::new();
         for group in subset::find(b.units.abs(), tol, &items, caps) {
             if let Some(e) = self.group_edge(vec![i], group)? {
+                out.push(e);
+            }
+        }
+        if out.is_empty() && self.config.groups.payouts {
+            out = self.payout_groups(i, b, unclaimed)?;
+        }
+        Ok(out)
+    }
+
+    /// A processor payout or lockbox deposit pays invoices of many customers and names none of
+    /// them. Its parts can only be found among records nothing else explains, dated shortly
+    /// before it, adding up exactly; without evidence such a group is only ever suggested.
+    fn payout_groups(&self, i: u32, b: &BankItem<'_>, unclaimed: &[bool]) -> Result<Vec<Edge>, RuleError> {
+        let g = &self.config.groups;
+        let from = shift(b.date, -g.payout_days);
+        let start = self.rindex.by_date.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date < from));
+        let mut cands: Vec<(u32, i64, i64)> = self
+            .rindex
+            .by_date
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .copied()
+            .take_while(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date))
+            .filter(|r| unclaimed.get(*r as usize).copied().unwrap_or(false))
+            .filter_map(|ri| {
+                let r = self.rec(ri)?;
+                let fits = r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs();
+                (fits && !self.memory.is_rejected(&b.tx.id, &r.rec.id)).then(|| (ri, r.units.abs(), (b.date - r.rec.date).num_days()))
+            })
+            .collect();
+        cands.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)));
+        cands.truncate(g.max_candidates);
+        let items: Vec<(u32, i64)> = cands.iter().map(|c| (c.0, c.1)).collect();
+        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 2 };
+        let mut out = Vec::new();
+        for group in subset::find(b.units.abs(), 0, &items, caps) {
+            if let Some(mut e) = self.group_edge(vec![i], group)? {
+                e.scored.reasons.push("parts found among unexplained records (payout or deposit)".into());
                 out.push(e);
             }
         }
@@ -667,7 +733,8 @@ fn bank_dynamic(b: &BankItem<'_>) -> Dynamic {
     m.insert("text".into(), Dynamic::from(b.text.clone()));
     m.insert("name".into(), Dynamic::from(b.name.clone()));
     m.insert("parts".into(), Dynamic::from(t.details.len() as i64));
-    Dynamic::from(m)
+    // Shared, so that handing it to each rule clones a pointer rather than the map.
+    Dynamic::from(m).into_shared()
 }
 
 /// What a rule sees of a record.
@@ -684,7 +751,8 @@ fn record_dynamic(r: &RecordItem<'_>) -> Dynamic {
     m.insert("reference".into(), opt(x.reference.as_deref()));
     m.insert("description".into(), opt(x.description.as_deref()));
     m.insert("name".into(), Dynamic::from(r.name.clone()));
-    Dynamic::from(m)
+    // Shared, so that handing it to each rule clones a pointer rather than the map.
+    Dynamic::from(m).into_shared()
 }
 
 /// The evidence a rule sees for a pair.
@@ -702,7 +770,8 @@ fn pair_dynamic(f: &PairFeatures, s: &Scored, competitors: i64) -> Dynamic {
     m.insert("competitors".into(), Dynamic::from(competitors.max(0)));
     m.insert("score".into(), Dynamic::from(dec(s.score)));
     m.insert("confidence".into(), Dynamic::from(dec(sigmoid(s.score))));
-    Dynamic::from(m)
+    // Shared, so that handing it to each rule clones a pointer rather than the map.
+    Dynamic::from(m).into_shared()
 }
 
 /// The global assignment: strongest first, each bank line and record claimed at most once; a

@@ -67,7 +67,7 @@ impl<'a> BankItem<'a> {
         let name = bank_name(tx);
         let mut name_keys: Vec<String> = Vec::new();
         for w in name.split(' ').chain(text::name_words(&tx.description).iter().map(String::as_str)) {
-            if w.chars().count() >= 3 && !name_keys.iter().any(|k| k == w) && name_keys.len() < 4 {
+            if w.chars().count() >= 3 && !name_keys.iter().any(|k| k == w) && name_keys.len() < 2 {
                 name_keys.push(w.to_string());
             }
         }
@@ -124,6 +124,8 @@ pub struct RecordIndex {
     pub by_ref: HashMap<String, Vec<u32>>,
     /// Name key → records.
     pub by_name: HashMap<String, Vec<u32>>,
+    /// All records by date.
+    pub by_date: Vec<u32>,
 }
 
 impl RecordIndex {
@@ -142,6 +144,8 @@ impl RecordIndex {
             }
         }
         let date = |i: &u32| records.get(*i as usize).and_then(|r| r.as_ref()).map(|r| (r.rec.date, *i));
+        idx.by_date = (0..records.len() as u32).filter(|i| records.get(*i as usize).is_some_and(Option::is_some)).collect();
+        idx.by_date.sort_by_key(date);
         for list in idx.by_amount.values_mut().chain(idx.by_ref.values_mut()).chain(idx.by_name.values_mut()) {
             list.sort_by_key(date);
         }
