@@ -18,6 +18,15 @@ pub struct Caps {
 /// `target`. Exact solutions come first, then by smaller difference and fewer items; when an exact
 /// solution exists, inexact ones are dropped.
 pub fn find(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> Vec<Vec<u32>> {
+    // Exact sums first, in a search of their own, so that near-sums cannot use up the caps.
+    let exact = search(target, 0, items, caps);
+    if !exact.is_empty() || tolerance <= 0 {
+        return exact;
+    }
+    search(target, tolerance, items, caps)
+}
+
+fn search(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> Vec<Vec<u32>> {
     let mut sorted: Vec<(u32, i64)> =
         items.iter().copied().filter(|(_, a)| *a > 0 && *a <= target + tolerance).collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -120,6 +129,13 @@ mod tests {
         let items = [(1, 100), (2, 98), (3, 2)];
         assert_eq!(find(198, 5, &items, CAPS), vec![vec![1, 2]]);
         assert_eq!(find(197, 5, &[(1, 100), (2, 98)], CAPS), vec![vec![1, 2]]);
+    }
+
+    #[test]
+    fn near_sums_do_not_crowd_out_an_exact_one() {
+        let items = [(1, 67), (2, 38), (3, 38), (4, 38), (5, 38), (6, 38), (7, 33)];
+        let caps = Caps { max_size: 6, max_steps: 100_000, max_solutions: 2 };
+        assert_eq!(find(100, 5, &items, caps), vec![vec![1, 7]]);
     }
 
     #[test]

@@ -401,10 +401,10 @@ fn diag() {
 #[test]
 #[ignore]
 fn diag2() {
-    let mut b = tx("b1", 13, 19_250, "QUANTUM FOODS GRAZ", "WIRE TRANSFER IN QUANTUM FOODS GRAZ");
-    b.reference = Some("INV-03035".into());
-    let r = inv("r1", 12, 20_000, "Quantum Foods Graz Corp.", "INV-03035");
+    let b1 = tx("b1", 11, 3_300, "SOCIETE GENERALE DE CA", "ACH CREDIT SOCIETE GENERALE DE CA INV INV-03006");
+    let b2 = tx("b2", 21, 6_700, "SOCIETE HOLDINGS", "ACH CREDIT SOCIETE HOLDINGS RE INV-03006");
+    let r = inv("r1", 11, 10_000, "Société Générale de Café Textiles LLC", "INV-03006");
     let rules = RuleSet::defaults().unwrap_or_default();
-    let res = reconcile(&[b], &[r], &rules, &Memory::default(), &EngineConfig::default());
+    let res = reconcile(&[b1, b2], &[r], &rules, &Memory::default(), &EngineConfig::default());
     eprintln!("{res:#?}");
 }
