@@ -41,7 +41,15 @@ pub struct GroupConfig {
 
 impl Default for GroupConfig {
     fn default() -> Self {
-        GroupConfig { enabled: true, max_candidates: 14, max_size: 6, max_steps: 5_000, window_days: 60, payouts: true, payout_days: 7 }
+        GroupConfig {
+            enabled: true,
+            max_candidates: 14,
+            max_size: 6,
+            max_steps: 5_000,
+            window_days: 60,
+            payouts: true,
+            payout_days: 7,
+        }
     }
 }
 
@@ -156,21 +164,18 @@ pub fn reconcile(
 ) -> Result<ReconcileResult, EngineError> {
     let banks: Vec<Option<BankItem<'_>>> = bank.par_iter().map(BankItem::new).collect();
     let recs: Vec<Option<RecordItem<'_>>> = records.par_iter().map(RecordItem::new).collect();
-    let t0 = std::time::Instant::now();
     let rindex = RecordIndex::build(&recs);
     let ctx = Ctx { banks: &banks, recs: &recs, rindex: &rindex, memory, config, rules };
 
     let mut per_bank: Vec<Vec<PairCandidate>> =
         (0..banks.len()).into_par_iter().map(|i| ctx.pair_candidates(i as u32)).collect();
     mark_unique(&mut per_bank, recs.len());
-    eprintln!("T cands {:?}", t0.elapsed());
     let pair_edges: Vec<Vec<Edge>> = per_bank
         .into_par_iter()
         .enumerate()
         .map(|(i, cands)| ctx.judge_pairs(i as u32, cands))
         .collect::<Result<_, _>>()?;
     let mut edges: Vec<Edge> = pair_edges.into_iter().flatten().collect();
-    eprintln!("T judged {:?} edges {}", t0.elapsed(), edges.len());
 
     if config.groups.enabled {
         // Groups are looked for wherever no exact pair is certain: a near-amount pair may be one
@@ -199,26 +204,20 @@ pub fn reconcile(
             }
         }
         let bindex = BankIndex::build(&banks);
-        let tg = std::time::Instant::now();
         let many_recs: Vec<Vec<Edge>> = (0..banks.len())
             .into_par_iter()
             .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
             .map(|i| ctx.bank_groups(i as u32, &unexplained))
             .collect::<Result<_, _>>()?;
-        eprintln!("T n:1 {:?} searched {}", tg.elapsed(), best_bank.iter().filter(|c| **c < config.auto_threshold).count());
         let many_banks: Vec<Vec<Edge>> = (0..recs.len())
             .into_par_iter()
             .filter(|i| best_rec.get(*i).is_some_and(|c| *c < config.auto_threshold))
             .map(|i| ctx.record_groups(i as u32, &bindex))
             .collect::<Result<_, _>>()?;
-        eprintln!("T bank groups {:?}", t0.elapsed());
         edges.extend(many_recs.into_iter().flatten());
         edges.extend(many_banks.into_iter().flatten());
     }
-
-    eprintln!("T groups {:?} edges {}", t0.elapsed(), edges.len());
     let matches = assign(edges, &ctx, bank, records);
-    eprintln!("T assign {:?}", t0.elapsed());
     Ok(result(matches, bank, records))
 }
 
@@ -472,7 +471,8 @@ impl Ctx<'_, '_> {
             .filter_map(|ri| {
                 let r = self.rec(ri)?;
                 let fits = r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs();
-                (fits && !self.memory.is_rejected(&b.tx.id, &r.rec.id)).then(|| (ri, r.units.abs(), (b.date - r.rec.date).num_days()))
+                (fits && !self.memory.is_rejected(&b.tx.id, &r.rec.id))
+                    .then(|| (ri, r.units.abs(), (b.date - r.rec.date).num_days()))
             })
             .collect();
         cands.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)));
@@ -641,7 +641,8 @@ impl Ctx<'_, '_> {
     /// text): pairing them either way is equally right, so the tie is broken by position rather
     /// than reported as ambiguity.
     fn twins(&self, e: &Edge, x: &Edge) -> bool {
-        let (Some(&eb), Some(&er), Some(&xb), Some(&xr)) = (e.bank.first(), e.recs.first(), x.bank.first(), x.recs.first())
+        let (Some(&eb), Some(&er), Some(&xb), Some(&xr)) =
+            (e.bank.first(), e.recs.first(), x.bank.first(), x.recs.first())
         else {
             return false;
         };

@@ -144,7 +144,8 @@ impl RecordIndex {
             }
         }
         let date = |i: &u32| records.get(*i as usize).and_then(|r| r.as_ref()).map(|r| (r.rec.date, *i));
-        idx.by_date = (0..records.len() as u32).filter(|i| records.get(*i as usize).is_some_and(Option::is_some)).collect();
+        idx.by_date =
+            (0..records.len() as u32).filter(|i| records.get(*i as usize).is_some_and(Option::is_some)).collect();
         idx.by_date.sort_by_key(date);
         for list in idx.by_amount.values_mut().chain(idx.by_ref.values_mut()).chain(idx.by_name.values_mut()) {
             list.sort_by_key(date);

@@ -281,6 +281,44 @@ proptest! {
     }
 }
 
+fn truth_feedback(truth: &[crate::workload::TruthGroup]) -> Vec<Feedback> {
+    truth
+        .iter()
+        .map(|g| Feedback { bank_ids: g.bank_ids.clone(), record_ids: g.record_ids.clone(), confirmed: true })
+        .collect()
+}
+
+#[test]
+fn memory_from_an_earlier_period_makes_a_later_period_of_the_same_business_score_better() {
+    use crate::workload::{evaluate, generate, Profile};
+    let profile = Profile::realistic().with_records(1_500);
+    let rules = RuleSet::defaults().unwrap_or_default();
+    let config = EngineConfig::default();
+    let first = generate(&profile, 7, 1);
+    let mut memory = Memory::default();
+    memory.learn(&truth_feedback(&first.truth), &first.bank, &first.records);
+    let second = generate(&profile, 7, 2);
+    let score = |m: &Memory| {
+        let r = reconcile(&second.bank, &second.records, &rules, m, &config).unwrap_or_default();
+        evaluate(&r, &second.truth)
+    };
+    let (without, with) = (score(&Memory::default()), score(&memory));
+    assert!(with.auto.recall > without.auto.recall, "{} vs {}", with.auto.recall, without.auto.recall);
+    assert!(with.auto.precision >= 0.99, "{}", with.auto.precision);
+}
+
+#[test]
+fn a_small_realistic_workload_meets_the_quality_bar() {
+    use crate::workload::{evaluate, generate, Profile};
+    let w = generate(&Profile::realistic().with_records(1_500), 3, 1);
+    let rules = RuleSet::defaults().unwrap_or_default();
+    let r = reconcile(&w.bank, &w.records, &rules, &Memory::default(), &EngineConfig::default()).unwrap_or_default();
+    let s = evaluate(&r, &w.truth);
+    assert!(s.auto.precision >= 0.99, "auto precision {}", s.auto.precision);
+    assert!(s.auto.recall >= 0.75, "auto recall {}", s.auto.recall);
+    assert!(s.all.recall >= 0.85, "recall {}", s.all.recall);
+}
+
 #[test]
 #[ignore]
 fn diag() {
