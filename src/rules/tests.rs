@@ -170,3 +170,36 @@ fn rules_load_from_a_folder_in_file_name_order() {
     let names: Vec<String> = set.map(|s| s.rules().iter().map(|r| r.name().to_string()).collect()).unwrap_or_default();
     assert_eq!(names, vec!["10-a".to_string(), "20-b".to_string()]);
 }
+
+#[test]
+fn the_examples_in_the_rule_writers_guide_compile_and_run() {
+    let guide = include_str!("../../rules/README.md");
+    let mut examples = Vec::new();
+    let mut rest = guide;
+    while let Some(start) = rest.find("```rhai\n") {
+        let body = &rest[start + 8..];
+        let Some(end) = body.find("```") else { break };
+        examples.push(&body[..end]);
+        rest = &body[end..];
+    }
+    assert!(examples.len() >= 3);
+    let mut bank = Map::new();
+    for (k, v) in [("text", "CARD SETTLEMENT"), ("name", "landlord property management")] {
+        bank.insert(k.into(), Dynamic::from(v.to_string()));
+    }
+    bank.insert("amount".into(), Dynamic::from(Decimal::new(9860, 2)));
+    let mut record = Map::new();
+    record.insert("kind".into(), Dynamic::from("invoice".to_string()));
+    record.insert("name".into(), Dynamic::from("landlord property management".to_string()));
+    record.insert("amount".into(), Dynamic::from(Decimal::new(10000, 2)));
+    let mut f = Map::new();
+    f.insert("exact_amount".into(), Dynamic::from(true));
+    f.insert("days".into(), Dynamic::from(-2_i64));
+    for (i, source) in examples.iter().enumerate().skip(1) {
+        let set = RuleSet::compile(&format!("example-{i}"), source);
+        let verdict = set.and_then(|s| {
+            s.judge_pair(&Dynamic::from(bank.clone()), &Dynamic::from(record.clone()), &Dynamic::from(f.clone()))
+        });
+        assert!(verdict.is_ok(), "example {i}: {verdict:?}");
+    }
+}
