@@ -144,11 +144,33 @@ struct Edge {
     confidence: f64,
     method: Method,
     rule: Option<String>,
-    scored: Scored,
+    evidence: Evidence,
     difference: Decimal,
 }
 
+/// What an edge's explanation is rebuilt from. Pairs keep only their features and the rules'
+/// verdict (the reasons in words are written for the few that become matches); groups are few
+/// and keep their score.
+#[derive(Debug, Clone)]
+enum Evidence {
+    Pair(Box<(PairFeatures, Option<Verdict>)>),
+    Group(Box<Scored>),
+}
+
 impl Edge {
+    fn scored(&self, weights: &Weights) -> Scored {
+        match &self.evidence {
+            Evidence::Pair(p) => {
+                let mut s = score_pair(&p.0, weights);
+                if let Some(v) = &p.1 {
+                    let _ = apply(v.clone(), &mut s);
+                }
+                s
+            }
+            Evidence::Group(s) => (**s).clone(),
+        }
+    }
+
     fn is_group(&self) -> bool {
         self.bank.len() > 1 || self.recs.len() > 1
     }
@@ -348,7 +370,9 @@ impl Ctx<'_, '_> {
 
     fn judge_pairs(&self, i: u32, cands: Vec<PairCandidate>) -> Result<Vec<Edge>, RuleError> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
-        let floor = 0.02;
+        // Below the suggestion threshold a pair can be neither proposed nor a rival; dropping it
+        // here keeps memory flat on large runs.
+        let floor = self.config.suggest_threshold;
         let mut out = Vec::new();
         let mut bank_map: Option<Dynamic> = None;
         let competitors = cands.len() as i64 - 1;
@@ -364,10 +388,14 @@ impl Ctx<'_, '_> {
                 Method::Score
             };
             let mut rule = None;
+            let mut kept_verdict = None;
             if confidence >= self.config.rule_floor && self.rules.judges_pairs() {
                 let bm = bank_map.get_or_insert_with(|| bank_dynamic(b)).clone();
                 let verdict =
                     self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
+                if verdict != Verdict::default() {
+                    kept_verdict = Some(verdict.clone());
+                }
                 match apply(verdict, &mut scored) {
                     Applied::Veto => continue,
                     Applied::Accept(c, name) => {
@@ -388,7 +416,7 @@ impl Ctx<'_, '_> {
                 method,
                 rule,
                 difference: c.features.difference,
-                scored,
+                evidence: Evidence::Pair(Box::new((c.features, kept_verdict))),
             });
         }
         Ok(out)
@@ -482,7 +510,9 @@ impl Ctx<'_, '_> {
         let mut out = Vec::new();
         for group in subset::find(b.units.abs(), 0, &items, caps) {
             if let Some(mut e) = self.group_edge(vec![i], group)? {
-                e.scored.reasons.push("parts found among unexplained records (payout or deposit)".into());
+                if let Evidence::Group(s) = &mut e.evidence {
+                    s.reasons.push("parts found among unexplained records (payout or deposit)".into());
+                }
                 out.push(e);
             }
         }
@@ -632,7 +662,7 @@ impl Ctx<'_, '_> {
         if confidence < self.config.suggest_threshold {
             return Ok(None);
         }
-        Ok(Some(Edge { bank, recs, confidence, method, rule, scored: s, difference }))
+        Ok(Some(Edge { bank, recs, confidence, method, rule, evidence: Evidence::Group(Box::new(s)), difference }))
     }
 }
 
@@ -908,7 +938,8 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
                 *c = settled;
             }
         }
-        out.push(to_match(e, status, confidence, alternatives, ambiguous, bank, records));
+        let outcome = Outcome { status, confidence, alternatives, ambiguous };
+        out.push(to_match(e, outcome, &cfg.weights, bank, records));
     }
     out
 }
@@ -937,15 +968,16 @@ fn ids<'a>(idx: &[u32], get: impl Fn(usize) -> Option<&'a str>) -> Vec<String> {
     v.into_iter().filter_map(|i| get(i as usize)).map(str::to_string).collect()
 }
 
-fn to_match(
-    e: &Edge,
+/// How the assignment judged an edge.
+struct Outcome {
     status: MatchStatus,
     confidence: f64,
     alternatives: Vec<Alternative>,
     ambiguous: bool,
-    bank: &[BankTransaction],
-    records: &[Record],
-) -> Match {
+}
+
+fn to_match(e: &Edge, outcome: Outcome, weights: &Weights, bank: &[BankTransaction], records: &[Record]) -> Match {
+    let Outcome { status, confidence, alternatives, ambiguous } = outcome;
     let bank_ids = ids(&e.bank, |i| bank.get(i).map(|t| t.id.as_str()));
     let record_ids = ids(&e.recs, |i| records.get(i).map(|r| r.id.as_str()));
     let mut hash = Sha256::new();
@@ -960,7 +992,8 @@ fn to_match(
         hash.update([0]);
     }
     let id: String = hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let mut reasons = e.scored.reasons.clone();
+    let scored = e.scored(weights);
+    let mut reasons = scored.reasons.clone();
     if ambiguous {
         reasons.push("ambiguous: a competing candidate is nearly as likely".into());
     }
@@ -973,7 +1006,7 @@ fn to_match(
         format!("book {amount} {cur} as {what}")
     });
     let mut features: BTreeMap<String, f64> =
-        e.scored.features.iter().map(|(k, v)| (k.clone(), round4_signed(*v))).collect();
+        scored.features.iter().map(|(k, v)| (k.clone(), round4_signed(*v))).collect();
     features.retain(|_, v| *v != 0.0);
     Match {
         id: format!("m-{id}"),
@@ -986,7 +1019,7 @@ fn to_match(
         difference: e.difference,
         explanation: Explanation {
             features,
-            score: round4_signed(e.scored.score),
+            score: round4_signed(scored.score),
             reasons,
             alternatives,
             proposed_adjustment,
