@@ -6,15 +6,136 @@
 //! Where a format has no balances (QIF) and the source states a closing balance, it is the source's
 //! running total from zero, so it is compared with the sum of the parsed lines.
 //!
+//! Where a format has no opening balance (OFX) and the source states one, the source derived it as
+//! closing − lines, and that is what is compared.
+//!
+//! A few files are deliberately read differently from their source project's parser; each is listed
+//! in [`DEVIATIONS`] with the reason and the exact outcome bankrec must produce instead, which is
+//! asserted just as strictly.
+//!
 //! Outside CI a missing corpus skips the suite with a message; with `CI=true` it fails.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use bankrec::parse::{parse, ParseOptions, ParsedFile};
+use bankrec::parse::{parse, ParseErrorKind, ParseOptions, ParsedFile};
 use rust_decimal::Decimal;
 use serde_json::Value;
+
+/// What bankrec must do instead of what the source project asserts.
+enum Instead {
+    /// Reject the file with this kind of error.
+    Reject(ParseErrorKind),
+    /// Import this many transactions in all; every other asserted fact still holds.
+    Transactions(usize),
+    /// These facts do not apply (the source invents them); every other asserted fact still holds.
+    Without(&'static [&'static str]),
+}
+
+/// Files bankrec deliberately reads differently from their source project, and why.
+const DEVIATIONS: &[(&str, Instead, &str)] = &[
+    (
+        "ofx/ofxparse__error_message.ofx",
+        Instead::Reject(ParseErrorKind::BankError),
+        "an OFX error response is reported as the bank's error, not imported as an empty statement",
+    ),
+    (
+        "ofx/ofxparse__signon_fail.ofx",
+        Instead::Reject(ParseErrorKind::BankError),
+        "a sign-on failure is reported as the bank's error, not imported as an empty statement",
+    ),
+    (
+        "ofx/ofxparse__bank_small.ofx",
+        Instead::Reject(ParseErrorKind::Empty),
+        "an OFX body with no statement at all is refused as empty rather than imported as nothing",
+    ),
+    (
+        "ofx/beangulp__beangulp-file_type_testdata-example.qfx",
+        Instead::Reject(ParseErrorKind::Unsupported),
+        "investment statements (trades, no cash lines) are not imported",
+    ),
+    (
+        "ofx/reds__example-OfxDownload.qfx",
+        Instead::Reject(ParseErrorKind::Unsupported),
+        "investment statements (trades, no cash lines) are not imported",
+    ),
+    (
+        "ofx/ofxparse__vanguard.ofx",
+        Instead::Reject(ParseErrorKind::Unsupported),
+        "its one asserted line is a mutual-fund sale (SELLMF), a trade, not a cash movement",
+    ),
+    (
+        "ofx/ofxparse__ofx-v102-empty-tags.ofx",
+        Instead::Transactions(1),
+        "the source's count of 0 comes from its parser crashing on empty tags; the line itself is valid",
+    ),
+    (
+        "camt/oca__test-camt053",
+        Instead::Transactions(3),
+        "a batch entry is one transaction with its TxDtls kept as details; the source splits it into its parts",
+    ),
+    (
+        "camt/oca__test-camt053-txdtls",
+        Instead::Transactions(1),
+        "a batch entry is one transaction with its TxDtls kept as details; the source splits it into its parts",
+    ),
+    (
+        "camt/oca__test-camt054",
+        Instead::Without(&["opening_balance", "closing_balance"]),
+        "the file states no balance; the source's 0.00 is its own default, not the bank's figure",
+    ),
+    (
+        "camt/ofxstatement-iso20022__camt053.xml",
+        Instead::Without(&["account_id"]),
+        "the asserted IBAN comes from the source's configuration, not the file, whose account id is its Othr/Id",
+    ),
+    (
+        "mt940/oca__test-rabo.swi",
+        Instead::Without(&["statements"]),
+        "statements without lines are kept (every `:20:` is a statement); the source drops the two empty ones",
+    ),
+    (
+        "mt940/wolph-mt940__betterplace-sepa_snippet_broken.sta",
+        Instead::Reject(ParseErrorKind::Syntax),
+        "a corrupted `:86:` appears as a second `:25:` after a `:61:`; the source reads its text as the account id",
+    ),
+    (
+        "mt940/wolph-mt940__self-provided-invalid_statement.sta",
+        Instead::Reject(ParseErrorKind::UnknownFormat),
+        "the lines \"1\" to \"10\" are not a statement; the source reports an empty one",
+    ),
+    (
+        "csv/beangulp__examples-tests-csvbank-statement.csv",
+        Instead::Without(&["currency"]),
+        "the file names no currency; the source's USD comes from its importer configuration",
+    ),
+    (
+        "csv/oca__original_currency.csv",
+        Instead::Without(&["currency"]),
+        "the file's only currency column says EUR; the source's USD is the currency of the journal it imported into",
+    ),
+    (
+        "csv/oca__empty_lines_statement.csv",
+        Instead::Without(&["opening_balance"]),
+        "the file states no balance; the source's 0.00 is its own default, not the bank's figure",
+    ),
+    (
+        "csv/ofxstatement__danske.csv",
+        Instead::Without(&["opening_balance", "closing_balance"]),
+        "the file states no balance; the source's 0.00 means \"not provided\"",
+    ),
+    (
+        "csv/oca__multi_currency.csv",
+        Instead::Transactions(2),
+        "the file holds a USD and a EUR line and both are imported (one statement per currency); the source drops the EUR line",
+    ),
+    (
+        "csv/ofxstatement__litas_esis.acc",
+        Instead::Without(&["account_id"]),
+        "the account id is the IBAN as written; the source glues the currency code (a separate field) onto it",
+    ),
+];
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("BANKREC_CORPUS")
@@ -62,9 +183,11 @@ fn check_account(i: usize, want: &Value, got: &[&bankrec::domain::Statement], pr
         }
     }
     if let Some(open) = dec(&want["opening_balance"]) {
-        match got[0].opening_balance {
-            Some(m) if m.amount() == open => {}
-            other => problems.push(format!("{label}: opening balance {other:?}, expected {open}")),
+        let last = got[got.len() - 1];
+        match (got[0].opening_balance, last.closing_balance) {
+            (Some(m), _) if m.amount() == open => {}
+            (None, Some(close)) if close.amount() - got.iter().map(|s| s.total()).sum::<Decimal>() == open => {}
+            (other, _) => problems.push(format!("{label}: opening balance {other:?}, expected {open}")),
         }
     }
     if let Some(close) = dec(&want["closing_balance"]) {
@@ -129,6 +252,38 @@ pub fn run_family(dir: &std::path::Path, family: &str) -> Vec<Outcome> {
         let bytes = std::fs::read(dir.join(path)).unwrap_or_else(|e| panic!("cannot read corpus file {path}: {e}"));
         let mut problems = Vec::new();
         let result = std::panic::catch_unwind(|| parse(path, &bytes, &ParseOptions::default()));
+        if let Some((_, instead, why)) = DEVIATIONS.iter().find(|(p, _, _)| p == path) {
+            let mut want = want.clone();
+            let mut drop_facts = |facts: &[&str]| {
+                for a in want["accounts"].as_array_mut().into_iter().flatten() {
+                    for f in facts {
+                        a[*f] = Value::Null;
+                    }
+                }
+                for f in facts {
+                    if want.get(*f).is_some() {
+                        want[*f] = Value::Null;
+                    }
+                }
+            };
+            match instead {
+                Instead::Transactions(_) => drop_facts(&["transaction_count", "total_transactions"]),
+                Instead::Without(facts) => drop_facts(facts),
+                Instead::Reject(_) => {}
+            }
+            match (result, instead) {
+                (Ok(Err(err)), Instead::Reject(kind))
+                    if err.kind == *kind && err.to_string().contains(path.as_str()) => {}
+                (Ok(Ok(parsed)), Instead::Transactions(n)) if parsed.transaction_count() == *n => {
+                    check_facts(&want, &parsed, &mut problems)
+                }
+                (Ok(Ok(parsed)), Instead::Without(_)) => check_facts(&want, &parsed, &mut problems),
+                (Ok(other), _) => problems.push(format!("deliberate deviation ({why}) not met: got {other:?}")),
+                (Err(_), _) => problems.push("the parser panicked".into()),
+            }
+            outcomes.push(Outcome { path: path.clone(), problems });
+            continue;
+        }
         match (result, want["must_fail"].as_bool()) {
             (Err(_), _) => problems.push("the parser panicked".into()),
             (Ok(Err(err)), Some(true)) => {

@@ -1,8 +1,0 @@
-//! CAMT statement parser.
-
-use super::{Format, ParseError, ParseErrorKind, Parsed, Source};
-
-/// Parses a CAMT file (`format` says which variant was detected or asked for).
-pub fn parse(source: &Source<'_>, format: Format) -> Result<Parsed, ParseError> {
-    Err(source.error(format, None, ParseErrorKind::Unsupported, "CAMT import is not available yet"))
-}
