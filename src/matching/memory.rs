@@ -206,12 +206,17 @@ impl Memory {
         let bank_total = txs.iter().try_fold(Decimal::ZERO, |s, t| s.checked_add(t.amount.amount()));
         let book_total = recs.iter().try_fold(Decimal::ZERO, |s, r| s.checked_add(r.amount.amount()));
         let difference = bank_total.zip(book_total).and_then(|(b, r)| b.checked_sub(r));
+        // A payout pays many customers: its processor's name is nobody's alias. Aliases are
+        // learned only where every record names the same counterparty.
+        let names: BTreeSet<String> =
+            recs.iter().map(|r| r.counterparty.as_deref().map(text::normalise_name).unwrap_or_default()).collect();
+        let one_counterparty = names.len() == 1;
         for r in recs {
             let cp = r.counterparty.as_deref().map(text::normalise_name).unwrap_or_default();
             if cp.is_empty() {
                 continue;
             }
-            for t in txs {
+            for t in txs.iter().filter(|_| one_counterparty) {
                 let bn = bank_name(t);
                 if !bn.is_empty() {
                     *self.aliases.entry(bn).or_default().entry(cp.clone()).or_default() += 1;
@@ -283,6 +288,19 @@ mod tests {
         assert_eq!(habit.differences.get("-2"), Some(&1));
         let back = Memory::from_json(&m.to_json()).unwrap_or_default();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn a_payout_for_many_customers_teaches_no_alias() {
+        let bank = vec![tx("p", "ADYEN", 150, 6)];
+        let records = vec![rec("r1", "Acme", 100, 4), rec("r2", "Globex", 50, 4)];
+        let mut m = Memory::default();
+        m.learn(
+            &[Feedback { bank_ids: vec!["p".into()], record_ids: vec!["r1".into(), "r2".into()], confirmed: true }],
+            &bank,
+            &records,
+        );
+        assert!(m.aliases.is_empty());
     }
 
     #[test]
