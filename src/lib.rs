@@ -6,5 +6,7 @@
 pub mod domain;
 pub mod matching;
 pub mod parse;
+pub mod rules;
 pub mod store;
 pub mod workflows;
+pub mod workload;
