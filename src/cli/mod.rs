@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod keys;
 mod parse;
+mod serve;
 
 /// bankrec: bank reconciliation for finance teams.
 #[derive(Debug, Parser)]
@@ -20,12 +22,18 @@ pub struct Cli {
 enum Command {
     /// Parse a bank statement and print what it holds.
     Parse(parse::ParseArgs),
+    /// Serve the REST API on the embedded store.
+    Serve(serve::ServeArgs),
+    /// Manage API keys.
+    Keys(keys::KeysArgs),
 }
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Parse(args) => parse::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Keys(args) => keys::run(args),
     }
 }
 

@@ -6,6 +6,7 @@
 //! carries it, and an object of another tenant is reported as not found.
 
 pub mod blobs;
+pub mod keys;
 pub mod model;
 pub mod sqlite;
 
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 
 use crate::domain::Record;
 pub use blobs::{BlobError, BlobKey, Blobs, FsBlobs};
+pub use keys::{ApiKey, KeyHash, KeyStore, SqliteKeyStore};
 pub use model::{
     Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord, StoredTransaction,
     TenantId, TransactionQuery,

@@ -23,7 +23,8 @@ use crate::domain::{BankTransaction, Currency, IdSource, Money, Record, RecordKi
 use crate::parse::Format;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     tenant          TEXT NOT NULL,
     id              TEXT NOT NULL,
@@ -100,7 +101,17 @@ CREATE TABLE records (
 );
 CREATE INDEX records_by_date ON records (tenant, date, id);
 CREATE INDEX records_by_status ON records (tenant, status, date, id);
-"#];
+"#,
+    r#"
+CREATE TABLE api_keys (
+    key_hash   TEXT PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    tenant     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX api_keys_by_tenant ON api_keys (tenant, id);
+"#,
+];
 
 /// The SQLite store.
 #[derive(Clone)]
