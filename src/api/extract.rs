@@ -26,6 +26,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A raw request body (a statement or records file), within the route's body limit.
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RawBody(Bytes::from_request(req, state).await?))
+    }
+}
+
 /// Query parameters.
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);

@@ -154,3 +154,75 @@ async fn log_request(req: Request, next: Next) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// `(METHOD, path, public)` of every operation in `openapi.yaml`. The document's layout is
+    /// fixed (two-space indent: paths at 2, methods at 4, an operation's keys at 6), so a line
+    /// scan is enough and keeps a YAML parser out of the build.
+    fn documented() -> BTreeSet<(String, String, bool)> {
+        let doc = include_str!("../../openapi.yaml");
+        let mut out = BTreeSet::new();
+        let (mut in_paths, mut path, mut op): (bool, Option<String>, Option<(String, bool)>) = (false, None, None);
+        let mut flush = |path: &Option<String>, op: &mut Option<(String, bool)>| {
+            if let (Some(p), Some((m, public))) = (path, op.take()) {
+                out.insert((m, p.clone(), public));
+            }
+        };
+        for line in doc.lines() {
+            let indent = line.len() - line.trim_start().len();
+            let text = line.trim();
+            if indent == 0 && !text.is_empty() {
+                flush(&path, &mut op);
+                in_paths = text == "paths:";
+                path = None;
+            } else if in_paths && indent == 2 && text.starts_with('/') {
+                flush(&path, &mut op);
+                path = Some(text.trim_end_matches(':').to_string());
+            } else if in_paths && indent == 4 && text.ends_with(':') {
+                flush(&path, &mut op);
+                op = Some((text.trim_end_matches(':').to_ascii_uppercase(), false));
+            } else if in_paths && indent == 6 && text == "security: []" {
+                if let Some((_, public)) = op.as_mut() {
+                    *public = true;
+                }
+            }
+        }
+        flush(&path, &mut op);
+        out
+    }
+
+    fn routed() -> BTreeSet<(String, String, bool)> {
+        routes().iter().map(|r| (r.method.to_string(), r.path.to_string(), !r.authenticated)).collect()
+    }
+
+    #[test]
+    fn every_route_in_the_router_is_in_the_openapi_document() {
+        let documented = documented();
+        let missing: Vec<_> = routed().difference(&documented).cloned().collect();
+        assert!(missing.is_empty(), "routes missing from openapi.yaml (or with other auth): {missing:?}");
+    }
+
+    #[test]
+    fn every_operation_in_the_openapi_document_is_routed() {
+        let routed = routed();
+        let extra: Vec<_> = documented().difference(&routed).cloned().collect();
+        assert!(extra.is_empty(), "openapi.yaml documents routes the router lacks: {extra:?}");
+    }
+
+    #[test]
+    fn only_health_is_public() {
+        let public: Vec<_> = routes().iter().filter(|r| !r.authenticated).map(|r| r.path).collect();
+        assert_eq!(public, ["/health"]);
+    }
+
+    #[test]
+    fn no_route_is_registered_twice() {
+        let all = routes();
+        let unique: BTreeSet<_> = all.iter().map(|r| (r.method.to_string(), r.path)).collect();
+        assert_eq!(unique.len(), all.len());
+    }
+}

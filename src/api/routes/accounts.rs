@@ -1,6 +1,5 @@
 //! Accounts, their statement uploads and their bank transactions.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -10,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::optional_text;
 use crate::api::error::ApiError;
-use crate::api::extract::{date_param, date_range, param, ApiPath, ApiQuery, Caller, JsonBody};
+use crate::api::extract::{date_param, date_range, param, ApiPath, ApiQuery, Caller, JsonBody, RawBody};
 use crate::api::pagination::{PageRequest, Paged};
 use crate::api::{ApiRoute, AppState, STATEMENT_BODY_LIMIT};
 use crate::domain::{Currency, Money};
@@ -189,7 +188,7 @@ async fn upload_statement(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<UploadParams>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<StatementView>), ApiError> {
     let options = ParseOptions {
         format: param::<Format>("format", q.format.as_deref())?,

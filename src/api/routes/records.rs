@@ -1,13 +1,12 @@
 //! The books' records: bulk upload (JSON array or CSV) and listing.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::ApiError;
-use crate::api::extract::{date_param, date_range, param, ApiPath, ApiQuery, Caller};
+use crate::api::extract::{date_param, date_range, param, ApiPath, ApiQuery, Caller, RawBody};
 use crate::api::pagination::{PageRequest, Paged};
 use crate::api::{ApiRoute, AppState, RECORDS_BODY_LIMIT};
 use crate::domain::{read_records, Currency, RecordKind};
@@ -31,7 +30,7 @@ fn is_json(body: &[u8]) -> bool {
 async fn upload_records(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<RecordImportOutcome>, ApiError> {
     let json = is_json(&body);
     if json {
