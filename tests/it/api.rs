@@ -518,3 +518,65 @@ async fn bad_records_are_refused_whole_and_nothing_is_stored() {
 
     assert_eq!(app.get(key, "/records").await.1["items"], json!([]));
 }
+
+/// Kills the server when the test ends, however it ends.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.1 request over a plain socket; answers the whole response as text.
+fn http(addr: &str, path: &str, key: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    write!(stream, "GET {BASE_PATH}{path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn keys_create_prints_a_key_that_bankrec_serve_accepts_for_that_tenant() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bin = env!("CARGO_BIN_EXE_bankrec");
+
+    let out = Command::new(bin).args(["keys", "create", "--tenant", "acme", "--data"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(key.starts_with("bkr_") && !key.contains(char::is_whitespace), "{key:?}");
+    let refused = Command::new(bin).args(["keys", "create", "--tenant", "no spaces", "--data"]).arg(&data).output();
+    assert!(!refused.unwrap().status.success());
+
+    let child = Command::new(bin)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = ServerProcess(child);
+    let mut lines = std::io::BufReader::new(server.0.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.split("http.addr=").nth(1).map(|a| a.split_whitespace().next().unwrap_or("").to_string()))
+        .expect("the server logs its address");
+    // Keep draining the log so that the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+
+    assert!(http(&addr, "/health", None).starts_with("HTTP/1.1 200"));
+    assert!(http(&addr, "/accounts", None).starts_with("HTTP/1.1 401"));
+    let accounts = http(&addr, "/accounts", Some(&key));
+    assert!(accounts.starts_with("HTTP/1.1 200"), "{accounts}");
+    assert!(accounts.contains(r#"{"items":[],"cursor":null}"#), "{accounts}");
+}
