@@ -1,9 +1,9 @@
 //! The REST API under `/v1/bank-reconciliation`: one axum [`Router`] built by [`app`], served by
 //! `bankrec serve` locally and by the Lambda function in AWS.
 //!
-//! Every route is an [`ApiRoute`] in the table [`routes`]: the router is built from it, and the
+//! Every route is an [`ApiRoute`] in the table [`routes()`]: the router is built from it, and the
 //! OpenAPI document is checked against it, so a route cannot exist without being documented. New
-//! areas add a module under [`routes`] and its entries to the table.
+//! areas add a module under [`mod@routes`] and its entries to the table.
 
 pub mod auth;
 pub mod error;

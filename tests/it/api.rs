@@ -326,6 +326,43 @@ async fn a_second_tenant_sees_nothing_of_the_first_on_every_route() {
 }
 
 #[tokio::test]
+async fn the_same_file_uploaded_twice_at_once_is_imported_once() {
+    let app = spawn_app().await;
+    let key = &app.key_a;
+    let account = app.account(key, "EUR").await;
+    let path = format!("/accounts/{account}/statements");
+    let (first, second) = tokio::join!(app.post(key, &path, march()), app.post(key, &path, march()));
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CREATED], "{} / {}", first.1, second.1);
+    let imported =
+        first.1["transactions_imported"].as_u64().unwrap() + second.1["transactions_imported"].as_u64().unwrap();
+    assert_eq!(imported, 3);
+    assert_eq!(
+        app.get(key, &format!("/accounts/{account}/transactions")).await.1["items"].as_array().unwrap().len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_created_account_is_where_its_location_header_says() {
+    let app = spawn_app().await;
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("{BASE_PATH}/accounts"))
+        .header(header::AUTHORIZATION, format!("Bearer {}", app.key_a))
+        .body(Body::from(r#"{"name": "Ops", "currency": "USD"}"#))
+        .unwrap();
+    let response = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()[header::LOCATION].to_str().unwrap().to_string();
+    let path = location.strip_prefix(BASE_PATH).unwrap();
+    let (status, account) = app.get(&app.key_a, path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(account["currency"], "USD");
+}
+
+#[tokio::test]
 async fn malformed_or_mistyped_json_is_a_400_and_creates_nothing() {
     let app = spawn_app().await;
     let key = &app.key_a;

@@ -1,7 +1,7 @@
 //! Accounts, their statement uploads and their bank transactions.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderName, StatusCode};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -11,7 +11,7 @@ use super::optional_text;
 use crate::api::error::ApiError;
 use crate::api::extract::{date_param, date_range, param, ApiPath, ApiQuery, Caller, JsonBody, RawBody};
 use crate::api::pagination::{PageRequest, Paged};
-use crate::api::{ApiRoute, AppState, STATEMENT_BODY_LIMIT};
+use crate::api::{ApiRoute, AppState, BASE_PATH, STATEMENT_BODY_LIMIT};
 use crate::domain::{Currency, Money};
 use crate::parse::{DateOrder, Format, ParseOptions};
 use crate::store::model::new_id;
@@ -107,10 +107,11 @@ async fn create_account(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<NewAccount>,
-) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+) -> Result<(StatusCode, [(HeaderName, String); 1], Json<AccountView>), ApiError> {
     let account = parse_new_account(body)?;
     state.store.create_account(&caller.tenant, &account).await?;
-    Ok((StatusCode::CREATED, Json(account.into())))
+    let location = format!("{BASE_PATH}/accounts/{}", account.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(account.into())))
 }
 
 /// `cursor` and `limit`.

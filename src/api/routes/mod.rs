@@ -1,5 +1,5 @@
 //! The route handlers, one module per area. Handlers decode, call one store method or workflow,
-//! and encode; errors go through [`ApiError`](super::ApiError).
+//! and encode; errors go through [`ApiError`].
 
 pub mod accounts;
 pub mod records;
