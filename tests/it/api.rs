@@ -515,6 +515,10 @@ async fn unknown_routes_and_methods_get_the_error_envelope() {
     assert_error(status, &err, StatusCode::NOT_FOUND, "not_found");
     let (status, err) = app.send("DELETE", "/accounts", Some(&app.key_a), Body::empty()).await;
     assert_error(status, &err, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let req = Request::builder().method("PUT").uri(format!("{BASE_PATH}/health")).body(Body::empty()).unwrap();
+    let response = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()[header::ALLOW], "GET,HEAD");
 }
 
 #[tokio::test]
