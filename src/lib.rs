@@ -3,6 +3,7 @@
 //! The library holds the domain ([`domain`]), the statement parsers ([`parse`]) and everything the
 //! `bankrec` command line, the HTTP API and the AWS Lambda functions share. Binaries only wire.
 
+pub mod api;
 pub mod domain;
 pub mod matching;
 pub mod parse;

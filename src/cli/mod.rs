@@ -7,9 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod eval;
+mod keys;
 mod learn;
 mod parse;
 mod reconcile;
+mod serve;
 
 /// bankrec: bank reconciliation for finance teams.
 #[derive(Debug, Parser)]
@@ -29,6 +31,10 @@ enum Command {
     Learn(learn::LearnArgs),
     /// Score a matcher on a generated workload with known truth, or write demo data.
     Eval(eval::EvalArgs),
+    /// Serve the REST API on the embedded store.
+    Serve(serve::ServeArgs),
+    /// Manage API keys.
+    Keys(keys::KeysArgs),
 }
 
 /// Runs one command.
@@ -38,6 +44,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reconcile(args) => reconcile::run(args),
         Command::Learn(args) => learn::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Keys(args) => keys::run(args),
     }
 }
 

@@ -6,6 +6,7 @@
 //! carries it, and an object of another tenant is reported as not found.
 
 pub mod blobs;
+pub mod keys;
 pub mod model;
 pub mod recon;
 pub mod sqlite;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 
 use crate::domain::Record;
 pub use blobs::{BlobError, BlobKey, Blobs, FsBlobs};
+pub use keys::{ApiKey, KeyHash, KeyStore, SqliteKeyStore};
 pub use model::{
     Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord, StoredTransaction,
     TenantId, TransactionQuery,

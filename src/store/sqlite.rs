@@ -206,6 +206,15 @@ CREATE TABLE memories (
     version INTEGER NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE api_keys (
+    key_hash   TEXT PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    tenant     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX api_keys_by_tenant ON api_keys (tenant, id);
+"#,
 ];
 
 /// The SQLite store.
