@@ -77,7 +77,12 @@ pub async fn import_statement(
 
     let mut options = options.clone();
     options.currency.get_or_insert(account.currency);
-    let parsed = parse::parse(file_name, bytes, &options)?;
+    let options = options;
+    // Parsing is CPU-bound: keep it off the async workers.
+    let (name, owned) = (file_name.to_string(), bytes.to_vec());
+    let parsed = tokio::task::spawn_blocking(move || parse::parse(&name, &owned, &options))
+        .await
+        .map_err(StoreError::backend)??;
     let mut warnings = parsed.warnings.clone();
     let statements = select_statements(file_name, &account, parsed.statements)?;
     for s in &statements {
