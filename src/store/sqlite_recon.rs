@@ -388,6 +388,24 @@ impl ReconStore for SqliteStore {
                 )
                 .map_err(backend)?;
             }
+            // This run's view replaces earlier runs' open "missing" discrepancies of the account;
+            // amount mismatches stay with their (still live) matches.
+            let superseded = serde_json::to_string(&Resolution {
+                action: crate::store::ResolutionAction::Ignore,
+                account: None,
+                note: format!("superseded by reconciliation {}", run.id),
+                record_id: None,
+                resolved_by: run.created_by.clone(),
+                resolved_at: Utc::now(),
+            })
+            .map_err(StoreError::backend)?;
+            tx.execute(
+                "UPDATE discrepancies SET status = 'resolved', resolution_json = ?4, version = version + 1
+                 WHERE tenant = ?1 AND account_id = ?2 AND status = 'open' AND run_id IS NOT NULL AND run_id != ?3
+                   AND kind IN ('missing_in_books', 'missing_in_bank')",
+                params![tenant, run.account_id, run.id, superseded],
+            )
+            .map_err(backend)?;
             for d in &discrepancies {
                 insert_discrepancy(&tx, &tenant, d)?;
             }

@@ -2,3 +2,5 @@
 //! ports in [`crate::store`].
 
 pub mod import;
+pub mod matches;
+pub mod reconcile;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bankrec::domain::{read_records, Currency, Money};
+use bankrec::matching::EngineConfig;
 use bankrec::matching::Method;
 use bankrec::parse::ParseOptions;
 use bankrec::store::{
@@ -12,6 +13,10 @@ use bankrec::store::{
     TransactionQuery,
 };
 use bankrec::workflows::import::{import_statement, ImportError};
+use bankrec::workflows::matches::{
+    act_on_match, complete, manual_match, resolve_discrepancy as resolve, ManualMatch, MatchError, ResolveRequest,
+};
+use bankrec::workflows::reconcile::{reconcile, tenant_memory, ReconcileRequest};
 use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
 
@@ -590,6 +595,163 @@ pub async fn the_learned_memory_is_saved_with_optimistic_versions(h: Harness) {
     assert_eq!(h.store.load_memory(&tenant("other")).await.unwrap(), None);
 }
 
+/// The shipped sample: a March statement and the books around it, in account `acc_1`.
+async fn sample_account(h: &Harness, t: &TenantId) {
+    h.store.create_account(t, &account("acc_1", "USD")).await.unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let statement = std::fs::read(root.join("statement-2026-03.ofx")).unwrap();
+    import_statement(&*h.store, &*h.blobs, t, "acc_1", "statement-2026-03.ofx", &statement, &ParseOptions::default())
+        .await
+        .unwrap();
+    let records = read_records("records.csv", &std::fs::read(root.join("records-2026-03.csv")).unwrap()).unwrap();
+    h.store.upsert_records(t, &records).await.unwrap();
+}
+
+fn march(dry_run: bool) -> ReconcileRequest {
+    ReconcileRequest {
+        account_id: "acc_1".into(),
+        start_date: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        end_date: NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+        dry_run,
+        actor: "key_test".into(),
+    }
+}
+
+pub async fn reconciling_the_sample_stores_one_consistent_run(h: Harness) {
+    let t = tenant("t1");
+    sample_account(&h, &t).await;
+    let out = reconcile(&*h.store, &t, &march(false), &EngineConfig::default()).await.unwrap();
+    assert_eq!(out.run.status, RunStatus::Completed);
+    let s = &out.run.summary;
+    assert_eq!(s.bank_transactions, 20);
+    assert!(s.matched >= 10, "{s:?}");
+    // Every bank line is claimed by a live match, proposed, or reported as missing in the books.
+    let txns = all_transactions(&*h.store, &t, "acc_1").await;
+    let proposed: std::collections::HashSet<_> =
+        out.matches.iter().flat_map(|m| m.bank_transaction_ids.iter().cloned()).collect();
+    let missing: std::collections::HashSet<_> = out
+        .discrepancies
+        .iter()
+        .filter(|d| d.kind == DiscrepancyKind::MissingInBooks)
+        .flat_map(|d| d.transaction_ids.iter().cloned())
+        .collect();
+    for txn in &txns {
+        assert!(proposed.contains(&txn.id) || missing.contains(&txn.id), "{} is unaccounted for", txn.transaction.id);
+        match &txn.match_id {
+            Some(m) => assert!(h.store.get_match(&t, m).await.unwrap().state.is_live()),
+            None => assert_ne!(txn.status, ItemStatus::Matched),
+        }
+    }
+    // The bank's service charge and interest are bank-only lines.
+    let charge = txns.iter().find(|x| x.transaction.id == "202603200001").unwrap();
+    assert!(missing.contains(&charge.id), "the service charge is missing in the books");
+    let listed = h.store.list_matches(&t, &out.run.id, None, None, 1000).await.unwrap();
+    assert_eq!(listed.items.len(), out.matches.len());
+
+    // A second run over the same period proposes nothing already claimed.
+    let again = reconcile(&*h.store, &t, &march(false), &EngineConfig::default()).await.unwrap();
+    for m in again.matches.iter().filter(|m| m.state.is_live()) {
+        for id in &m.bank_transaction_ids {
+            assert!(!out.matches.iter().any(|o| o.state.is_live() && o.bank_transaction_ids.contains(id)));
+        }
+    }
+}
+
+pub async fn a_dry_run_stores_nothing(h: Harness) {
+    let t = tenant("t1");
+    sample_account(&h, &t).await;
+    let out = reconcile(&*h.store, &t, &march(true), &EngineConfig::default()).await.unwrap();
+    assert!(!out.matches.is_empty());
+    assert!(matches!(h.store.get_run(&t, &out.run.id).await, Err(StoreError::NotFound { .. })));
+    assert!(all_transactions(&*h.store, &t, "acc_1").await.iter().all(|x| x.status == ItemStatus::Pending));
+    assert!(h.store.list_discrepancies(&t, None, None, None, 10).await.unwrap().items.is_empty());
+}
+
+pub async fn a_rejected_proposal_is_never_proposed_again_and_confirmations_are_learned(h: Harness) {
+    let t = tenant("t1");
+    sample_account(&h, &t).await;
+    let first = reconcile(&*h.store, &t, &march(false), &EngineConfig::default()).await.unwrap();
+    let target = first.matches.iter().find(|m| m.state == MatchState::Matched).unwrap().clone();
+    act_on_match(&*h.store, &t, &target.id, MatchAction::Reject, "key_a", Some("not this one")).await.unwrap();
+    let (_, version) = tenant_memory(&*h.store, &t).await.unwrap();
+    assert_eq!(version, 1, "the rejection was learned");
+    let second = reconcile(&*h.store, &t, &march(false), &EngineConfig::default()).await.unwrap();
+    assert!(
+        !second
+            .matches
+            .iter()
+            .any(|m| m.bank_transaction_ids == target.bank_transaction_ids && m.record_ids == target.record_ids),
+        "the rejected pair came back"
+    );
+    if let Some(s) = second.matches.iter().find(|m| m.state == MatchState::Suggested) {
+        act_on_match(&*h.store, &t, &s.id, MatchAction::Confirm, "key_a", None).await.unwrap();
+        assert_eq!(tenant_memory(&*h.store, &t).await.unwrap().1, 2, "the confirmation was learned");
+    }
+}
+
+pub async fn a_hand_made_match_with_a_difference_raises_a_discrepancy(h: Harness) {
+    let t = tenant("t1");
+    sample_account(&h, &t).await;
+    let txns = all_transactions(&*h.store, &t, "acc_1").await;
+    let wire = txns.iter().find(|x| x.transaction.id == "202603050001").unwrap();
+    let m = manual_match(
+        &*h.store,
+        &t,
+        &ManualMatch {
+            bank_transaction_ids: vec![wire.id.clone()],
+            record_ids: vec!["INV-2026-0143".into()],
+            note: Some("wire less fees".into()),
+        },
+        "key_a",
+    )
+    .await
+    .unwrap();
+    assert_eq!(m.difference, Decimal::new(-1550, 2));
+    assert_eq!(h.store.get_transaction(&t, &wire.id).await.unwrap().status, ItemStatus::Discrepancy);
+    let open = h.store.list_discrepancies(&t, Some("acc_1"), Some(true), None, 10).await.unwrap();
+    assert_eq!(open.items.len(), 1);
+    assert_eq!(open.items[0].kind, DiscrepancyKind::AmountMismatch);
+    let req = ResolveRequest { action: ResolutionAction::WriteOff, account: None, note: "fee".into() };
+    assert!(matches!(resolve(&*h.store, &t, &open.items[0].id, &req, "key_a").await, Err(MatchError::Invalid(_))));
+    let req = ResolveRequest {
+        action: ResolutionAction::WriteOff,
+        account: Some("6810 Bank fees".into()),
+        note: "wire fee".into(),
+    };
+    resolve(&*h.store, &t, &open.items[0].id, &req, "key_a").await.unwrap();
+    let empty = manual_match(
+        &*h.store,
+        &t,
+        &ManualMatch { bank_transaction_ids: vec![], record_ids: vec!["B-7781".into()], note: None },
+        "k",
+    )
+    .await;
+    assert!(matches!(empty, Err(MatchError::Invalid(_))));
+}
+
+pub async fn a_bank_fee_is_booked_by_resolution_and_the_period_completes(h: Harness) {
+    let t = tenant("t1");
+    sample_account(&h, &t).await;
+    let out = reconcile(&*h.store, &t, &march(false), &EngineConfig::default()).await.unwrap();
+    let open = h.store.list_discrepancies(&t, Some("acc_1"), Some(true), None, 100).await.unwrap().items;
+    assert!(complete(&*h.store, &t, &out.run.id, None, "key_a").await.is_err(), "open discrepancies block completion");
+    let txns = all_transactions(&*h.store, &t, "acc_1").await;
+    let charge = txns.iter().find(|x| x.transaction.id == "202603200001").unwrap();
+    for d in &open {
+        let req = if d.transaction_ids == vec![charge.id.clone()] {
+            ResolveRequest { action: ResolutionAction::CreateRecord, account: None, note: "monthly fee".into() }
+        } else {
+            ResolveRequest { action: ResolutionAction::Ignore, account: None, note: "reviewed".into() }
+        };
+        resolve(&*h.store, &t, &d.id, &req, "key_a").await.unwrap();
+    }
+    let booked = h.store.get_transaction(&t, &charge.id).await.unwrap();
+    assert_eq!(booked.status, ItemStatus::Matched, "the fee is now matched to the record created for it");
+    let done = complete(&*h.store, &t, &out.run.id, None, "key_a").await.unwrap();
+    assert_eq!(done.status, RunStatus::Reconciled);
+    assert_eq!(h.store.get_transaction(&t, &charge.id).await.unwrap().status, ItemStatus::Reconciled);
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -615,6 +777,11 @@ macro_rules! conformance {
                 an_override_reason_completes_despite_open_discrepancies,
                 rule_versions_are_kept_and_rolled_back_per_tenant,
                 the_learned_memory_is_saved_with_optimistic_versions,
+                reconciling_the_sample_stores_one_consistent_run,
+                a_dry_run_stores_nothing,
+                a_rejected_proposal_is_never_proposed_again_and_confirmations_are_learned,
+                a_hand_made_match_with_a_difference_raises_a_discrepancy,
+                a_bank_fee_is_booked_by_resolution_and_the_period_completes,
             );
         }
     };
