@@ -3,6 +3,11 @@
 //! The library holds the domain ([`domain`]), the statement parsers ([`parse`]) and everything the
 //! `bankrec` command line, the HTTP API and the AWS Lambda functions share. Binaries only wire.
 
+pub mod api;
 pub mod domain;
 pub mod matching;
 pub mod parse;
+pub mod rules;
+pub mod store;
+pub mod workflows;
+pub mod workload;

@@ -6,7 +6,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod eval;
+mod keys;
+mod learn;
 mod parse;
+mod reconcile;
+mod serve;
 
 /// bankrec: bank reconciliation for finance teams.
 #[derive(Debug, Parser)]
@@ -20,12 +25,27 @@ pub struct Cli {
 enum Command {
     /// Parse a bank statement and print what it holds.
     Parse(parse::ParseArgs),
+    /// Match a statement against the books: matches, suggestions, discrepancies, what stays open.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Fold confirmed and rejected matches into a memory file for later reconciliations.
+    Learn(learn::LearnArgs),
+    /// Score a matcher on a generated workload with known truth, or write demo data.
+    Eval(eval::EvalArgs),
+    /// Serve the REST API on the embedded store.
+    Serve(serve::ServeArgs),
+    /// Manage API keys.
+    Keys(keys::KeysArgs),
 }
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Parse(args) => parse::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
+        Command::Learn(args) => learn::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Keys(args) => keys::run(args),
     }
 }
 

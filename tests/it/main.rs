@@ -1,5 +1,7 @@
 //! bankrec's integration suite: one test binary, one module per area.
 
+mod api;
 mod cli;
 mod corpus;
 mod golden;
+mod store;

@@ -1,0 +1,80 @@
+//! Matching benchmark: generates workloads of 10k, 100k and 1M records (about as many bank lines)
+//! and prints, for each matcher, wall time, peak heap, peak resident memory and F1.
+//!
+//! `cargo bench --bench matching -- --sizes 10k,100k [--profile hard] [--engine baseline]`
+
+mod common;
+
+use std::time::Instant;
+
+use bankrec::matching::ReconcileResult;
+use bankrec::workload::{self, Profile, Workload};
+
+#[global_allocator]
+static ALLOC: common::Counting = common::Counting;
+
+/// A matcher under test.
+type Matcher = fn(&Workload) -> Result<ReconcileResult, String>;
+
+fn baseline(w: &Workload) -> Result<ReconcileResult, String> {
+    Ok(workload::baseline(&w.bank, &w.records))
+}
+
+fn matchers() -> Vec<(&'static str, Matcher)> {
+    let all: Vec<(&'static str, Matcher)> = vec![("baseline", baseline)];
+    match common::arg("engine") {
+        Some(name) => all.into_iter().filter(|(n, _)| *n == name).collect(),
+        None => all,
+    }
+}
+
+fn main() {
+    let profile = match Profile::named(&common::arg("profile").unwrap_or_else(|| "realistic".into())) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let hwm_resettable = common::reset_vm_hwm();
+    println!(
+        "matching benchmark, profile {}{}",
+        profile.name,
+        if hwm_resettable { "" } else { " (VmHWM not resettable: whole-run peak)" }
+    );
+    println!("| records | bank | matcher | generate s | match s | peak heap MiB | peak RSS MiB | auto F1 | all F1 |");
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+    for size in common::sizes() {
+        let profile = profile.clone().with_records(size);
+        let started = Instant::now();
+        let w = workload::generate(&profile, 1, 1);
+        let generate_s = started.elapsed().as_secs_f64();
+        for (name, matcher) in matchers() {
+            let base = common::reset_peak();
+            common::reset_vm_hwm();
+            let started = Instant::now();
+            let outcome = matcher(&w);
+            let match_s = started.elapsed().as_secs_f64();
+            let heap = common::peak().saturating_sub(base) as u64;
+            let rss = common::vm_hwm().map(|b| format!("{:.1}", common::mib(b))).unwrap_or_else(|| "?".into());
+            match outcome {
+                Ok(result) => {
+                    let s = workload::evaluate(&result, &w.truth);
+                    println!(
+                        "| {} | {} | {name} | {generate_s:.2} | {match_s:.3} | {:.1} | {rss} | {:.3} | {:.3} |",
+                        w.records.len(),
+                        w.bank.len(),
+                        common::mib(heap),
+                        s.auto.f1,
+                        s.all.f1
+                    );
+                }
+                Err(e) => println!(
+                    "| {} | {} | {name} | {generate_s:.2} | FAILED: {e} | | | | |",
+                    w.records.len(),
+                    w.bank.len()
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Parse benchmark: writes CSV, OFX and CAMT.053 statements of 10k, 100k and 1M transactions from
+//! generated workloads, then prints parse throughput (MB/s), peak heap above the input and peak
+//! resident memory for each. A format whose parser fails is reported as failed and the run goes on.
+//!
+//! `cargo bench --bench parse -- --sizes 10k,100k [--formats csv,ofx,camt]`
+//! Files go to a temporary directory (`BANKREC_BENCH_DIR` to choose) and are removed after use.
+
+mod common;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bankrec::domain::{BankTransaction, Currency};
+use bankrec::parse::{self, ParseOptions};
+use bankrec::workload::{self, write, Business, Profile};
+use rust_decimal::Decimal;
+
+#[global_allocator]
+static ALLOC: common::Counting = common::Counting;
+
+/// Bank lines are generated a chunk (one period of a mid-sized business) at a time, so a million
+/// lines never sit in memory together.
+const CHUNK_RECORDS: usize = 20_000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Csv,
+    Ofx,
+    Camt,
+}
+
+impl Kind {
+    fn name(&self) -> &'static str {
+        match self {
+            Kind::Csv => "csv",
+            Kind::Ofx => "ofx",
+            Kind::Camt => "camt.053",
+        }
+    }
+
+    fn extension(&self) -> &'static str {
+        match self {
+            Kind::Csv => "csv",
+            Kind::Ofx => "ofx",
+            Kind::Camt => "xml",
+        }
+    }
+}
+
+/// Calls `each` with consecutive chunks of generated bank lines, `total` lines in all.
+fn for_each_chunk(
+    total: usize,
+    mut each: impl FnMut(&[BankTransaction]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let profile = Profile::realistic().with_records(CHUNK_RECORDS);
+    let business = Business::new(&profile, 1);
+    let mut left = total;
+    let mut period = 1;
+    while left > 0 {
+        let w = workload::generate_for(&profile, &business, period);
+        let take = w.bank.len().min(left);
+        each(w.bank.get(..take).unwrap_or(&[]))?;
+        left -= take;
+        period += 1;
+    }
+    Ok(())
+}
+
+/// Writes a statement of `total` lines in every format of `kinds` into `dir`.
+fn write_files(dir: &Path, total: usize, kinds: &[Kind]) -> std::io::Result<Vec<(Kind, PathBuf)>> {
+    let currency = Business::new(&Profile::realistic().with_records(CHUNK_RECORDS), 1).currency();
+    // First pass: the period and the closing balance, which CAMT states before its lines.
+    let mut start = None;
+    let mut end = None;
+    let mut sum = Decimal::ZERO;
+    for_each_chunk(total, |lines| {
+        for t in lines {
+            start = Some(start.map_or(t.booking_date, |s: chrono::NaiveDate| s.min(t.booking_date)));
+            end = Some(end.map_or(t.booking_date, |e: chrono::NaiveDate| e.max(t.booking_date)));
+            sum += t.amount.amount();
+        }
+        Ok(())
+    })?;
+    let opening = Decimal::new(100_000_000, 2);
+    let header = write::StatementHeader {
+        account: "DE89370400440532013000".into(),
+        currency,
+        start: start.unwrap_or_default(),
+        end: end.unwrap_or_default(),
+        opening,
+        closing: opening + sum,
+    };
+    let path = |k: Kind| dir.join(format!("statement-{total}.{}", k.extension()));
+    let open = |k: Kind| File::create(path(k)).map(|f| BufWriter::with_capacity(1 << 20, f));
+    let mut csv = if kinds.contains(&Kind::Csv) { Some(open(Kind::Csv)?) } else { None };
+    let mut ofx = match kinds.contains(&Kind::Ofx) {
+        true => Some(write::OfxWriter::start(open(Kind::Ofx)?, header.clone())?),
+        false => None,
+    };
+    let mut camt = match kinds.contains(&Kind::Camt) {
+        true => Some(write::CamtWriter::start(open(Kind::Camt)?, header)?),
+        false => None,
+    };
+    let mut first = true;
+    for_each_chunk(total, |lines| {
+        if let Some(out) = csv.as_mut() {
+            let mut buf = Vec::with_capacity(lines.len() * 128);
+            write::statement_csv(&mut buf, lines).map_err(std::io::Error::other)?;
+            // Every chunk starts with the header; the file has it once.
+            let body = if first {
+                &buf[..]
+            } else {
+                buf.iter().position(|b| *b == b'\n').map_or(&buf[..0], |i| &buf[i + 1..])
+            };
+            out.write_all(body)?;
+        }
+        first = false;
+        for t in lines {
+            if let Some(w) = ofx.as_mut() {
+                w.line(t)?;
+            }
+            if let Some(w) = camt.as_mut() {
+                w.line(t)?;
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(mut out) = csv {
+        out.flush()?;
+    }
+    if let Some(w) = ofx {
+        w.finish()?;
+    }
+    if let Some(w) = camt {
+        w.finish()?;
+    }
+    Ok(kinds.iter().map(|k| (*k, path(*k))).collect())
+}
+
+fn kinds() -> Vec<Kind> {
+    match common::arg("formats") {
+        Some(list) => list
+            .split(',')
+            .filter_map(|f| match f.trim().to_ascii_lowercase().as_str() {
+                "csv" => Some(Kind::Csv),
+                "ofx" => Some(Kind::Ofx),
+                "camt" | "camt.053" | "camt053" => Some(Kind::Camt),
+                _ => None,
+            })
+            .collect(),
+        None => vec![Kind::Csv, Kind::Ofx, Kind::Camt],
+    }
+}
+
+fn main() {
+    let dir = std::env::var_os("BANKREC_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("bankrec-bench-parse-{}", std::process::id())));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("cannot create {}: {e}", dir.display());
+        std::process::exit(1);
+    }
+    let kinds = kinds();
+    let options = ParseOptions { currency: Some(Currency::EUR), ..Default::default() };
+    println!("parse benchmark (files in {})", dir.display());
+    println!(
+        "| transactions | format | file MiB | parse s | MB/s | peak heap above input MiB | peak RSS MiB | result |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---|");
+    for size in common::sizes() {
+        let started = Instant::now();
+        let files = match write_files(&dir, size, &kinds) {
+            Ok(files) => files,
+            Err(e) => {
+                println!("| {size} | — | | | | | | FAILED to write: {e} |");
+                continue;
+            }
+        };
+        eprintln!("wrote {size}-line statements in {:.1} s", started.elapsed().as_secs_f64());
+        for (kind, path) in files {
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    println!("| {size} | {} | | | | | | FAILED to read: {e} |", kind.name());
+                    continue;
+                }
+            };
+            let name = path.display().to_string();
+            let base = common::reset_peak();
+            common::reset_vm_hwm();
+            let started = Instant::now();
+            let outcome = parse::parse(&name, &bytes, &options);
+            let secs = started.elapsed().as_secs_f64();
+            let heap = common::peak().saturating_sub(base) as u64;
+            let rss = common::vm_hwm().map(|b| format!("{:.1}", common::mib(b))).unwrap_or_else(|| "?".into());
+            let file_mib = common::mib(bytes.len() as u64);
+            match outcome {
+                Ok(parsed) => {
+                    let found = parsed.transaction_count();
+                    let mbps = bytes.len() as f64 / 1e6 / secs.max(1e-9);
+                    let check =
+                        if found == size { "ok".to_string() } else { format!("ok, but {found} transactions read") };
+                    println!(
+                        "| {size} | {} | {file_mib:.1} | {secs:.3} | {mbps:.1} | {:.1} | {rss} | {check} |",
+                        kind.name(),
+                        common::mib(heap)
+                    );
+                }
+                Err(e) => {
+                    println!(
+                        "| {size} | {} | {file_mib:.1} | {secs:.3} | — | {:.1} | {rss} | FAILED: {e} |",
+                        kind.name(),
+                        common::mib(heap)
+                    );
+                }
+            }
+            drop(bytes);
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let _ = std::fs::remove_dir(&dir);
+}

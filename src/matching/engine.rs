@@ -1,0 +1,1077 @@
+//! The reconciliation run: candidates from indexes, evidence and scores, rules on the few
+//! survivors, bounded subset-sum for groups, then one global, conflict-free and deterministic
+//! assignment with ambiguity checks.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDate};
+use rayon::prelude::*;
+use rhai::{Array, Dynamic, Map};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::memory::Memory;
+use super::model::{Alternative, Explanation, Match, MatchStatus, Method, ReconcileResult, Summary};
+use super::prepare::{in_window, units, BankIndex, BankItem, RecordIndex, RecordItem};
+use super::score::{pair_features, score_pair, sigmoid, PairFeatures, Scored, Weights};
+use super::subset::{self, Caps};
+use super::text::{self, RefEvidence};
+use crate::domain::{BankTransaction, Record};
+use crate::rules::{Decision, RuleError, RuleSet, Verdict};
+
+/// Limits of the group (subset-sum) search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupConfig {
+    /// Whether to look for n:1 and 1:n groups at all.
+    pub enabled: bool,
+    /// Candidates considered per search (the closest by evidence and date).
+    pub max_candidates: usize,
+    /// Largest group.
+    pub max_size: usize,
+    /// Search steps per search.
+    pub max_steps: u64,
+    /// Calendar days a batch may lag behind its oldest invoice, or instalments run after it.
+    pub window_days: i64,
+    /// Whether to look for payouts: groups of records without any name or reference evidence.
+    pub payouts: bool,
+    /// Calendar days a payout may lag behind the records it pays.
+    pub payout_days: i64,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            enabled: true,
+            max_candidates: 14,
+            max_size: 6,
+            max_steps: 5_000,
+            window_days: 60,
+            payouts: true,
+            payout_days: 7,
+        }
+    }
+}
+
+/// Thresholds, tolerances and limits of one reconciliation. `Default` is a sensible setting for
+/// business accounts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// Confidence at or above which an unambiguous exact match is booked without review.
+    pub auto_threshold: f64,
+    /// Confidence at or above which a candidate is proposed at all.
+    pub suggest_threshold: f64,
+    /// Confidence at or above which an unambiguous match with an amount difference is reported as
+    /// a discrepancy (below it, a suggestion).
+    pub discrepancy_threshold: f64,
+    /// A competitor within this much log-odds (score) makes a match ambiguous: 1.5 means the
+    /// winner must be about 4.5 times likelier than any rival.
+    pub ambiguity_margin: f64,
+    /// Smallest amount difference always tolerated (fees, short payments).
+    pub tolerance_abs: Decimal,
+    /// Amount difference tolerated as a percentage of the record's amount.
+    pub tolerance_pct: Decimal,
+    /// Largest amount difference ever tolerated.
+    pub tolerance_max: Decimal,
+    /// Calendar days a bank line may precede its record's date.
+    pub days_before: i64,
+    /// Calendar days a bank line may follow its record's date.
+    pub days_after: i64,
+    /// Calendar days a reference match may span.
+    pub reference_days: i64,
+    /// Confidence below which rules are not asked about a pair (it cannot become a match
+    /// without strong native evidence, and asking costs script time).
+    pub rule_floor: f64,
+    /// Candidates kept per bank line after scoring.
+    pub max_candidates: usize,
+    /// Alternatives listed on an ambiguous match.
+    pub max_alternatives: usize,
+    /// Group search limits.
+    pub groups: GroupConfig,
+    /// Evidence weights.
+    pub weights: Weights,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            auto_threshold: 0.95,
+            suggest_threshold: 0.5,
+            discrepancy_threshold: 0.8,
+            ambiguity_margin: 1.5,
+            tolerance_abs: Decimal::new(500, 2),
+            tolerance_pct: Decimal::TWO,
+            tolerance_max: Decimal::new(5000, 2),
+            days_before: 10,
+            days_after: 45,
+            reference_days: 120,
+            rule_floor: 0.1,
+            max_candidates: 5,
+            max_alternatives: 3,
+            groups: GroupConfig::default(),
+            weights: Weights::default(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The amount difference tolerated for `amount`, in ten-thousandths.
+    fn tolerance_units(&self, amount: i64) -> i64 {
+        let pct = Decimal::from(amount.unsigned_abs())
+            .checked_mul(self.tolerance_pct)
+            .and_then(|d| d.checked_div(Decimal::ONE_HUNDRED))
+            .unwrap_or(Decimal::ZERO);
+        let abs = units(self.tolerance_abs).unwrap_or(0);
+        let max = units(self.tolerance_max).unwrap_or(0);
+        use rust_decimal::prelude::ToPrimitive;
+        pct.to_i64().unwrap_or(0).max(abs).min(max).max(0)
+    }
+}
+
+/// A reconciliation that could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A rule failed (error, limit, wrong return value).
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+}
+
+/// A proposed group with its evidence, before assignment.
+#[derive(Debug, Clone)]
+struct Edge {
+    bank: Vec<u32>,
+    recs: Vec<u32>,
+    confidence: f64,
+    method: Method,
+    rule: Option<String>,
+    evidence: Evidence,
+    difference: Decimal,
+}
+
+/// What an edge's explanation is rebuilt from. Pairs keep only their features and the rules'
+/// verdict (the reasons in words are written for the few that become matches); groups are few
+/// and keep their score.
+#[derive(Debug, Clone)]
+enum Evidence {
+    Pair(Box<(PairFeatures, Option<Verdict>)>),
+    Group(Box<Scored>),
+}
+
+impl Edge {
+    fn scored(&self, weights: &Weights) -> Scored {
+        match &self.evidence {
+            Evidence::Pair(p) => {
+                let mut s = score_pair(&p.0, weights);
+                if let Some(v) = &p.1 {
+                    let _ = apply(v.clone(), &mut s);
+                }
+                s
+            }
+            Evidence::Group(s) => (**s).clone(),
+        }
+    }
+
+    fn is_group(&self) -> bool {
+        self.bank.len() > 1 || self.recs.len() > 1
+    }
+}
+
+/// Reconciles bank lines with book records.
+pub fn reconcile(
+    bank: &[BankTransaction],
+    records: &[Record],
+    rules: &RuleSet,
+    memory: &Memory,
+    config: &EngineConfig,
+) -> Result<ReconcileResult, EngineError> {
+    let banks: Vec<Option<BankItem<'_>>> = bank.par_iter().map(BankItem::new).collect();
+    let recs: Vec<Option<RecordItem<'_>>> = records.par_iter().map(RecordItem::new).collect();
+    let rindex = RecordIndex::build(&recs);
+    let ctx = Ctx { banks: &banks, recs: &recs, rindex: &rindex, memory, config, rules };
+
+    let mut per_bank: Vec<Vec<PairCandidate>> =
+        (0..banks.len()).into_par_iter().map(|i| ctx.pair_candidates(i as u32)).collect();
+    mark_unique(&mut per_bank, recs.len());
+    let pair_edges: Vec<Vec<Edge>> = per_bank
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, cands)| ctx.judge_pairs(i as u32, cands))
+        .collect::<Result<_, _>>()?;
+    let mut edges: Vec<Edge> = pair_edges.into_iter().flatten().collect();
+
+    if config.groups.enabled {
+        // Groups are looked for wherever no exact pair is certain: a near-amount pair may be one
+        // part of a batch rather than a fee.
+        let mut best_bank = vec![0.0f64; banks.len()];
+        let mut best_rec = vec![0.0f64; recs.len()];
+        let mut unexplained = vec![true; recs.len()];
+        for e in &edges {
+            for r in &e.recs {
+                if let Some(x) = unexplained.get_mut(*r as usize) {
+                    *x &= e.confidence < config.suggest_threshold;
+                }
+            }
+            if !e.difference.is_zero() {
+                continue;
+            }
+            for b in &e.bank {
+                if let Some(x) = best_bank.get_mut(*b as usize) {
+                    *x = x.max(e.confidence);
+                }
+            }
+            for r in &e.recs {
+                if let Some(x) = best_rec.get_mut(*r as usize) {
+                    *x = x.max(e.confidence);
+                }
+            }
+        }
+        let bindex = BankIndex::build(&banks);
+        let many_recs: Vec<Vec<Edge>> = (0..banks.len())
+            .into_par_iter()
+            .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
+            .map(|i| ctx.bank_groups(i as u32, &unexplained))
+            .collect::<Result<_, _>>()?;
+        let many_banks: Vec<Vec<Edge>> = (0..recs.len())
+            .into_par_iter()
+            .filter(|i| best_rec.get(*i).is_some_and(|c| *c < config.auto_threshold))
+            .map(|i| ctx.record_groups(i as u32, &bindex))
+            .collect::<Result<_, _>>()?;
+        edges.extend(many_recs.into_iter().flatten());
+        edges.extend(many_banks.into_iter().flatten());
+    }
+    let matches = assign(edges, &ctx, bank, records);
+    Ok(result(matches, bank, records))
+}
+
+struct Ctx<'c, 'a> {
+    banks: &'c [Option<BankItem<'a>>],
+    recs: &'c [Option<RecordItem<'a>>],
+    rindex: &'c RecordIndex,
+    memory: &'c Memory,
+    config: &'c EngineConfig,
+    rules: &'c RuleSet,
+}
+
+struct PairCandidate {
+    rec: u32,
+    features: PairFeatures,
+}
+
+fn shift(d: NaiveDate, days: i64) -> NaiveDate {
+    d.checked_add_signed(Duration::days(days)).unwrap_or(if days < 0 { NaiveDate::MIN } else { NaiveDate::MAX })
+}
+
+fn sign(u: i64) -> i64 {
+    u.signum()
+}
+
+impl Ctx<'_, '_> {
+    fn bank(&self, i: u32) -> Option<&BankItem<'_>> {
+        self.banks.get(i as usize).and_then(Option::as_ref)
+    }
+
+    fn rec(&self, i: u32) -> Option<&RecordItem<'_>> {
+        self.recs.get(i as usize).and_then(Option::as_ref)
+    }
+
+    /// Name keys of a bank line, learned aliases included.
+    fn bank_name_keys(&self, b: &BankItem<'_>) -> Vec<String> {
+        let mut keys = b.name_keys.clone();
+        for alias in self.memory.aliases_of(&b.name) {
+            for k in text::name_keys(alias) {
+                if !keys.iter().any(|x| x == k) {
+                    keys.push(k.to_string());
+                }
+            }
+        }
+        keys
+    }
+
+    fn name_evidence(&self, b: &BankItem<'_>, r: &RecordItem<'_>) -> bool {
+        self.memory.is_alias(&b.name, &r.name) || text::similar_normalised(&b.name, &r.name).is_some_and(|s| s >= 0.75)
+    }
+
+    fn pair_candidates(&self, i: u32) -> Vec<PairCandidate> {
+        let Some(b) = self.bank(i) else { return Vec::new() };
+        let cfg = self.config;
+        let (from, to) = (shift(b.date, -cfg.days_after), shift(b.date, cfg.days_before));
+        let date = |r: &RecordItem<'_>| r.rec.date;
+        let mut ids: Vec<u32> = Vec::new();
+        if let Some(list) = self.rindex.by_amount.get(&(b.currency, b.units)) {
+            ids.extend(in_window(list, self.recs, date, from, to));
+        }
+        let tol = cfg.tolerance_units(b.units);
+        let near = |r: &RecordItem<'_>| {
+            r.currency == b.currency && sign(r.units) == sign(b.units) && (r.units - b.units).abs() <= tol
+        };
+        // A reference ties the items strongly enough to tolerate any fee up to the maximum.
+        let max_tol = units(cfg.tolerance_max).unwrap_or(0);
+        let near_ref = |r: &RecordItem<'_>| {
+            r.currency == b.currency && sign(r.units) == sign(b.units) && (r.units - b.units).abs() <= max_tol
+        };
+        let mut seen_runs: Vec<&str> = Vec::new();
+        for run in b.runs.iter().filter(|r| r.len() >= 3) {
+            if seen_runs.contains(&run.as_str()) {
+                continue;
+            }
+            seen_runs.push(run);
+            if let Some(list) = self.rindex.by_ref.get(run) {
+                let wide = shift(b.date, -cfg.reference_days);
+                ids.extend(
+                    in_window(list, self.recs, date, wide, to).filter(|r| self.rec(*r).is_some_and(near_ref)).take(64),
+                );
+            }
+        }
+        for key in self.bank_name_keys(b) {
+            if let Some(list) = self.rindex.by_name.get(&key) {
+                ids.extend(
+                    in_window(list, self.recs, date, from, to).filter(|r| self.rec(*r).is_some_and(near)).take(256),
+                );
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out: Vec<(f64, PairCandidate)> = ids
+            .into_iter()
+            .filter_map(|ri| {
+                let r = self.rec(ri)?;
+                if r.currency != b.currency || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
+                    return None;
+                }
+                let features = pair_features(b, r, self.memory);
+                if !features.exact
+                    && features.reference < RefEvidence::Core
+                    && (!features.alias && features.name.is_none_or(|n| n < 0.75) || (r.units - b.units).abs() > tol)
+                {
+                    // A differing amount needs independent evidence, or every fee-sized
+                    // difference would become a candidate.
+                    return None;
+                }
+                let s = score_pair(&features, &cfg.weights).score;
+                Some((s, PairCandidate { rec: ri, features }))
+            })
+            .collect();
+        out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.rec.cmp(&b.1.rec)));
+        // Keep every exact candidate's count for uniqueness, but only the best few for scoring.
+        let exact_count = out.iter().filter(|c| c.1.features.exact).count();
+        let mut kept: Vec<PairCandidate> =
+            out.into_iter().take(self.config.max_candidates.max(1)).map(|c| c.1).collect();
+        if exact_count > 1 {
+            for c in &mut kept {
+                c.features.unique = false;
+            }
+        } else {
+            for c in &mut kept {
+                c.features.unique = c.features.exact;
+            }
+        }
+        kept
+    }
+
+    fn judge_pairs(&self, i: u32, cands: Vec<PairCandidate>) -> Result<Vec<Edge>, RuleError> {
+        let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
+        // Below the suggestion threshold a pair can be neither proposed nor a rival; dropping it
+        // here keeps memory flat on large runs.
+        let floor = self.config.suggest_threshold;
+        let mut out = Vec::new();
+        let mut bank_map: Option<Dynamic> = None;
+        let competitors = cands.len() as i64 - 1;
+        for c in cands {
+            let Some(r) = self.rec(c.rec) else { continue };
+            let mut scored = score_pair(&c.features, &self.config.weights);
+            let mut confidence = sigmoid(scored.score);
+            let mut method = if c.features.reference >= RefEvidence::Core {
+                Method::Reference
+            } else if c.features.alias || c.features.habit_fee {
+                Method::Memory
+            } else {
+                Method::Score
+            };
+            let mut rule = None;
+            let mut kept_verdict = None;
+            if confidence >= self.config.rule_floor && self.rules.judges_pairs() {
+                let bm = bank_map.get_or_insert_with(|| bank_dynamic(b)).clone();
+                let verdict =
+                    self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
+                if verdict != Verdict::default() {
+                    kept_verdict = Some(verdict.clone());
+                }
+                match apply(verdict, &mut scored) {
+                    Applied::Veto => continue,
+                    Applied::Accept(c, name) => {
+                        confidence = c;
+                        method = Method::Rule;
+                        rule = Some(name);
+                    }
+                    Applied::Score => confidence = sigmoid(scored.score),
+                }
+            }
+            if confidence < floor {
+                continue;
+            }
+            out.push(Edge {
+                bank: vec![i],
+                recs: vec![c.rec],
+                confidence,
+                method,
+                rule,
+                difference: c.features.difference,
+                evidence: Evidence::Pair(Box::new((c.features, kept_verdict))),
+            });
+        }
+        Ok(out)
+    }
+
+    /// n:1 — several records paid by one bank line.
+    fn bank_groups(&self, i: u32, unclaimed: &[bool]) -> Result<Vec<Edge>, RuleError> {
+        let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
+        let g = &self.config.groups;
+        let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
+        let date = |r: &RecordItem<'_>| r.rec.date;
+        let fits = |r: &RecordItem<'_>| {
+            r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs()
+        };
+        let mut ids: Vec<u32> = Vec::new();
+        for key in self.bank_name_keys(b) {
+            if let Some(list) = self.rindex.by_name.get(&key) {
+                ids.extend(in_window(list, self.recs, date, from, to).take(256));
+            }
+        }
+        for run in b.runs.iter().filter(|r| r.len() >= 3) {
+            if let Some(list) = self.rindex.by_ref.get(run) {
+                ids.extend(in_window(list, self.recs, date, from, to).take(64));
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut cands: Vec<(u32, i64, f64)> = ids
+            .into_iter()
+            .filter_map(|ri| {
+                let r = self.rec(ri)?;
+                if !fits(r) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
+                    return None;
+                }
+                let refd = r
+                    .rec
+                    .reference
+                    .as_deref()
+                    .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
+                if !refd && !self.name_evidence(b, r) {
+                    return None;
+                }
+                let dist = (b.date - r.rec.date).num_days().abs() as f64;
+                Some((ri, r.units.abs(), if refd { 1000.0 } else { 0.0 } - dist))
+            })
+            .collect();
+        cands.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        cands.truncate(g.max_candidates);
+        let items: Vec<(u32, i64)> = cands.iter().map(|c| (c.0, c.1)).collect();
+        let tol = self.config.tolerance_units(b.units);
+        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
+        let mut out = Vec::new();
+        for group in subset::find(b.units.abs(), tol, &items, caps) {
+            if let Some(e) = self.group_edge(vec![i], group)? {
+                out.push(e);
+            }
+        }
+        if out.is_empty() && self.config.groups.payouts {
+            out = self.payout_groups(i, b, unclaimed)?;
+        }
+        Ok(out)
+    }
+
+    /// A processor payout or lockbox deposit pays invoices of many customers and names none of
+    /// them. Its parts can only be found among records nothing else explains, dated shortly
+    /// before it, adding up exactly; without evidence such a group is only ever suggested.
+    fn payout_groups(&self, i: u32, b: &BankItem<'_>, unclaimed: &[bool]) -> Result<Vec<Edge>, RuleError> {
+        let g = &self.config.groups;
+        let from = shift(b.date, -g.payout_days);
+        let start = self.rindex.by_date.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date < from));
+        let mut cands: Vec<(u32, i64, i64)> = self
+            .rindex
+            .by_date
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .copied()
+            .take_while(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date))
+            .filter(|r| unclaimed.get(*r as usize).copied().unwrap_or(false))
+            .filter_map(|ri| {
+                let r = self.rec(ri)?;
+                let fits = r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs();
+                (fits && !self.memory.is_rejected(&b.tx.id, &r.rec.id))
+                    .then(|| (ri, r.units.abs(), (b.date - r.rec.date).num_days()))
+            })
+            .collect();
+        cands.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)));
+        cands.truncate(g.max_candidates);
+        let items: Vec<(u32, i64)> = cands.iter().map(|c| (c.0, c.1)).collect();
+        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 2 };
+        let mut out = Vec::new();
+        for group in subset::find(b.units.abs(), 0, &items, caps) {
+            if let Some(mut e) = self.group_edge(vec![i], group)? {
+                if let Evidence::Group(s) = &mut e.evidence {
+                    s.reasons.push("parts found among unexplained records (payout or deposit)".into());
+                }
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// 1:n — one record settled by several bank lines.
+    fn record_groups(&self, ri: u32, bindex: &BankIndex) -> Result<Vec<Edge>, RuleError> {
+        let Some(r) = self.rec(ri) else { return Ok(Vec::new()) };
+        let g = &self.config.groups;
+        let (from, to) = (shift(r.rec.date, -self.config.days_before), shift(r.rec.date, g.window_days.max(90)));
+        let fits = |b: &BankItem<'_>| {
+            b.currency == r.currency
+                && sign(r.units) == sign(b.units)
+                && b.units.abs() < r.units.abs()
+                && b.date >= from
+                && b.date <= to
+        };
+        let mut ids: Vec<u32> = Vec::new();
+        for list in text::name_keys(&r.name).filter_map(|k| bindex.by_name.get(k)) {
+            ids.extend(in_window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).take(256));
+        }
+        if let Some(list) = r.ref_core.as_ref().and_then(|k| bindex.by_ref.get(k)) {
+            ids.extend(in_window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).take(256));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut cands: Vec<(u32, i64, f64)> = ids
+            .into_iter()
+            .filter_map(|bi| {
+                let b = self.bank(bi)?;
+                if !fits(b) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
+                    return None;
+                }
+                let refd = r
+                    .rec
+                    .reference
+                    .as_deref()
+                    .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
+                if !refd && !self.name_evidence(b, r) {
+                    return None;
+                }
+                let dist = (b.date - r.rec.date).num_days().abs() as f64;
+                Some((bi, b.units.abs(), if refd { 1000.0 } else { 0.0 } - dist))
+            })
+            .collect();
+        cands.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        cands.truncate(g.max_candidates);
+        let items: Vec<(u32, i64)> = cands.iter().map(|c| (c.0, c.1)).collect();
+        let tol = self.config.tolerance_units(r.units);
+        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
+        let mut out = Vec::new();
+        for group in subset::find(r.units.abs(), tol, &items, caps) {
+            if let Some(e) = self.group_edge(group, vec![ri])? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    fn group_edge(&self, bank: Vec<u32>, recs: Vec<u32>) -> Result<Option<Edge>, RuleError> {
+        let w = &self.config.weights;
+        let bs: Vec<&BankItem<'_>> = bank.iter().filter_map(|i| self.bank(*i)).collect();
+        let rs: Vec<&RecordItem<'_>> = recs.iter().filter_map(|i| self.rec(*i)).collect();
+        if bs.len() != bank.len() || rs.len() != recs.len() {
+            return Ok(None);
+        }
+        let bank_total = bs.iter().try_fold(Decimal::ZERO, |s, b| s.checked_add(b.tx.amount.amount()));
+        let rec_total = rs.iter().try_fold(Decimal::ZERO, |s, r| s.checked_add(r.rec.amount.amount()));
+        let Some(difference) = bank_total.zip(rec_total).and_then(|(b, r)| b.checked_sub(r)) else { return Ok(None) };
+        let mut pairs = 0usize;
+        let (mut named, mut referenced, mut max_lag, mut min_lag) = (0usize, 0usize, 0i64, i64::MAX);
+        for b in &bs {
+            for r in &rs {
+                pairs += 1;
+                let f = pair_features(b, r, self.memory);
+                if f.alias || f.name.is_some_and(|n| n >= 0.75) {
+                    named += 1;
+                }
+                if f.reference >= RefEvidence::Core {
+                    referenced += 1;
+                }
+                max_lag = max_lag.max(f.days.abs());
+                min_lag = min_lag.min(f.days.abs());
+            }
+        }
+        let members = bs.len().max(rs.len());
+        if !difference.is_zero() && referenced < members {
+            // Near-sums are everywhere among many small amounts; only references make one credible.
+            return Ok(None);
+        }
+        // Instalments run for weeks after the invoice: their first payment is what dates them.
+        let lag = if bs.len() > 1 { min_lag } else { max_lag };
+        let mut s = Scored { score: w.prior, ..Scored::default() };
+        s.features.insert("prior".into(), w.prior);
+        if difference.is_zero() {
+            s.add("amount", w.exact_amount, format!("{} items add up exactly", bs.len() + rs.len()));
+        } else {
+            s.add("amount", w.within_tolerance, format!("items add up within tolerance (difference {difference})"));
+        }
+        if named == pairs {
+            s.add("name", w.name_strong, "every item names the same counterparty");
+        } else if named > 0 {
+            s.add("name", w.name_weak, format!("{named} of {pairs} pairs name the same counterparty"));
+        }
+        let share = referenced as f64 / members.max(1) as f64;
+        if referenced > 0 {
+            s.add("reference", w.ref_core * share.min(1.0), format!("{referenced} of {members} items referenced"));
+        }
+        let date = if lag <= 10 {
+            w.date_close - 3.0 * w.date_decay
+        } else if lag <= 20 {
+            0.0
+        } else {
+            w.date_far
+        };
+        s.add("date", date, format!("{lag} business day(s) apart"));
+        s.add("group_size", -0.3 * (members.saturating_sub(2)) as f64, format!("group of {members}"));
+        let mut confidence = sigmoid(s.score);
+        let mut method = Method::SubsetSum;
+        let mut rule = None;
+        if self.rules.judges_groups() {
+            let banks: Array = bs.iter().map(|b| bank_dynamic(b)).collect();
+            let records: Array = rs.iter().map(|r| record_dynamic(r)).collect();
+            let mut f = Map::new();
+            f.insert("exact_amount".into(), Dynamic::from(difference.is_zero()));
+            f.insert("amount_diff".into(), Dynamic::from(difference));
+            f.insert(
+                "reference_share".into(),
+                Dynamic::from(Decimal::from_f64_retain(share).unwrap_or_default().round_dp(4)),
+            );
+            f.insert("named".into(), Dynamic::from(named == pairs));
+            f.insert("max_days".into(), Dynamic::from(max_lag));
+            f.insert("size".into(), Dynamic::from((bs.len() + rs.len()) as i64));
+            f.insert("score".into(), Dynamic::from(dec(s.score)));
+            let verdict = self.rules.judge_group(&Dynamic::from(banks), &Dynamic::from(records), &Dynamic::from(f))?;
+            match apply(verdict, &mut s) {
+                Applied::Veto => return Ok(None),
+                Applied::Accept(c, name) => {
+                    confidence = c;
+                    method = Method::Rule;
+                    rule = Some(name);
+                }
+                Applied::Score => confidence = sigmoid(s.score),
+            }
+        }
+        if confidence < self.config.suggest_threshold {
+            return Ok(None);
+        }
+        Ok(Some(Edge { bank, recs, confidence, method, rule, evidence: Evidence::Group(Box::new(s)), difference }))
+    }
+}
+
+impl Ctx<'_, '_> {
+    /// Whether two 1:1 edges differ only by items that cannot be told apart (same amount, date and
+    /// text): pairing them either way is equally right, so the tie is broken by position rather
+    /// than reported as ambiguity.
+    fn twins(&self, e: &Edge, x: &Edge) -> bool {
+        let (Some(&eb), Some(&er), Some(&xb), Some(&xr)) =
+            (e.bank.first(), e.recs.first(), x.bank.first(), x.recs.first())
+        else {
+            return false;
+        };
+        if e.is_group() || x.is_group() {
+            return false;
+        }
+        let same_bank = |a: u32, b: u32| {
+            a == b
+                || matches!((self.bank(a), self.bank(b)), (Some(p), Some(q))
+                    if p.units == q.units && p.date == q.date && p.text == q.text)
+        };
+        let same_rec = |a: u32, b: u32| {
+            a == b
+                || matches!((self.rec(a), self.rec(b)), (Some(p), Some(q))
+                    if p.units == q.units && p.rec.date == q.rec.date && p.name == q.name
+                        && p.rec.kind == q.rec.kind && p.rec.reference == q.rec.reference)
+        };
+        same_bank(eb, xb) && same_rec(er, xr)
+    }
+}
+
+/// Marks exact-amount candidates that are the only one on the record's side too.
+fn mark_unique(per_bank: &mut [Vec<PairCandidate>], n_recs: usize) {
+    let mut count = vec![0u32; n_recs];
+    for cands in per_bank.iter() {
+        for c in cands.iter().filter(|c| c.features.exact) {
+            if let Some(n) = count.get_mut(c.rec as usize) {
+                *n = n.saturating_add(1);
+            }
+        }
+    }
+    for cands in per_bank.iter_mut() {
+        for c in cands.iter_mut() {
+            if c.features.unique && count.get(c.rec as usize).copied().unwrap_or(0) > 1 {
+                c.features.unique = false;
+            }
+        }
+    }
+}
+
+enum Applied {
+    Veto,
+    Accept(f64, String),
+    Score,
+}
+
+fn apply(verdict: Verdict, scored: &mut Scored) -> Applied {
+    for (rule, delta, reason) in verdict.adjustments {
+        let why = if reason.is_empty() { format!("rule {rule}") } else { format!("rule {rule}: {reason}") };
+        scored.add(&format!("rule:{rule}"), delta, why);
+    }
+    match (verdict.decision, verdict.rule) {
+        (Decision::Veto { .. }, _) => Applied::Veto,
+        (Decision::Accept { confidence, reason }, Some(rule)) => {
+            scored.reasons.push(if reason.is_empty() {
+                format!("accepted by rule {rule}")
+            } else {
+                format!("accepted by rule {rule}: {reason}")
+            });
+            Applied::Accept(confidence, rule)
+        }
+        _ => Applied::Score,
+    }
+}
+
+fn dec(x: f64) -> Decimal {
+    Decimal::from_f64_retain(x).map(|d| d.round_dp(4)).unwrap_or_default()
+}
+
+fn opt(s: Option<&str>) -> Dynamic {
+    s.map_or(Dynamic::UNIT, |s| Dynamic::from(s.to_string()))
+}
+
+/// What a rule sees of a bank line.
+fn bank_dynamic(b: &BankItem<'_>) -> Dynamic {
+    let t = b.tx;
+    let mut m = Map::new();
+    m.insert("id".into(), Dynamic::from(t.id.clone()));
+    m.insert("date".into(), Dynamic::from(t.booking_date.to_string()));
+    m.insert("value_date".into(), t.value_date.map_or(Dynamic::UNIT, |d| Dynamic::from(d.to_string())));
+    m.insert("amount".into(), Dynamic::from(t.amount.amount()));
+    m.insert("currency".into(), Dynamic::from(t.amount.currency().code().to_string()));
+    m.insert("description".into(), Dynamic::from(t.description.clone()));
+    m.insert("payee".into(), opt(t.payee.as_deref()));
+    m.insert("reference".into(), opt(t.reference.as_deref()));
+    m.insert("check_number".into(), opt(t.check_number.as_deref()));
+    m.insert("counterparty_account".into(), opt(t.counterparty_account.as_deref()));
+    m.insert("bank_code".into(), opt(t.bank_code.as_deref()));
+    m.insert("text".into(), Dynamic::from(b.text.clone()));
+    m.insert("name".into(), Dynamic::from(b.name.clone()));
+    m.insert("parts".into(), Dynamic::from(t.details.len() as i64));
+    // Shared, so that handing it to each rule clones a pointer rather than the map.
+    Dynamic::from(m).into_shared()
+}
+
+/// What a rule sees of a record.
+fn record_dynamic(r: &RecordItem<'_>) -> Dynamic {
+    let x = r.rec;
+    let mut m = Map::new();
+    m.insert("id".into(), Dynamic::from(x.id.clone()));
+    m.insert("kind".into(), Dynamic::from(x.kind.as_str().to_string()));
+    m.insert("date".into(), Dynamic::from(x.date.to_string()));
+    m.insert("due_date".into(), x.due_date.map_or(Dynamic::UNIT, |d| Dynamic::from(d.to_string())));
+    m.insert("amount".into(), Dynamic::from(x.amount.amount()));
+    m.insert("currency".into(), Dynamic::from(x.amount.currency().code().to_string()));
+    m.insert("counterparty".into(), opt(x.counterparty.as_deref()));
+    m.insert("reference".into(), opt(x.reference.as_deref()));
+    m.insert("description".into(), opt(x.description.as_deref()));
+    m.insert("name".into(), Dynamic::from(r.name.clone()));
+    // Shared, so that handing it to each rule clones a pointer rather than the map.
+    Dynamic::from(m).into_shared()
+}
+
+/// The evidence a rule sees for a pair.
+fn pair_dynamic(f: &PairFeatures, s: &Scored, competitors: i64) -> Dynamic {
+    let mut m = Map::new();
+    m.insert("exact_amount".into(), Dynamic::from(f.exact));
+    m.insert("amount_diff".into(), Dynamic::from(f.difference));
+    m.insert("days".into(), Dynamic::from(f.days));
+    m.insert("calendar_days".into(), Dynamic::from(f.calendar_days));
+    m.insert("reference".into(), Dynamic::from(dec(f.reference.value())));
+    m.insert("name_known".into(), Dynamic::from(f.name.is_some()));
+    m.insert("name".into(), Dynamic::from(dec(f.name.unwrap_or(0.0))));
+    m.insert("alias".into(), Dynamic::from(f.alias));
+    m.insert("unique_amount".into(), Dynamic::from(f.unique));
+    m.insert("competitors".into(), Dynamic::from(competitors.max(0)));
+    m.insert("score".into(), Dynamic::from(dec(s.score)));
+    m.insert("confidence".into(), Dynamic::from(dec(sigmoid(s.score))));
+    // Shared, so that handing it to each rule clones a pointer rather than the map.
+    Dynamic::from(m).into_shared()
+}
+
+/// The global assignment: strongest first, each bank line and record claimed at most once; a
+/// close living competitor makes a match ambiguous (suggested, with ranked alternatives).
+fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], records: &[Record]) -> Vec<Match> {
+    let cfg = ctx.config;
+    edges.retain(|e| e.confidence >= cfg.suggest_threshold);
+    edges.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.is_group().cmp(&b.is_group()))
+            .then(a.bank.cmp(&b.bank))
+            .then(a.recs.cmp(&b.recs))
+    });
+    let mut by_bank: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    let mut by_rec: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (k, e) in edges.iter().enumerate() {
+        for b in &e.bank {
+            by_bank.entry(*b).or_default().push(k);
+        }
+        for r in &e.recs {
+            by_rec.entry(*r).or_default().push(k);
+        }
+    }
+    let mut best_bank: BTreeMap<u32, f64> = BTreeMap::new();
+    let mut best_rec: BTreeMap<u32, f64> = BTreeMap::new();
+    for e in &edges {
+        let l = logit(e.confidence);
+        for b in &e.bank {
+            let v = best_bank.entry(*b).or_insert(f64::NEG_INFINITY);
+            *v = v.max(l);
+        }
+        for r in &e.recs {
+            let v = best_rec.entry(*r).or_insert(f64::NEG_INFINITY);
+            *v = v.max(l);
+        }
+    }
+    let mut bank_claimed = vec![false; ctx.banks.len()];
+    let mut rec_claimed = vec![false; ctx.recs.len()];
+    // Items claimed by a confident match: a rival touching them is no longer a real alternative.
+    // A rival that lost only to a suggestion still is, so the uncertainty carries over.
+    let mut bank_settled = vec![false; ctx.banks.len()];
+    let mut rec_settled = vec![false; ctx.recs.len()];
+    let claimed = |e: &Edge, bc: &[bool], rc: &[bool]| {
+        e.bank.iter().any(|b| bc.get(*b as usize).copied().unwrap_or(true))
+            || e.recs.iter().any(|r| rc.get(*r as usize).copied().unwrap_or(true))
+    };
+    let mut out = Vec::new();
+    for k in 0..edges.len() {
+        let Some(e) = edges.get(k) else { continue };
+        if claimed(e, &bank_claimed, &rec_claimed) {
+            continue;
+        }
+        let mut rivals: Vec<usize> = e
+            .bank
+            .iter()
+            .filter_map(|b| by_bank.get(b))
+            .chain(e.recs.iter().filter_map(|r| by_rec.get(r)))
+            .flatten()
+            .copied()
+            .filter(|j| *j != k)
+            .filter(|j| edges.get(*j).is_some_and(|x| !claimed(x, &bank_settled, &rec_settled)))
+            .collect();
+        rivals.sort_unstable();
+        rivals.dedup();
+        rivals.sort_by(|a, b| {
+            let ca = edges.get(*a).map_or(0.0, |x| x.confidence);
+            let cb = edges.get(*b).map_or(0.0, |x| x.confidence);
+            cb.total_cmp(&ca).then(a.cmp(b))
+        });
+        // A rival threatens only if it is close to this match and also (about) the best choice
+        // for its own other items: a recurring bill's next payment prefers next month's bill.
+        let best_elsewhere = |x: &Edge| {
+            let other_banks = x.bank.iter().filter(|b| !e.bank.contains(b)).filter_map(|b| best_bank.get(b));
+            let other_recs = x.recs.iter().filter(|r| !e.recs.contains(r)).filter_map(|r| best_rec.get(r));
+            other_banks.chain(other_recs).fold(f64::NEG_INFINITY, |m, v| m.max(*v))
+        };
+        let own = logit(e.confidence);
+        let close: Vec<f64> = rivals
+            .iter()
+            .filter_map(|j| edges.get(*j))
+            .filter(|x| logit(x.confidence) >= own - cfg.ambiguity_margin)
+            .filter(|x| logit(x.confidence) >= best_elsewhere(x) - RIVAL_SLACK)
+            .filter(|x| !ctx.twins(e, x))
+            .map(|x| odds(x.confidence))
+            .collect();
+        let ambiguous = !close.is_empty();
+        // Competing explanations share the probability: with two equally likely rivals each is
+        // about a coin toss.
+        let confidence = if ambiguous {
+            let own = odds(e.confidence);
+            own / (1.0 + own + close.iter().sum::<f64>())
+        } else {
+            e.confidence
+        };
+        let status = if ambiguous {
+            MatchStatus::Suggested
+        } else if !e.difference.is_zero() {
+            if e.confidence >= cfg.discrepancy_threshold {
+                MatchStatus::Discrepancy
+            } else {
+                MatchStatus::Suggested
+            }
+        } else if e.confidence >= cfg.auto_threshold {
+            MatchStatus::Matched
+        } else {
+            MatchStatus::Suggested
+        };
+        let alternatives = rivals
+            .iter()
+            .filter_map(|j| edges.get(*j))
+            .take(cfg.max_alternatives)
+            .map(|x| Alternative {
+                bank_ids: ids(&x.bank, |i| bank.get(i).map(|t| t.id.as_str())),
+                record_ids: ids(&x.recs, |i| records.get(i).map(|r| r.id.as_str())),
+                confidence: round4(x.confidence),
+            })
+            .collect();
+        let settled = status != MatchStatus::Suggested;
+        for b in &e.bank {
+            if let Some(c) = bank_claimed.get_mut(*b as usize) {
+                *c = true;
+            }
+            if let Some(c) = bank_settled.get_mut(*b as usize) {
+                *c = settled;
+            }
+        }
+        for r in &e.recs {
+            if let Some(c) = rec_claimed.get_mut(*r as usize) {
+                *c = true;
+            }
+            if let Some(c) = rec_settled.get_mut(*r as usize) {
+                *c = settled;
+            }
+        }
+        let outcome = Outcome { status, confidence, alternatives, ambiguous };
+        out.push(to_match(e, outcome, &cfg.weights, bank, records));
+    }
+    out
+}
+
+/// How much worse than its other items' best option a rival may be and still count.
+const RIVAL_SLACK: f64 = 0.25;
+
+/// Log-odds of a probability.
+fn logit(p: f64) -> f64 {
+    odds(p).ln()
+}
+
+/// Probability to odds, bounded so that certainty stays finite.
+fn odds(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    p / (1.0 - p)
+}
+
+fn round4(x: f64) -> f64 {
+    (x.clamp(0.0, 1.0) * 10_000.0).round() / 10_000.0
+}
+
+fn ids<'a>(idx: &[u32], get: impl Fn(usize) -> Option<&'a str>) -> Vec<String> {
+    let mut v: Vec<u32> = idx.to_vec();
+    v.sort_unstable();
+    v.into_iter().filter_map(|i| get(i as usize)).map(str::to_string).collect()
+}
+
+/// How the assignment judged an edge.
+struct Outcome {
+    status: MatchStatus,
+    confidence: f64,
+    alternatives: Vec<Alternative>,
+    ambiguous: bool,
+}
+
+fn to_match(e: &Edge, outcome: Outcome, weights: &Weights, bank: &[BankTransaction], records: &[Record]) -> Match {
+    let Outcome { status, confidence, alternatives, ambiguous } = outcome;
+    let bank_ids = ids(&e.bank, |i| bank.get(i).map(|t| t.id.as_str()));
+    let record_ids = ids(&e.recs, |i| records.get(i).map(|r| r.id.as_str()));
+    let mut hash = Sha256::new();
+    for id in &bank_ids {
+        hash.update(b"b:");
+        hash.update(id.as_bytes());
+        hash.update([0]);
+    }
+    for id in &record_ids {
+        hash.update(b"r:");
+        hash.update(id.as_bytes());
+        hash.update([0]);
+    }
+    let id: String = hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let scored = e.scored(weights);
+    let mut reasons = scored.reasons.clone();
+    if ambiguous {
+        reasons.push("ambiguous: a competing candidate is nearly as likely".into());
+    }
+    let currency = bank.get(e.bank.first().copied().unwrap_or(0) as usize).map(|t| t.amount.currency());
+    let proposed_adjustment = (!e.difference.is_zero()).then(|| {
+        let cur = currency.map(|c| c.code().to_string()).unwrap_or_default();
+        let amount = e.difference.abs();
+        let what =
+            if e.difference.is_sign_negative() { "bank fee or short payment" } else { "overpayment or bank credit" };
+        format!("book {amount} {cur} as {what}")
+    });
+    let mut features: BTreeMap<String, f64> =
+        scored.features.iter().map(|(k, v)| (k.clone(), round4_signed(*v))).collect();
+    features.retain(|_, v| *v != 0.0);
+    Match {
+        id: format!("m-{id}"),
+        status,
+        bank_ids,
+        record_ids,
+        confidence: round4(confidence),
+        method: e.method,
+        rule: e.rule.clone(),
+        difference: e.difference,
+        explanation: Explanation {
+            features,
+            score: round4_signed(scored.score),
+            reasons,
+            alternatives,
+            proposed_adjustment,
+        },
+    }
+}
+
+fn round4_signed(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 10_000.0).round() / 10_000.0
+    } else {
+        0.0
+    }
+}
+
+fn result(mut matches: Vec<Match>, bank: &[BankTransaction], records: &[Record]) -> ReconcileResult {
+    let bank_pos: std::collections::HashMap<&str, usize> =
+        bank.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
+    let rec_pos: std::collections::HashMap<&str, usize> =
+        records.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
+    let first = |m: &Match| {
+        (
+            m.bank_ids.iter().filter_map(|id| bank_pos.get(id.as_str())).min().copied().unwrap_or(usize::MAX),
+            m.record_ids.iter().filter_map(|id| rec_pos.get(id.as_str())).min().copied().unwrap_or(usize::MAX),
+        )
+    };
+    matches.sort_by_cached_key(|m| (first(m), m.id.clone()));
+    let mut bank_used = std::collections::HashSet::new();
+    let mut rec_used = std::collections::HashSet::new();
+    let mut summary = Summary { bank_transactions: bank.len(), records: records.len(), ..Summary::default() };
+    let mut auto_bank = 0usize;
+    for m in &matches {
+        match m.status {
+            MatchStatus::Matched => {
+                summary.matched += 1;
+                auto_bank += m.bank_ids.len();
+            }
+            MatchStatus::Suggested => summary.suggested += 1,
+            MatchStatus::Discrepancy => summary.discrepancies += 1,
+        }
+        bank_used.extend(m.bank_ids.iter().cloned());
+        rec_used.extend(m.record_ids.iter().cloned());
+    }
+    let unmatched_bank: Vec<String> =
+        bank.iter().filter(|t| !bank_used.contains(&t.id)).map(|t| t.id.clone()).collect();
+    let unmatched_records: Vec<String> =
+        records.iter().filter(|r| !rec_used.contains(&r.id)).map(|r| r.id.clone()).collect();
+    summary.unmatched_bank = unmatched_bank.len();
+    summary.unmatched_records = unmatched_records.len();
+    summary.auto_match_rate = if bank.is_empty() { 0.0 } else { round4(auto_bank as f64 / bank.len() as f64) };
+    ReconcileResult { summary, matches, unmatched_bank, unmatched_records }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+//! Both sides reduced once to what matching compares (integer amounts, dates, normalised names,
+//! reference tokens) and indexed by amount, reference and name, so candidates come from lookups
+//! rather than the cross product.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use super::text;
+use crate::domain::{BankTransaction, Currency, Record};
+
+/// Amounts as integers in ten-thousandths, so indexing and subset sums use exact integer
+/// arithmetic; `None` for amounts too large to represent (they are never matched).
+pub fn units(amount: Decimal) -> Option<i64> {
+    amount.checked_mul(Decimal::from(10_000)).map(|d| d.round()).and_then(|d| d.to_i64())
+}
+
+/// A bank line as matching sees it.
+#[derive(Debug)]
+pub struct BankItem<'a> {
+    /// The transaction.
+    pub tx: &'a BankTransaction,
+    /// Amount in ten-thousandths.
+    pub units: i64,
+    /// Currency.
+    pub currency: Currency,
+    /// Booking date.
+    pub date: NaiveDate,
+    /// All its text (payee, description, reference, batch parts), for reference evidence.
+    pub text: String,
+    /// [`text::compact`] of `text`.
+    pub compact: String,
+    /// [`text::digit_runs`] of `text`.
+    pub runs: Vec<String>,
+    /// Normalised counterparty name (payee, else the name words of the description).
+    pub name: String,
+    /// Name index keys to look up.
+    pub name_keys: Vec<String>,
+}
+
+/// The name matching and learning use for a bank line's counterparty.
+pub fn bank_name(tx: &BankTransaction) -> String {
+    match tx.payee.as_deref().map(text::normalise_name).filter(|n| !n.is_empty()) {
+        Some(n) => n,
+        None => text::name_words(&tx.description).into_iter().take(4).collect::<Vec<_>>().join(" "),
+    }
+}
+
+impl<'a> BankItem<'a> {
+    /// Prepares one line; `None` when its amount cannot be represented.
+    pub fn new(tx: &'a BankTransaction) -> Option<Self> {
+        let units = units(tx.amount.amount())?;
+        let mut text = String::with_capacity(tx.description.len() + 32);
+        for part in [tx.payee.as_deref(), Some(tx.description.as_str()), tx.reference.as_deref()].into_iter().flatten()
+        {
+            text.push_str(part);
+            text.push(' ');
+        }
+        for d in &tx.details {
+            for part in [d.reference.as_deref(), d.payee.as_deref(), d.description.as_deref()].into_iter().flatten() {
+                text.push_str(part);
+                text.push(' ');
+            }
+        }
+        let name = bank_name(tx);
+        let mut name_keys: Vec<String> = Vec::new();
+        for w in name.split(' ').chain(text::name_words(&tx.description).iter().map(String::as_str)) {
+            if w.chars().count() >= 3 && !name_keys.iter().any(|k| k == w) && name_keys.len() < 2 {
+                name_keys.push(w.to_string());
+            }
+        }
+        Some(BankItem {
+            tx,
+            units,
+            currency: tx.amount.currency(),
+            date: tx.booking_date,
+            compact: text::compact(&text),
+            runs: text::digit_runs(&text, 1),
+            text,
+            name,
+            name_keys,
+        })
+    }
+}
+
+/// A book record as matching sees it.
+#[derive(Debug)]
+pub struct RecordItem<'a> {
+    /// The record.
+    pub rec: &'a Record,
+    /// Amount in ten-thousandths.
+    pub units: i64,
+    /// Currency.
+    pub currency: Currency,
+    /// Normalised counterparty.
+    pub name: String,
+    /// The digit core of its reference, when it has one of three digits or more.
+    pub ref_core: Option<String>,
+}
+
+impl<'a> RecordItem<'a> {
+    /// Prepares one record; `None` when its amount cannot be represented.
+    pub fn new(rec: &'a Record) -> Option<Self> {
+        let units = units(rec.amount.amount())?;
+        let ref_core = rec.reference.as_deref().and_then(text::digit_core).filter(|c| c.len() >= 3);
+        Some(RecordItem {
+            rec,
+            units,
+            currency: rec.amount.currency(),
+            name: rec.counterparty.as_deref().map(text::normalise_name).unwrap_or_default(),
+            ref_core,
+        })
+    }
+}
+
+/// Lookups from amount, reference and name to record positions, each list sorted by date.
+#[derive(Debug, Default)]
+pub struct RecordIndex {
+    /// (currency, units) → records.
+    pub by_amount: HashMap<(Currency, i64), Vec<u32>>,
+    /// Reference digit core → records.
+    pub by_ref: HashMap<String, Vec<u32>>,
+    /// Name key → records.
+    pub by_name: HashMap<String, Vec<u32>>,
+    /// All records by date.
+    pub by_date: Vec<u32>,
+}
+
+impl RecordIndex {
+    /// Indexes `records` (positions into that slice; `None` entries are skipped).
+    pub fn build(records: &[Option<RecordItem<'_>>]) -> Self {
+        let mut idx = RecordIndex::default();
+        for (i, r) in records.iter().enumerate() {
+            let Some(r) = r else { continue };
+            let i = i as u32;
+            idx.by_amount.entry((r.currency, r.units)).or_default().push(i);
+            if let Some(core) = &r.ref_core {
+                idx.by_ref.entry(core.clone()).or_default().push(i);
+            }
+            for key in text::name_keys(&r.name) {
+                idx.by_name.entry(key.to_string()).or_default().push(i);
+            }
+        }
+        let date = |i: &u32| records.get(*i as usize).and_then(|r| r.as_ref()).map(|r| (r.rec.date, *i));
+        idx.by_date =
+            (0..records.len() as u32).filter(|i| records.get(*i as usize).is_some_and(Option::is_some)).collect();
+        idx.by_date.sort_by_key(date);
+        for list in idx.by_amount.values_mut().chain(idx.by_ref.values_mut()).chain(idx.by_name.values_mut()) {
+            list.sort_by_key(date);
+        }
+        idx
+    }
+}
+
+/// Lookups from reference and name to bank positions, for one-record-many-payments groups; each
+/// list sorted by date.
+#[derive(Debug, Default)]
+pub struct BankIndex {
+    /// Digit run (three digits or more) → bank lines.
+    pub by_ref: HashMap<String, Vec<u32>>,
+    /// Name key → bank lines.
+    pub by_name: HashMap<String, Vec<u32>>,
+}
+
+impl BankIndex {
+    /// Indexes `bank` (positions into that slice; `None` entries are skipped).
+    pub fn build(bank: &[Option<BankItem<'_>>]) -> Self {
+        let mut idx = BankIndex::default();
+        for (i, b) in bank.iter().enumerate() {
+            let Some(b) = b else { continue };
+            let i = i as u32;
+            let mut seen: Vec<&str> = Vec::new();
+            for run in b.runs.iter().filter(|r| r.len() >= 3) {
+                if !seen.contains(&run.as_str()) {
+                    seen.push(run);
+                    idx.by_ref.entry(run.clone()).or_default().push(i);
+                }
+            }
+            for key in &b.name_keys {
+                idx.by_name.entry(key.clone()).or_default().push(i);
+            }
+        }
+        let date = |i: &u32| bank.get(*i as usize).and_then(|b| b.as_ref()).map(|b| (b.date, *i));
+        for list in idx.by_ref.values_mut().chain(idx.by_name.values_mut()) {
+            list.sort_by_key(date);
+        }
+        idx
+    }
+}
+
+/// The positions in a date-sorted `list` whose date lies in `[from, to]`.
+pub fn in_window<'l, T>(
+    list: &'l [u32],
+    items: &'l [Option<T>],
+    date: impl Fn(&T) -> NaiveDate + Copy + 'l,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> impl Iterator<Item = u32> + 'l {
+    let key = move |i: &u32| items.get(*i as usize).and_then(|x| x.as_ref()).map(date);
+    let start = list.partition_point(|i| key(i).is_some_and(|d| d < from));
+    list.get(start..).unwrap_or(&[]).iter().copied().take_while(move |i| key(i).is_some_and(|d| d <= to))
+}

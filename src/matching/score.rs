@@ -1,0 +1,242 @@
+//! Evidence for one candidate and its weighted score: log-odds contributions in the manner of
+//! Fellegi–Sunter, turned into a confidence by the logistic function.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::memory::Memory;
+use super::prepare::{BankItem, RecordItem};
+use super::text::{self, RefEvidence};
+use crate::rules::{business_days, days_between};
+
+/// Log-odds weights of each piece of evidence. The defaults are set so that an exact amount
+/// within a few days plus one independent piece of evidence (name, reference, uniqueness) reaches
+/// the auto threshold, and an amount alone never does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Weights {
+    /// Starting log-odds of any candidate (negative: most candidates are wrong).
+    pub prior: f64,
+    /// Amounts equal.
+    pub exact_amount: f64,
+    /// Amounts differ within tolerance.
+    pub within_tolerance: f64,
+    /// Paid the same business day.
+    pub date_close: f64,
+    /// Lost per business day of lag, up to ten days (so that the nearer of two otherwise equal
+    /// candidates wins).
+    pub date_decay: f64,
+    /// Paid within twenty business days.
+    pub date_late: f64,
+    /// Further apart.
+    pub date_far: f64,
+    /// The whole reference appears.
+    pub ref_full: f64,
+    /// The reference's number appears.
+    pub ref_core: f64,
+    /// A three-digit number matches.
+    pub ref_short: f64,
+    /// A truncated reference appears.
+    pub ref_truncated: f64,
+    /// Names (nearly) equal.
+    pub name_strong: f64,
+    /// Names alike.
+    pub name_medium: f64,
+    /// Names somewhat alike.
+    pub name_weak: f64,
+    /// Names clearly different.
+    pub name_conflict: f64,
+    /// A learned alias ties the names.
+    pub alias: f64,
+    /// The only candidate with this exact amount on both sides.
+    pub unique_amount: f64,
+    /// The lag fits the counterparty's learned habit.
+    pub habit_lag: f64,
+    /// The difference is the counterparty's usual fee.
+    pub habit_fee: f64,
+    /// The names were rejected together before.
+    pub rejected_names: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            prior: -4.0,
+            exact_amount: 4.0,
+            within_tolerance: 1.0,
+            date_close: 1.5,
+            date_decay: 0.15,
+            date_late: -0.5,
+            date_far: -1.5,
+            ref_full: 5.0,
+            ref_core: 3.5,
+            ref_short: 1.5,
+            ref_truncated: 2.0,
+            name_strong: 2.5,
+            name_medium: 1.5,
+            name_weak: 0.5,
+            name_conflict: -1.5,
+            alias: 2.5,
+            unique_amount: 2.0,
+            habit_lag: 0.5,
+            habit_fee: 1.5,
+            rejected_names: -3.0,
+        }
+    }
+}
+
+/// The logistic function: log-odds to probability.
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// What ties (or separates) one bank line and one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairFeatures {
+    /// Amounts equal.
+    pub exact: bool,
+    /// Bank amount minus record amount.
+    pub difference: Decimal,
+    /// Business days from the record's date (or due date, whichever is closer) to the bank date.
+    pub days: i64,
+    /// Calendar days for the same.
+    pub calendar_days: i64,
+    /// Reference evidence.
+    pub reference: RefEvidence,
+    /// Name similarity, when both sides name a counterparty.
+    pub name: Option<f64>,
+    /// A learned alias ties the names.
+    pub alias: bool,
+    /// The only exact-amount candidate on both sides (filled in after all candidates are known).
+    pub unique: bool,
+    /// The amount is a round number (a multiple of 50), which recurs by chance.
+    pub round: bool,
+    /// The lag fits the learned habit.
+    pub habit_lag: bool,
+    /// The difference is the learned usual fee.
+    pub habit_fee: bool,
+    /// The names were rejected together before.
+    pub rejected_names: bool,
+}
+
+/// Gathers the evidence for a pair.
+pub fn pair_features(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory) -> PairFeatures {
+    let difference = b.tx.amount.amount().checked_sub(r.rec.amount.amount()).unwrap_or(Decimal::MAX);
+    let mut days = business_days(r.rec.date, b.date);
+    let mut calendar_days = days_between(r.rec.date, b.date);
+    if let Some(due) = r.rec.due_date {
+        let d = business_days(due, b.date);
+        if d.abs() < days.abs() {
+            days = d;
+            calendar_days = days_between(due, b.date);
+        }
+    }
+    let reference = match r.rec.reference.as_deref() {
+        Some(reference) => text::ref_evidence(reference, &b.compact, &b.runs),
+        None => RefEvidence::None,
+    };
+    let check = match (b.tx.check_number.as_deref(), r.rec.reference.as_deref()) {
+        (Some(c), Some(reference))
+            if text::digit_core(c).is_some() && text::digit_core(c) == text::digit_core(reference) =>
+        {
+            RefEvidence::Full
+        }
+        _ => RefEvidence::None,
+    };
+    let alias = memory.is_alias(&b.name, &r.name);
+    let habit = memory.habit(&r.name);
+    PairFeatures {
+        exact: difference.is_zero(),
+        difference,
+        days,
+        calendar_days,
+        reference: reference.max(check),
+        name: text::similar_normalised(&b.name, &r.name),
+        alias,
+        unique: false,
+        round: (b.units % 500_000 == 0) || (r.units % 500_000 == 0),
+        habit_lag: habit.and_then(|h| h.mean_lag()).is_some_and(|m| (days as f64 - m).abs() <= 2.0),
+        habit_fee: !difference.is_zero() && habit.is_some_and(|h| h.is_usual_difference(difference)),
+        rejected_names: !alias && memory.names_rejected(&b.name, &r.name),
+    }
+}
+
+/// A score with its breakdown by feature and the reasons in words.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Scored {
+    /// Sum of log-odds.
+    pub score: f64,
+    /// Feature → contribution.
+    pub features: BTreeMap<String, f64>,
+    /// Reasons, in order.
+    pub reasons: Vec<String>,
+}
+
+impl Scored {
+    /// Adds a contribution.
+    pub fn add(&mut self, feature: &str, value: f64, reason: impl Into<String>) {
+        if value != 0.0 {
+            self.score += value;
+            *self.features.entry(feature.to_string()).or_default() += value;
+            self.reasons.push(reason.into());
+        }
+    }
+}
+
+/// The date contribution for a lag in business days.
+pub fn date_weight(days: i64, w: &Weights) -> f64 {
+    match days.unsigned_abs() {
+        lag @ 0..=10 => w.date_close - w.date_decay * lag as f64,
+        11..=20 => w.date_late,
+        _ => w.date_far,
+    }
+}
+
+/// Scores a pair's evidence.
+pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
+    let mut s = Scored { score: w.prior, ..Scored::default() };
+    s.features.insert("prior".into(), w.prior);
+    if f.exact {
+        s.add("amount", w.exact_amount, "amounts equal");
+    } else {
+        s.add("amount", w.within_tolerance, format!("amounts differ by {} (within tolerance)", f.difference));
+    }
+    let date = date_weight(f.days, w);
+    s.add("date", date, format!("{} business day(s) apart", f.days));
+    let reference = match f.reference {
+        RefEvidence::Full => w.ref_full,
+        RefEvidence::Core => w.ref_core,
+        RefEvidence::ShortCore => w.ref_short,
+        RefEvidence::Truncated => w.ref_truncated,
+        RefEvidence::None => 0.0,
+    };
+    s.add("reference", reference, format!("reference evidence: {:?}", f.reference).to_lowercase());
+    let name = match f.name {
+        Some(n) if n >= 0.9 => w.name_strong,
+        Some(n) if n >= 0.75 => w.name_medium,
+        Some(n) if n >= 0.5 => w.name_weak,
+        Some(n) if n < 0.3 => w.name_conflict,
+        _ => 0.0,
+    };
+    if f.alias && w.alias > name {
+        s.add("memory", w.alias, "learned alias of the counterparty");
+    } else if let Some(n) = f.name {
+        s.add("name", name, format!("name similarity {n:.2}"));
+    }
+    if f.unique {
+        // A round amount recurs by chance far more often than an odd one.
+        let (weight, what) = if f.round { (w.unique_amount / 2.0, "round") } else { (w.unique_amount, "odd") };
+        s.add("unique_amount", weight, format!("only candidate with this {what} amount on both sides"));
+    }
+    if f.habit_lag {
+        s.add("memory", w.habit_lag, "lag fits the counterparty's habit");
+    }
+    if f.habit_fee {
+        s.add("memory", w.habit_fee, "difference is the counterparty's usual fee");
+    }
+    if f.rejected_names {
+        s.add("memory", w.rejected_names, "these names were rejected together before");
+    }
+    s
+}

@@ -1,0 +1,149 @@
+//! Bounded subset-sum: which few of a handful of candidates add up to a target. Used for batch
+//! deposits (one bank line, several invoices) and instalments (one invoice, several bank lines).
+//! The candidate list, the group size and the number of search steps are capped, so the cost of
+//! one search is bounded whatever the input.
+
+/// Limits of one search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Largest group.
+    pub max_size: usize,
+    /// Search steps before giving up (the solutions found so far are kept).
+    pub max_steps: u64,
+    /// Solutions to collect at most.
+    pub max_solutions: usize,
+}
+
+/// Subsets of at least two `items` (id, positive amount) whose sum lies within `tolerance` of
+/// `target`. Exact solutions come first, then by smaller difference and fewer items; when an exact
+/// solution exists, inexact ones are dropped.
+pub fn find(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> Vec<Vec<u32>> {
+    // Exact sums first, in a search of their own, so that near-sums cannot use up the caps.
+    let exact = search(target, 0, items, caps);
+    if !exact.is_empty() || tolerance <= 0 {
+        return exact;
+    }
+    search(target, tolerance, items, caps)
+}
+
+fn search(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> Vec<Vec<u32>> {
+    let mut sorted: Vec<(u32, i64)> =
+        items.iter().copied().filter(|(_, a)| *a > 0 && *a <= target + tolerance).collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut suffix = vec![0i128; sorted.len() + 1];
+    for i in (0..sorted.len()).rev() {
+        let here = sorted.get(i).map_or(0, |x| i128::from(x.1));
+        let next = suffix.get(i + 1).copied().unwrap_or(0);
+        if let Some(s) = suffix.get_mut(i) {
+            *s = here + next;
+        }
+    }
+    let mut search = Search {
+        items: &sorted,
+        suffix: &suffix,
+        target: i128::from(target),
+        tolerance: i128::from(tolerance.max(0)),
+        caps,
+        steps: 0,
+        chosen: Vec::new(),
+        found: Vec::new(),
+    };
+    search.walk(0, 0);
+    let mut found = search.found;
+    found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.len().cmp(&b.1.len())).then(a.1.cmp(&b.1)));
+    if found.first().is_some_and(|f| f.0 == 0) {
+        found.retain(|f| f.0 == 0);
+    }
+    found.into_iter().map(|(_, ids)| ids).collect()
+}
+
+struct Search<'a> {
+    items: &'a [(u32, i64)],
+    suffix: &'a [i128],
+    target: i128,
+    tolerance: i128,
+    caps: Caps,
+    steps: u64,
+    chosen: Vec<u32>,
+    found: Vec<(i128, Vec<u32>)>,
+}
+
+impl Search<'_> {
+    fn walk(&mut self, start: usize, sum: i128) {
+        self.steps += 1;
+        if self.steps > self.caps.max_steps || self.found.len() >= self.caps.max_solutions {
+            return;
+        }
+        let diff = (sum - self.target).abs();
+        if self.chosen.len() >= 2 && diff <= self.tolerance {
+            let mut ids = self.chosen.clone();
+            ids.sort_unstable();
+            self.found.push((diff, ids));
+            if diff == 0 {
+                return;
+            }
+        }
+        if self.chosen.len() >= self.caps.max_size {
+            return;
+        }
+        for i in start..self.items.len() {
+            let Some(&(id, amount)) = self.items.get(i) else { break };
+            let remaining = self.suffix.get(i).copied().unwrap_or(0);
+            if sum + remaining < self.target - self.tolerance {
+                break;
+            }
+            let next = sum + i128::from(amount);
+            if next > self.target + self.tolerance {
+                continue;
+            }
+            self.chosen.push(id);
+            self.walk(i + 1, next);
+            self.chosen.pop();
+            if self.steps > self.caps.max_steps || self.found.len() >= self.caps.max_solutions {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAPS: Caps = Caps { max_size: 6, max_steps: 100_000, max_solutions: 4 };
+
+    #[test]
+    fn a_batch_is_split_into_the_invoices_it_pays() {
+        let items = [(1, 100), (2, 250), (3, 75), (4, 40)];
+        assert_eq!(find(425, 0, &items, CAPS), vec![vec![1, 2, 3]]);
+    }
+
+    #[test]
+    fn equal_amounts_give_several_solutions_so_the_group_is_ambiguous() {
+        let items = [(1, 100), (2, 100), (3, 200)];
+        assert_eq!(find(300, 0, &items, CAPS).len(), 2);
+    }
+
+    #[test]
+    fn an_inexact_sum_is_offered_only_without_an_exact_one() {
+        let items = [(1, 100), (2, 98), (3, 2)];
+        assert_eq!(find(198, 5, &items, CAPS), vec![vec![1, 2]]);
+        assert_eq!(find(197, 5, &[(1, 100), (2, 98)], CAPS), vec![vec![1, 2]]);
+    }
+
+    #[test]
+    fn near_sums_do_not_crowd_out_an_exact_one() {
+        let items = [(1, 67), (2, 38), (3, 38), (4, 38), (5, 38), (6, 38), (7, 33)];
+        let caps = Caps { max_size: 6, max_steps: 100_000, max_solutions: 2 };
+        assert_eq!(find(100, 5, &items, caps), vec![vec![1, 7]]);
+    }
+
+    #[test]
+    fn the_search_stops_at_its_step_cap() {
+        let items: Vec<(u32, i64)> = (0..40).map(|i| (i, 1_000_003 + i64::from(i) * 7)).collect();
+        let caps = Caps { max_size: 8, max_steps: 5_000, max_solutions: 4 };
+        let _ = find(1, 0, &items, caps);
+        let _ = find(9_999_999_999, 0, &items, caps);
+        assert!(find(0, 0, &[], caps).is_empty());
+    }
+}

@@ -1,0 +1,409 @@
+//! Text evidence: counterparty name normalisation and similarity, reference token extraction and
+//! reference comparison. Banks upper-case, truncate and re-punctuate what the books wrote, so
+//! every comparison here works on normalised forms.
+
+/// Words that say what kind of company it is, not which one; they are dropped before comparing.
+const LEGAL_WORDS: &[&str] = &[
+    "group",
+    "holding",
+    "holdings",
+    "gmbh",
+    "ag",
+    "kg",
+    "ohg",
+    "ug",
+    "ev",
+    "ltd",
+    "limited",
+    "llc",
+    "llp",
+    "lp",
+    "inc",
+    "incorporated",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "plc",
+    "sa",
+    "sas",
+    "sarl",
+    "srl",
+    "spa",
+    "bv",
+    "nv",
+    "oy",
+    "ab",
+    "as",
+    "aps",
+    "pty",
+    "pte",
+    "the",
+    "und",
+    "and",
+    "et",
+    "cie",
+];
+
+/// Words banks put around the counterparty's name; they carry no identity.
+const BANK_NOISE: &[&str] = &[
+    "sepa",
+    "credit",
+    "debit",
+    "transfer",
+    "payment",
+    "pmt",
+    "ach",
+    "wire",
+    "pos",
+    "card",
+    "deposit",
+    "ref",
+    "reference",
+    "inv",
+    "invoice",
+    "from",
+    "to",
+    "dd",
+    "direct",
+    "trf",
+    "tfr",
+    "ccd",
+    "ppd",
+    "web",
+    "online",
+    "purchase",
+    "incoming",
+    "outgoing",
+    "remittance",
+    "ueberweisung",
+    "gutschrift",
+    "lastschrift",
+    "dauerauftrag",
+];
+
+/// Lower-case words of `text` (letters and digits), in order, accents folded (`Çelik` → `celik`)
+/// because banks print names in plain ASCII.
+pub fn tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(fold).collect()
+}
+
+/// Lower case with Latin accents and ligatures folded to ASCII.
+pub fn fold(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars().flat_map(char::to_lowercase) {
+        match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ą' | 'ā' | 'ă' => out.push('a'),
+            'æ' => out.push_str("ae"),
+            'ç' | 'ć' | 'č' | 'ĉ' => out.push('c'),
+            'ď' | 'đ' | 'ð' => out.push('d'),
+            'è' | 'é' | 'ê' | 'ë' | 'ę' | 'ě' | 'ē' => out.push('e'),
+            'ğ' => out.push('g'),
+            'ì' | 'í' | 'î' | 'ï' | 'ı' | 'ī' => out.push('i'),
+            'ł' | 'ľ' => out.push('l'),
+            'ñ' | 'ń' | 'ň' => out.push('n'),
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ő' | 'ō' => out.push('o'),
+            'œ' => out.push_str("oe"),
+            'ř' => out.push('r'),
+            'ś' | 'š' | 'ş' | 'ș' => out.push('s'),
+            'ß' => out.push_str("ss"),
+            'ť' | 'ț' | 'ţ' => out.push('t'),
+            'ù' | 'ú' | 'û' | 'ü' | 'ů' | 'ű' | 'ū' => out.push('u'),
+            'ý' | 'ÿ' => out.push('y'),
+            'ź' | 'ż' | 'ž' => out.push('z'),
+            'þ' => out.push_str("th"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A counterparty name reduced to what identifies it: lower case, punctuation gone, legal-form
+/// words (GmbH, Ltd, Inc...) dropped, single spaces.
+pub fn normalise_name(name: &str) -> String {
+    let words: Vec<String> = tokens(name).into_iter().filter(|w| !LEGAL_WORDS.contains(&w.as_str())).collect();
+    words.join(" ")
+}
+
+/// Normalised name words of a bank line's text that may name the counterparty (bank boilerplate and
+/// words with digits dropped).
+pub fn name_words(text: &str) -> Vec<String> {
+    tokens(text)
+        .into_iter()
+        .filter(|w| {
+            w.chars().count() >= 2
+                && !w.chars().any(|c| c.is_ascii_digit())
+                && !LEGAL_WORDS.contains(&w.as_str())
+                && !BANK_NOISE.contains(&w.as_str())
+        })
+        .collect()
+}
+
+/// The keys a counterparty is indexed under: its first two words of at least three characters
+/// (two, because banks print personal names surname first or last).
+pub fn name_keys(normalised: &str) -> impl Iterator<Item = &str> {
+    normalised.split(' ').filter(|w| w.chars().count() >= 3).take(2)
+}
+
+/// How alike two counterparty names are, in [0, 1]; `None` when either is empty after
+/// normalisation. A truncated name scores as nearly equal to the full one.
+pub fn similar(a: &str, b: &str) -> Option<f64> {
+    similar_normalised(&normalise_name(a), &normalise_name(b))
+}
+
+/// [`similar`] on names already passed through [`normalise_name`].
+pub fn similar_normalised(a: &str, b: &str) -> Option<f64> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    if a == b {
+        return Some(1.0);
+    }
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let short_compact: String = short.chars().filter(|c| *c != ' ').collect();
+    let long_compact: String = long.chars().filter(|c| *c != ' ').collect();
+    if short_compact.chars().count() >= 4 && long_compact.starts_with(&short_compact) {
+        return Some(0.95);
+    }
+    let short_words: Vec<&str> = short.split(' ').collect();
+    let long_words: Vec<&str> = long.split(' ').collect();
+    if short_words.iter().all(|w| long_words.contains(w)) {
+        return Some(0.9);
+    }
+    let (fewer, more) =
+        if short_words.len() <= long_words.len() { (&short_words, &long_words) } else { (&long_words, &short_words) };
+    let matched = fewer.iter().filter(|w| more.iter().any(|m| word_match(w, m))).count();
+    let words = 0.95 * matched as f64 / fewer.len().max(1) as f64;
+    Some(words.max(dice(&short_compact, &long_compact)))
+}
+
+/// Whether two name words can be the same word as a bank abbreviates or transliterates it:
+/// equal, one a prefix of the other (three letters at least), equal once German umlaut spellings
+/// (`oe`, `ue`, `ae`) are folded, or a single initial.
+fn word_match(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let prefix = |x: &str, y: &str| x.len() >= 3 && y.starts_with(x);
+    if prefix(a, b) || prefix(b, a) {
+        return true;
+    }
+    let plain = |s: &str| s.replace("oe", "o").replace("ue", "u").replace("ae", "a");
+    let (pa, pb) = (plain(a), plain(b));
+    if pa == pb || prefix(&pa, &pb) || prefix(&pb, &pa) {
+        return true;
+    }
+    let initial = |x: &str, y: &str| x.chars().count() == 1 && y.starts_with(x);
+    initial(a, b) || initial(b, a)
+}
+
+/// Sørensen–Dice coefficient over character bigrams.
+fn dice(a: &str, b: &str) -> f64 {
+    let grams = |s: &str| {
+        let chars: Vec<char> = s.chars().collect();
+        let mut v: Vec<(char, char)> = chars.windows(2).map(|w| (w[0], w[1])).collect();
+        v.sort_unstable();
+        v
+    };
+    let (ga, gb) = (grams(a), grams(b));
+    if ga.is_empty() || gb.is_empty() {
+        return if a == b { 1.0 } else { 0.0 };
+    }
+    let (mut i, mut j, mut common) = (0, 0, 0usize);
+    while let (Some(x), Some(y)) = (ga.get(i), gb.get(j)) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                i += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+        }
+    }
+    (2 * common) as f64 / (ga.len() + gb.len()) as f64
+}
+
+/// Upper-case letters and digits of `text`, everything else dropped: `inv 00123` and `INV-00123`
+/// both become `INV00123`.
+pub fn compact(text: &str) -> String {
+    text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect()
+}
+
+/// Runs of digits in `text`, leading zeros stripped, at least `min_len` digits long before
+/// stripping (`INV-00123` gives `123`).
+pub fn digit_runs(text: &str, min_len: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else if !run.is_empty() {
+            if run.len() >= min_len {
+                let stripped = run.trim_start_matches('0');
+                out.push(if stripped.is_empty() { "0".to_string() } else { stripped.to_string() });
+            }
+            run.clear();
+        }
+    }
+    out
+}
+
+/// The digits of a reference, concatenated, leading zeros stripped (`INV-2024-0042` gives
+/// `20240042`); `None` when it has no digits.
+pub fn digit_core(reference: &str) -> Option<String> {
+    let digits: String = reference.chars().filter(char::is_ascii_digit).collect();
+    let stripped = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        None
+    } else if stripped.is_empty() {
+        Some("0".into())
+    } else {
+        Some(stripped.to_string())
+    }
+}
+
+/// Reference-like tokens of free text: words of at least four characters holding a digit
+/// (invoice ids such as `INV-00123`, compacted to `INV00123`) and digit runs of four or more
+/// (the Odoo rule), leading zeros stripped.
+pub fn refs_in(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in text.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')' | '[' | ']')) {
+        let c = compact(word);
+        if c.chars().count() >= 4 && c.chars().any(|ch| ch.is_ascii_digit()) && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    for run in digit_runs(text, 4) {
+        if !out.contains(&run) {
+            out.push(run);
+        }
+    }
+    out
+}
+
+/// How strongly a bank line's text evidences a book reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RefEvidence {
+    /// Nothing ties them.
+    None,
+    /// The text ends in a truncated start of the reference.
+    Truncated,
+    /// A short digit core (three digits) matches: weak, numbers that short collide.
+    ShortCore,
+    /// The reference's digits (leading zeros stripped) appear as a number in the text.
+    Core,
+    /// The whole reference appears, ignoring case, spaces and punctuation.
+    Full,
+}
+
+impl RefEvidence {
+    /// The feature value in [0, 1].
+    pub fn value(self) -> f64 {
+        match self {
+            RefEvidence::None => 0.0,
+            RefEvidence::Truncated => 0.5,
+            RefEvidence::ShortCore => 0.4,
+            RefEvidence::Core => 0.8,
+            RefEvidence::Full => 1.0,
+        }
+    }
+}
+
+/// Compares a book reference with a bank line. `bank_compact` is [`compact`] of the bank text and
+/// `bank_runs` its [`digit_runs`] (minimum length 1).
+pub fn ref_evidence(reference: &str, bank_compact: &str, bank_runs: &[String]) -> RefEvidence {
+    let rc = compact(reference);
+    if rc.chars().count() >= 3 && bank_compact.contains(&rc) {
+        return RefEvidence::Full;
+    }
+    if let Some(core) = digit_core(reference) {
+        if bank_runs.contains(&core) {
+            return if core.len() >= 4 {
+                RefEvidence::Core
+            } else if core.len() == 3 {
+                RefEvidence::ShortCore
+            } else {
+                RefEvidence::None
+            };
+        }
+    }
+    let n = rc.chars().count();
+    let min = 5.max(n * 3 / 5);
+    if n > min {
+        let chars: Vec<char> = rc.chars().collect();
+        for len in (min..n).rev() {
+            let prefix: String = chars.iter().take(len).collect();
+            if bank_compact.ends_with(&prefix) {
+                return RefEvidence::Truncated;
+            }
+        }
+    }
+    RefEvidence::None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legal_forms_case_and_punctuation_do_not_change_a_name() {
+        assert_eq!(normalise_name("ACME GmbH"), "acme");
+        assert_eq!(normalise_name("Acme, Inc."), "acme");
+        assert_eq!(normalise_name("The Smith & Jones Co."), "smith jones");
+        assert_eq!(normalise_name("Çelik Straße"), "celik strasse");
+    }
+
+    #[test]
+    fn a_truncated_upper_cased_name_is_nearly_equal_to_the_full_one() {
+        let s = similar("ACME WIDGETS INTERNAT", "Acme Widgets International Ltd").unwrap_or(0.0);
+        assert!(s >= 0.9, "{s}");
+        let other = similar("ACME WIDGETS", "Brightside Bakery").unwrap_or(1.0);
+        assert!(other < 0.3, "{other}");
+        for (bank, books) in [
+            ("SILVER CONSTR LYON", "Silverline Construction Lyon Corp."),
+            ("BRUECK FOODS MALMOE", "Brückner Foods Malmö Group Inc."),
+            ("GARCIA IND SUPPL GDANS", "García Industrial Supplies Gdańsk LLC"),
+            ("MARIA D", "Dubois, Maria"),
+        ] {
+            let s = similar(bank, books).unwrap_or(0.0);
+            assert!(s >= 0.75, "{bank} ~ {books}: {s}");
+        }
+        assert_eq!(similar("", "Acme"), None);
+    }
+
+    #[test]
+    fn references_are_found_however_the_bank_mangles_them() {
+        let runs = |t: &str| digit_runs(t, 1);
+        let check = |bank: &str| ref_evidence("INV-00123", &compact(bank), &runs(bank));
+        assert_eq!(check("PAYMENT INV00123 ACME"), RefEvidence::Full);
+        assert_eq!(check("acme inv 00123"), RefEvidence::Full);
+        assert_eq!(check("ACME 123 THANKS"), RefEvidence::ShortCore);
+        assert_eq!(ref_evidence("INV-004567", &compact("ref 4567"), &runs("ref 4567")), RefEvidence::Core);
+        assert_eq!(check("ACME PAYMENT INV001"), RefEvidence::Truncated);
+        assert_eq!(check("ACME PAYMENT 99"), RefEvidence::None);
+    }
+
+    #[test]
+    fn reference_tokens_follow_the_four_digit_rule_and_keep_invoice_ids() {
+        let refs = refs_in("SEPA CT INV-00123 Order 98765 x 12");
+        assert!(refs.contains(&"INV00123".to_string()));
+        assert!(refs.contains(&"98765".to_string()));
+        assert!(!refs.iter().any(|r| r == "12"));
+    }
+
+    #[test]
+    fn name_words_drop_bank_boilerplate_and_numbers() {
+        assert_eq!(name_words("SEPA CREDIT TRANSFER ACME GMBH INV 00123"), vec!["acme".to_string()]);
+    }
+
+    #[test]
+    fn odd_unicode_never_breaks_the_helpers() {
+        for s in ["ß", "İstanbul ﬁnance", "€€€ 0000", "\u{0301}x", ""] {
+            let _ = refs_in(s);
+            let _ = similar(s, "x");
+            let _ = ref_evidence(s, &compact(s), &digit_runs(s, 1));
+            let _ = name_words(s);
+        }
+    }
+}
