@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::memory::Memory;
 use super::model::{Alternative, Explanation, Match, MatchStatus, Method, ReconcileResult, Summary};
-use super::prepare::{in_window, units, BankIndex, BankItem, RecordIndex, RecordItem};
-use super::score::{pair_features, score_pair, sigmoid, PairFeatures, Scored, Weights};
+use super::prepare::{in_window, units, window, BankIndex, BankItem, RecordIndex, RecordItem};
+use super::score::{pair_features, pair_features_with, score_pair, sigmoid, NameCache, PairFeatures, Scored, Weights};
 use super::subset::{self, Caps};
 use super::text::{self, RefEvidence};
 use crate::domain::{BankTransaction, Record};
@@ -287,8 +287,8 @@ impl Ctx<'_, '_> {
         keys
     }
 
-    fn name_evidence(&self, b: &BankItem<'_>, r: &RecordItem<'_>) -> bool {
-        self.memory.is_alias(&b.name, &r.name) || text::similar_normalised(&b.name, &r.name).is_some_and(|s| s >= 0.75)
+    fn name_evidence<'n>(&self, b: &BankItem<'_>, r: &'n RecordItem<'_>, cache: &mut NameCache<'n>) -> bool {
+        self.memory.is_alias(&b.name, &r.name) || cache.similarity(&b.name, &r.name).is_some_and(|s| s >= 0.75)
     }
 
     fn pair_candidates(&self, i: u32) -> Vec<PairCandidate> {
@@ -322,15 +322,26 @@ impl Ctx<'_, '_> {
                 );
             }
         }
+        // Name lists sorted by amount: only the slice within tolerance is read, however many
+        // records share the name word.
         for key in self.bank_name_keys(b) {
-            if let Some(list) = self.rindex.by_name.get(&key) {
+            if let Some(list) = self.rindex.by_name_amount.get(&key) {
+                let amount = |i: &u32| self.rec(*i).map_or(i64::MIN, |r| r.units);
+                let start = list.partition_point(|i| amount(i) < b.units - tol);
                 ids.extend(
-                    in_window(list, self.recs, date, from, to).filter(|r| self.rec(*r).is_some_and(near)).take(256),
+                    list.get(start..)
+                        .unwrap_or(&[])
+                        .iter()
+                        .copied()
+                        .take_while(|i| amount(i) <= b.units + tol)
+                        .filter(|i| self.rec(*i).is_some_and(|r| near(r) && r.rec.date >= from && r.rec.date <= to))
+                        .take(256),
                 );
             }
         }
         ids.sort_unstable();
         ids.dedup();
+        let mut names = NameCache::default();
         let mut out: Vec<(f64, PairCandidate)> = ids
             .into_iter()
             .filter_map(|ri| {
@@ -338,7 +349,7 @@ impl Ctx<'_, '_> {
                 if r.currency != b.currency || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let features = pair_features(b, r, self.memory);
+                let features = pair_features_with(b, r, self.memory, names.similarity(&b.name, &r.name));
                 if !features.exact
                     && features.reference < RefEvidence::Core
                     && (!features.alias && features.name.is_none_or(|n| n < 0.75) || (r.units - b.units).abs() > tol)
@@ -376,6 +387,9 @@ impl Ctx<'_, '_> {
         let mut out = Vec::new();
         let mut bank_map: Option<Dynamic> = None;
         let competitors = cands.len() as i64 - 1;
+        // Rules are asked only about candidates that could still win for this bank line: script
+        // time goes to the few pairs where a decision can change the outcome.
+        let best = cands.iter().map(|c| score_pair(&c.features, &self.config.weights).score).fold(f64::MIN, f64::max);
         for c in cands {
             let Some(r) = self.rec(c.rec) else { continue };
             let mut scored = score_pair(&c.features, &self.config.weights);
@@ -389,7 +403,7 @@ impl Ctx<'_, '_> {
             };
             let mut rule = None;
             let mut kept_verdict = None;
-            if confidence >= self.config.rule_floor && self.rules.judges_pairs() {
+            if confidence >= self.config.rule_floor && scored.score >= best - RULE_BAND && self.rules.judges_pairs() {
                 let bm = bank_map.get_or_insert_with(|| bank_dynamic(b)).clone();
                 let verdict =
                     self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
@@ -434,7 +448,8 @@ impl Ctx<'_, '_> {
         let mut ids: Vec<u32> = Vec::new();
         for key in self.bank_name_keys(b) {
             if let Some(list) = self.rindex.by_name.get(&key) {
-                ids.extend(in_window(list, self.recs, date, from, to).take(256));
+                // The records nearest the bank date, latest first: a batch pays recent invoices.
+                ids.extend(window(list, self.recs, date, from, to).iter().rev().take(GROUP_SCAN));
             }
         }
         for run in b.runs.iter().filter(|r| r.len() >= 3) {
@@ -444,6 +459,7 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
+        let mut names = NameCache::default();
         let mut cands: Vec<(u32, i64, f64)> = ids
             .into_iter()
             .filter_map(|ri| {
@@ -456,7 +472,7 @@ impl Ctx<'_, '_> {
                     .reference
                     .as_deref()
                     .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
-                if !refd && !self.name_evidence(b, r) {
+                if !refd && !self.name_evidence(b, r, &mut names) {
                     return None;
                 }
                 let dist = (b.date - r.rec.date).num_days().abs() as f64;
@@ -533,13 +549,14 @@ impl Ctx<'_, '_> {
         };
         let mut ids: Vec<u32> = Vec::new();
         for list in text::name_keys(&r.name).filter_map(|k| bindex.by_name.get(k)) {
-            ids.extend(in_window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).take(256));
+            ids.extend(window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).iter().take(GROUP_SCAN));
         }
         if let Some(list) = r.ref_core.as_ref().and_then(|k| bindex.by_ref.get(k)) {
-            ids.extend(in_window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).take(256));
+            ids.extend(window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).iter().take(GROUP_SCAN));
         }
         ids.sort_unstable();
         ids.dedup();
+        let mut names = NameCache::default();
         let mut cands: Vec<(u32, i64, f64)> = ids
             .into_iter()
             .filter_map(|bi| {
@@ -552,7 +569,10 @@ impl Ctx<'_, '_> {
                     .reference
                     .as_deref()
                     .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
-                if !refd && !self.name_evidence(b, r) {
+                if !refd
+                    && !self.memory.is_alias(&b.name, &r.name)
+                    && names.similarity(&r.name, &b.name).is_none_or(|s| s < 0.75)
+                {
                     return None;
                 }
                 let dist = (b.date - r.rec.date).num_days().abs() as f64;
@@ -693,6 +713,12 @@ impl Ctx<'_, '_> {
         same_bank(eb, xb) && same_rec(er, xr)
     }
 }
+
+/// How far (log-odds) below a bank line's best candidate rules are still asked.
+const RULE_BAND: f64 = 3.0;
+
+/// Items read from one name list when gathering group candidates.
+const GROUP_SCAN: usize = 96;
 
 /// Marks exact-amount candidates that are the only one on the record's side too.
 fn mark_unique(per_bank: &mut [Vec<PairCandidate>], n_recs: usize) {

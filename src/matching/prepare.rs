@@ -124,6 +124,8 @@ pub struct RecordIndex {
     pub by_ref: HashMap<String, Vec<u32>>,
     /// Name key → records.
     pub by_name: HashMap<String, Vec<u32>>,
+    /// Name key → records, sorted by amount.
+    pub by_name_amount: HashMap<String, Vec<u32>>,
     /// All records by date.
     pub by_date: Vec<u32>,
 }
@@ -147,6 +149,11 @@ impl RecordIndex {
         idx.by_date =
             (0..records.len() as u32).filter(|i| records.get(*i as usize).is_some_and(Option::is_some)).collect();
         idx.by_date.sort_by_key(date);
+        idx.by_name_amount = idx.by_name.clone();
+        let amount = |i: &u32| records.get(*i as usize).and_then(|r| r.as_ref()).map(|r| (r.units, *i));
+        for list in idx.by_name_amount.values_mut() {
+            list.sort_by_key(amount);
+        }
         for list in idx.by_amount.values_mut().chain(idx.by_ref.values_mut()).chain(idx.by_name.values_mut()) {
             list.sort_by_key(date);
         }
@@ -188,6 +195,20 @@ impl BankIndex {
         }
         idx
     }
+}
+
+/// The slice of a date-sorted `list` whose dates lie in `[from, to]`.
+pub fn window<'l, T>(
+    list: &'l [u32],
+    items: &[Option<T>],
+    date: impl Fn(&T) -> NaiveDate + Copy,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> &'l [u32] {
+    let key = |i: &u32| items.get(*i as usize).and_then(|x| x.as_ref()).map(date);
+    let start = list.partition_point(|i| key(i).is_some_and(|d| d < from));
+    let end = list.partition_point(|i| key(i).is_some_and(|d| d <= to));
+    list.get(start..end.max(start)).unwrap_or(&[])
 }
 
 /// The positions in a date-sorted `list` whose date lies in `[from, to]`.
