@@ -166,3 +166,56 @@ fn summary(r: &ReconcileResult) -> String {
     section(&mut out, "Records without a match", r.unmatched_records.clone());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use bankrec::workload::{generate, write, Profile};
+
+    use super::*;
+
+    #[test]
+    fn a_csv_statement_and_records_reconcile_to_the_documented_json_shape() {
+        let dir = std::env::temp_dir().join(format!("bankrec-reconcile-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let w = generate(&Profile::realistic().with_records(300), 11, 1);
+        let (statement, records) = (dir.join("statement.csv"), dir.join("records.csv"));
+        let wrote = std::fs::File::create(&statement)
+            .map_err(anyhow::Error::from)
+            .and_then(|f| Ok(write::statement_csv(f, &w.bank)?))
+            .and_then(|_| std::fs::File::create(&records).map_err(anyhow::Error::from))
+            .and_then(|f| Ok(write::records_csv(f, &w.records)?));
+        assert!(wrote.is_ok(), "{wrote:?}");
+        let loaded = load_inputs(&statement, &records, None, None);
+        let _ = std::fs::remove_dir_all(&dir);
+        let (bank, books) = loaded.unwrap_or_default();
+        assert_eq!((bank.len(), books.len()), (w.bank.len(), w.records.len()));
+        let rules = RuleSet::defaults().unwrap_or_default();
+        let result = matching::reconcile(&bank, &books, &rules, &Memory::default(), &EngineConfig::default())
+            .unwrap_or_default();
+        let json = serde_json::to_value(&result).unwrap_or_default();
+        let keys =
+            |v: &serde_json::Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(keys(&json), ["matches", "summary", "unmatched_bank", "unmatched_records"]);
+        assert_eq!(
+            keys(&json["summary"]),
+            [
+                "auto_match_rate",
+                "bank_transactions",
+                "discrepancies",
+                "matched",
+                "records",
+                "suggested",
+                "unmatched_bank",
+                "unmatched_records"
+            ]
+        );
+        let first = &json["matches"][0];
+        for key in
+            ["id", "status", "bank_ids", "record_ids", "confidence", "method", "rule", "difference", "explanation"]
+        {
+            assert!(first.get(key).is_some(), "match lacks {key}: {first}");
+        }
+        assert!(result.summary.matched > 0);
+        assert!(summary(&result).contains("auto-match rate"));
+    }
+}
