@@ -204,11 +204,14 @@ pub fn reconcile(
         // part of a batch rather than a fee.
         let mut best_bank = vec![0.0f64; banks.len()];
         let mut best_rec = vec![0.0f64; recs.len()];
-        let mut unexplained = vec![true; recs.len()];
+        // How well each record is already explained: 0 not at all, 1 by a suggestion, 2 by a
+        // certain match.
+        let mut explained = vec![0u8; recs.len()];
         for e in &edges {
+            let level = if e.confidence >= config.auto_threshold { 2 } else { 1 };
             for r in &e.recs {
-                if let Some(x) = unexplained.get_mut(*r as usize) {
-                    *x &= e.confidence < config.suggest_threshold;
+                if let Some(x) = explained.get_mut(*r as usize) {
+                    *x = (*x).max(level);
                 }
             }
             if !e.difference.is_zero() {
@@ -229,7 +232,7 @@ pub fn reconcile(
         let many_recs: Vec<Vec<Edge>> = (0..banks.len())
             .into_par_iter()
             .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map(|i| ctx.bank_groups(i as u32, &unexplained))
+            .map(|i| ctx.bank_groups(i as u32, &explained))
             .collect::<Result<_, _>>()?;
         let many_banks: Vec<Vec<Edge>> = (0..recs.len())
             .into_par_iter()
@@ -437,7 +440,7 @@ impl Ctx<'_, '_> {
     }
 
     /// n:1 — several records paid by one bank line.
-    fn bank_groups(&self, i: u32, unclaimed: &[bool]) -> Result<Vec<Edge>, RuleError> {
+    fn bank_groups(&self, i: u32, explained: &[u8]) -> Result<Vec<Edge>, RuleError> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
@@ -491,7 +494,7 @@ impl Ctx<'_, '_> {
             }
         }
         if out.is_empty() && self.config.groups.payouts {
-            out = self.payout_groups(i, b, unclaimed)?;
+            out = self.payout_groups(i, b, explained)?;
         }
         Ok(out)
     }
@@ -499,11 +502,11 @@ impl Ctx<'_, '_> {
     /// A processor payout or lockbox deposit pays invoices of many customers and names none of
     /// them. Its parts can only be found among records nothing else explains, dated shortly
     /// before it, adding up exactly; without evidence such a group is only ever suggested.
-    fn payout_groups(&self, i: u32, b: &BankItem<'_>, unclaimed: &[bool]) -> Result<Vec<Edge>, RuleError> {
+    fn payout_groups(&self, i: u32, b: &BankItem<'_>, explained: &[u8]) -> Result<Vec<Edge>, RuleError> {
         let g = &self.config.groups;
         let from = shift(b.date, -g.payout_days);
         let start = self.rindex.by_date.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date < from));
-        let mut cands: Vec<(u32, i64, i64)> = self
+        let mut cands: Vec<(u32, i64, (u8, i64))> = self
             .rindex
             .by_date
             .get(start..)
@@ -511,12 +514,15 @@ impl Ctx<'_, '_> {
             .iter()
             .copied()
             .take_while(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date))
-            .filter(|r| unclaimed.get(*r as usize).copied().unwrap_or(false))
             .filter_map(|ri| {
                 let r = self.rec(ri)?;
+                let level = explained.get(ri as usize).copied().unwrap_or(2);
+                if level >= 2 {
+                    return None;
+                }
                 let fits = r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs();
                 (fits && !self.memory.is_rejected(&b.tx.id, &r.rec.id))
-                    .then(|| (ri, r.units.abs(), (b.date - r.rec.date).num_days()))
+                    .then(|| (ri, r.units.abs(), (level, (b.date - r.rec.date).num_days())))
             })
             .collect();
         cands.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)));
