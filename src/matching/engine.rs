@@ -88,6 +88,12 @@ pub struct EngineConfig {
     pub max_alternatives: usize,
     /// Group search limits.
     pub groups: GroupConfig,
+    /// The tenant's own accounts (numbers or IBANs; case, spaces and punctuation ignored). A bank
+    /// line whose counterparty account is one of them, with an opposite line on another statement
+    /// in the input, is paired with it as a transfer.
+    pub own_accounts: Vec<String>,
+    /// Business days a transfer may take to arrive.
+    pub transfer_days: i64,
     /// Evidence weights.
     pub weights: Weights,
 }
@@ -109,6 +115,8 @@ impl Default for EngineConfig {
             max_candidates: 5,
             max_alternatives: 3,
             groups: GroupConfig::default(),
+            own_accounts: Vec::new(),
+            transfer_days: 3,
             weights: Weights::default(),
         }
     }
@@ -241,6 +249,9 @@ pub fn reconcile(
             .collect::<Result<_, _>>()?;
         edges.extend(many_recs.into_iter().flatten());
         edges.extend(many_banks.into_iter().flatten());
+    }
+    if !config.own_accounts.is_empty() {
+        edges.extend(transfer_edges(&ctx));
     }
     let matches = assign(edges, &ctx, bank, records);
     Ok(result(matches, bank, records))
@@ -725,6 +736,55 @@ const RULE_BAND: f64 = 3.0;
 
 /// Items read from one name list when gathering group candidates.
 const GROUP_SCAN: usize = 96;
+
+/// Transfers between the tenant's own accounts: a line naming one of them as counterparty and an
+/// opposite line (same amount, other sign) within a few business days.
+fn transfer_edges(ctx: &Ctx<'_, '_>) -> Vec<Edge> {
+    let own: Vec<String> = ctx.config.own_accounts.iter().map(|a| text::compact(a)).filter(|a| !a.is_empty()).collect();
+    let marked = |b: &BankItem<'_>| {
+        b.tx.counterparty_account.as_deref().map(text::compact).is_some_and(|c| !c.is_empty() && own.contains(&c))
+    };
+    let mut by_amount: std::collections::HashMap<(crate::domain::Currency, i64), Vec<u32>> =
+        std::collections::HashMap::new();
+    for (i, b) in ctx.banks.iter().enumerate() {
+        if let Some(b) = b {
+            by_amount.entry((b.currency, b.units)).or_default().push(i as u32);
+        }
+    }
+    let w = &ctx.config.weights;
+    let mut out = Vec::new();
+    for (i, b) in ctx.banks.iter().enumerate() {
+        let Some(b) = b.as_ref().filter(|b| marked(b)) else { continue };
+        let Some(opposite) = b.units.checked_neg().and_then(|u| by_amount.get(&(b.currency, u))) else { continue };
+        for &j in opposite.iter().take(64) {
+            let Some(o) = ctx.bank(j).filter(|_| j as usize != i) else { continue };
+            let days = crate::rules::business_days(b.date, o.date);
+            if days.abs() > ctx.config.transfer_days || (marked(o) && (j as usize) < i) {
+                continue;
+            }
+            let mut s = Scored { score: w.prior, ..Scored::default() };
+            s.features.insert("prior".into(), w.prior);
+            s.add("amount", w.exact_amount, "opposite amounts");
+            s.add("date", super::score::date_weight(days, w), format!("{days} business day(s) apart"));
+            s.add("transfer", w.name_strong, "counterparty account is an own account");
+            if marked(o) {
+                s.add("transfer", w.name_strong, "both lines name an own account");
+            }
+            let mut pair = vec![i as u32, j];
+            pair.sort_unstable();
+            out.push(Edge {
+                bank: pair,
+                recs: Vec::new(),
+                confidence: sigmoid(s.score),
+                method: Method::Transfer,
+                rule: None,
+                evidence: Evidence::Group(Box::new(s)),
+                difference: Decimal::ZERO,
+            });
+        }
+    }
+    out
+}
 
 /// Marks exact-amount candidates that are the only one on the record's side too.
 fn mark_unique(per_bank: &mut [Vec<PairCandidate>], n_recs: usize) {

@@ -204,6 +204,34 @@ fn a_learned_alias_turns_a_suggestion_into_a_match_next_period() {
 }
 
 #[test]
+fn a_transfer_between_own_accounts_pairs_the_two_lines() {
+    let mut out = tx("c1", 5, -500_000, "", "TRANSFER TO SAVINGS");
+    out.counterparty_account = Some("DE89 3704 0044 0532 0130 00".into());
+    let into = tx("s1", 6, 500_000, "", "TRANSFER FROM CHECKING");
+    let unrelated = tx("c2", 6, 500_000, "", "CUSTOMER");
+    let config = EngineConfig { own_accounts: vec!["DE89370400440532013000".into()], ..EngineConfig::default() };
+    let rules = RuleSet::defaults().unwrap_or_default();
+    let r = reconcile(&[out, into, unrelated], &[], &rules, &Memory::default(), &config).unwrap_or_default();
+    let m = r.matches.iter().find(|m| m.method == Method::Transfer);
+    assert!(m.is_some(), "{r:#?}");
+    assert!(m.is_some_and(|m| m.bank_ids.contains(&"c1".to_string()) && m.record_ids.is_empty()));
+    // Two opposite lines are equally plausible: a person decides.
+    assert!(m.is_some_and(|m| m.status == MatchStatus::Suggested));
+}
+
+#[test]
+fn a_lone_opposite_line_on_the_other_account_is_matched_as_a_transfer() {
+    let mut out = tx("c1", 5, -500_000, "", "TRANSFER TO SAVINGS");
+    out.counterparty_account = Some("sav-1".into());
+    let into = tx("s1", 6, 500_000, "", "TRANSFER FROM CHECKING");
+    let config = EngineConfig { own_accounts: vec!["SAV1".into()], ..EngineConfig::default() };
+    let r = reconcile(&[out, into], &[], &RuleSet::empty(), &Memory::default(), &config).unwrap_or_default();
+    let m = r.matches.first();
+    assert_eq!(m.map(|m| (m.status, m.method)), Some((MatchStatus::Matched, Method::Transfer)), "{r:#?}");
+    assert_eq!(m.map(|m| m.bank_ids.clone()), Some(strs(&["c1", "s1"])));
+}
+
+#[test]
 fn a_rejected_pair_is_never_proposed_again() {
     let bank = [tx("b1", 5, 50_000, "ACME", "")];
     let records = [inv("r1", 4, 50_000, "Acme", "")];
