@@ -94,6 +94,10 @@ pub struct EngineConfig {
     pub own_accounts: Vec<String>,
     /// Business days a transfer may take to arrive.
     pub transfer_days: i64,
+    /// Whether to use the confidence calibration learned in memory. Off by default: on generated
+    /// workloads it trades recall for little precision, because the passed-over candidates it
+    /// learns from are easier than the mistakes it should prevent.
+    pub use_calibration: bool,
     /// Evidence weights.
     pub weights: Weights,
 }
@@ -117,6 +121,7 @@ impl Default for EngineConfig {
             groups: GroupConfig::default(),
             own_accounts: Vec::new(),
             transfer_days: 3,
+            use_calibration: false,
             weights: Weights::default(),
         }
     }
@@ -288,6 +293,15 @@ impl Ctx<'_, '_> {
         self.recs.get(i as usize).and_then(Option::as_ref)
     }
 
+    /// A pair's confidence: the learned calibration when memory has one, else the logistic of
+    /// the score.
+    fn confidence(&self, score: f64) -> f64 {
+        match (&self.memory.calibration, self.config.use_calibration) {
+            (Some(c), true) => c.confidence(score),
+            _ => sigmoid(score),
+        }
+    }
+
     /// Name keys of a bank line, learned aliases included.
     fn bank_name_keys(&self, b: &BankItem<'_>) -> Vec<String> {
         let mut keys = b.name_keys.clone();
@@ -407,7 +421,7 @@ impl Ctx<'_, '_> {
         for c in cands {
             let Some(r) = self.rec(c.rec) else { continue };
             let mut scored = score_pair(&c.features, &self.config.weights);
-            let mut confidence = sigmoid(scored.score);
+            let mut confidence = self.confidence(scored.score);
             let mut method = if c.features.reference >= RefEvidence::Core {
                 Method::Reference
             } else if c.features.alias || c.features.habit_fee {
@@ -431,7 +445,7 @@ impl Ctx<'_, '_> {
                         method = Method::Rule;
                         rule = Some(name);
                     }
-                    Applied::Score => confidence = sigmoid(scored.score),
+                    Applied::Score => confidence = self.confidence(scored.score),
                 }
             }
             if confidence < floor {
