@@ -155,3 +155,36 @@ fn write_sample(dir: &Path, workload: &Workload) -> anyhow::Result<()> {
     std::io::Write::flush(&mut truth).context("cannot write truth.json")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_sample_reads_back_as_records_and_truth() {
+        let dir = std::env::temp_dir().join(format!("bankrec-eval-sample-{}", std::process::id()));
+        let w = workload::generate(&Profile::easy().with_records(200), 5, 1);
+        write_sample(&dir, &w).unwrap();
+        let records =
+            bankrec::domain::read_records("records.csv", &std::fs::read(dir.join("records.csv")).unwrap()).unwrap();
+        assert_eq!(records, w.records);
+        let truth: Vec<workload::TruthGroup> =
+            serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap();
+        assert_eq!(truth, w.truth);
+        let statement = std::fs::read_to_string(dir.join("statement.csv")).unwrap();
+        assert_eq!(statement.lines().count(), w.bank.len() + 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn memory_is_learned_only_from_earlier_periods_of_the_same_business() {
+        let profile = Profile::easy().with_records(300);
+        let business = Business::new(&profile, 2);
+        assert_eq!(learned_memory(&profile, &business, 3, 0), Memory::default());
+        let memory = learned_memory(&profile, &business, 3, 2);
+        assert!(memory.confirmed > 0);
+        assert!(!memory.aliases.is_empty());
+        // Period 0 has nothing before it.
+        assert_eq!(learned_memory(&profile, &business, 0, 5), Memory::default());
+    }
+}
