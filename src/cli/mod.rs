@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod eval;
+mod learn;
 mod parse;
+mod reconcile;
 
 /// bankrec: bank reconciliation for finance teams.
 #[derive(Debug, Parser)]
@@ -21,6 +23,10 @@ pub struct Cli {
 enum Command {
     /// Parse a bank statement and print what it holds.
     Parse(parse::ParseArgs),
+    /// Match a statement against the books: matches, suggestions, discrepancies, what stays open.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Fold confirmed and rejected matches into a memory file for later reconciliations.
+    Learn(learn::LearnArgs),
     /// Score a matcher on a generated workload with known truth, or write demo data.
     Eval(eval::EvalArgs),
 }
@@ -29,6 +35,8 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Parse(args) => parse::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
+        Command::Learn(args) => learn::run(args),
         Command::Eval(args) => eval::run(args),
     }
 }

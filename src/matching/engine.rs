@@ -52,7 +52,8 @@ pub struct EngineConfig {
     /// Confidence at or above which an unambiguous match with an amount difference is reported as
     /// a discrepancy (below it, a suggestion).
     pub discrepancy_threshold: f64,
-    /// A competitor within this much confidence makes a match ambiguous.
+    /// A competitor within this much log-odds (score) makes a match ambiguous: 1.5 means the
+    /// winner must be about 4.5 times likelier than any rival.
     pub ambiguity_margin: f64,
     /// Smallest amount difference always tolerated (fees, short payments).
     pub tolerance_abs: Decimal,
@@ -82,9 +83,9 @@ impl Default for EngineConfig {
             auto_threshold: 0.95,
             suggest_threshold: 0.5,
             discrepancy_threshold: 0.8,
-            ambiguity_margin: 0.15,
+            ambiguity_margin: 1.5,
             tolerance_abs: Decimal::new(500, 2),
-            tolerance_pct: Decimal::ONE,
+            tolerance_pct: Decimal::TWO,
             tolerance_max: Decimal::new(5000, 2),
             days_before: 10,
             days_after: 45,
@@ -229,7 +230,7 @@ impl Ctx<'_, '_> {
     fn bank_name_keys(&self, b: &BankItem<'_>) -> Vec<String> {
         let mut keys = b.name_keys.clone();
         for alias in self.memory.aliases_of(&b.name) {
-            if let Some(k) = text::name_key(alias) {
+            for k in text::name_keys(alias) {
                 if !keys.iter().any(|x| x == k) {
                     keys.push(k.to_string());
                 }
@@ -255,6 +256,11 @@ impl Ctx<'_, '_> {
         let near = |r: &RecordItem<'_>| {
             r.currency == b.currency && sign(r.units) == sign(b.units) && (r.units - b.units).abs() <= tol
         };
+        // A reference ties the items strongly enough to tolerate any fee up to the maximum.
+        let max_tol = units(cfg.tolerance_max).unwrap_or(0);
+        let near_ref = |r: &RecordItem<'_>| {
+            r.currency == b.currency && sign(r.units) == sign(b.units) && (r.units - b.units).abs() <= max_tol
+        };
         let mut seen_runs: Vec<&str> = Vec::new();
         for run in b.runs.iter().filter(|r| r.len() >= 3) {
             if seen_runs.contains(&run.as_str()) {
@@ -263,12 +269,16 @@ impl Ctx<'_, '_> {
             seen_runs.push(run);
             if let Some(list) = self.rindex.by_ref.get(run) {
                 let wide = shift(b.date, -cfg.reference_days);
-                ids.extend(in_window(list, self.recs, date, wide, to).filter(|r| self.rec(*r).is_some_and(near)).take(64));
+                ids.extend(
+                    in_window(list, self.recs, date, wide, to).filter(|r| self.rec(*r).is_some_and(near_ref)).take(64),
+                );
             }
         }
         for key in self.bank_name_keys(b) {
             if let Some(list) = self.rindex.by_name.get(&key) {
-                ids.extend(in_window(list, self.recs, date, from, to).filter(|r| self.rec(*r).is_some_and(near)).take(256));
+                ids.extend(
+                    in_window(list, self.recs, date, from, to).filter(|r| self.rec(*r).is_some_and(near)).take(256),
+                );
             }
         }
         ids.sort_unstable();
@@ -283,8 +293,7 @@ impl Ctx<'_, '_> {
                 let features = pair_features(b, r, self.memory);
                 if !features.exact
                     && features.reference < RefEvidence::Core
-                    && !features.alias
-                    && features.name.is_none_or(|n| n < 0.75)
+                    && (!features.alias && features.name.is_none_or(|n| n < 0.75) || (r.units - b.units).abs() > tol)
                 {
                     // A differing amount needs independent evidence, or every fee-sized
                     // difference would become a candidate.
@@ -297,7 +306,8 @@ impl Ctx<'_, '_> {
         out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.rec.cmp(&b.1.rec)));
         // Keep every exact candidate's count for uniqueness, but only the best few for scoring.
         let exact_count = out.iter().filter(|c| c.1.features.exact).count();
-        let mut kept: Vec<PairCandidate> = out.into_iter().take(self.config.max_candidates.max(1)).map(|c| c.1).collect();
+        let mut kept: Vec<PairCandidate> =
+            out.into_iter().take(self.config.max_candidates.max(1)).map(|c| c.1).collect();
         if exact_count > 1 {
             for c in &mut kept {
                 c.features.unique = false;
@@ -330,7 +340,8 @@ impl Ctx<'_, '_> {
             let mut rule = None;
             if confidence >= floor && self.rules.judges_pairs() {
                 let bm = bank_map.get_or_insert_with(|| bank_dynamic(b)).clone();
-                let verdict = self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
+                let verdict =
+                    self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
                 match apply(verdict, &mut scored) {
                     Applied::Veto => continue,
                     Applied::Accept(c, name) => {
@@ -386,7 +397,11 @@ impl Ctx<'_, '_> {
                 if !fits(r) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let refd = r.rec.reference.as_deref().is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
+                let refd = r
+                    .rec
+                    .reference
+                    .as_deref()
+                    .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
                 if !refd && !self.name_evidence(b, r) {
                     return None;
                 }
@@ -421,11 +436,11 @@ impl Ctx<'_, '_> {
                 && b.date <= to
         };
         let mut ids: Vec<u32> = Vec::new();
-        if let Some(list) = text::name_key(&r.name).and_then(|k| bindex.by_name.get(k)) {
-            ids.extend(list.iter().copied().take(4096));
+        for list in text::name_keys(&r.name).filter_map(|k| bindex.by_name.get(k)) {
+            ids.extend(in_window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).take(256));
         }
         if let Some(list) = r.ref_core.as_ref().and_then(|k| bindex.by_ref.get(k)) {
-            ids.extend(list.iter().copied().take(1024));
+            ids.extend(in_window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).take(256));
         }
         ids.sort_unstable();
         ids.dedup();
@@ -436,7 +451,11 @@ impl Ctx<'_, '_> {
                 if !fits(b) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let refd = r.rec.reference.as_deref().is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
+                let refd = r
+                    .rec
+                    .reference
+                    .as_deref()
+                    .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
                 if !refd && !self.name_evidence(b, r) {
                     return None;
                 }
@@ -469,7 +488,7 @@ impl Ctx<'_, '_> {
         let rec_total = rs.iter().try_fold(Decimal::ZERO, |s, r| s.checked_add(r.rec.amount.amount()));
         let Some(difference) = bank_total.zip(rec_total).and_then(|(b, r)| b.checked_sub(r)) else { return Ok(None) };
         let mut pairs = 0usize;
-        let (mut named, mut referenced, mut max_lag) = (0usize, 0usize, 0i64);
+        let (mut named, mut referenced, mut max_lag, mut min_lag) = (0usize, 0usize, 0i64, i64::MAX);
         for b in &bs {
             for r in &rs {
                 pairs += 1;
@@ -481,8 +500,16 @@ impl Ctx<'_, '_> {
                     referenced += 1;
                 }
                 max_lag = max_lag.max(f.days.abs());
+                min_lag = min_lag.min(f.days.abs());
             }
         }
+        let members = bs.len().max(rs.len());
+        if !difference.is_zero() && referenced < members {
+            // Near-sums are everywhere among many small amounts; only references make one credible.
+            return Ok(None);
+        }
+        // Instalments run for weeks after the invoice: their first payment is what dates them.
+        let lag = if bs.len() > 1 { min_lag } else { max_lag };
         let mut s = Scored { score: w.prior, ..Scored::default() };
         s.features.insert("prior".into(), w.prior);
         if difference.is_zero() {
@@ -490,7 +517,6 @@ impl Ctx<'_, '_> {
         } else {
             s.add("amount", w.within_tolerance, format!("items add up within tolerance (difference {difference})"));
         }
-        let members = bs.len().max(rs.len());
         if named == pairs {
             s.add("name", w.name_strong, "every item names the same counterparty");
         } else if named > 0 {
@@ -500,7 +526,14 @@ impl Ctx<'_, '_> {
         if referenced > 0 {
             s.add("reference", w.ref_core * share.min(1.0), format!("{referenced} of {members} items referenced"));
         }
-        s.add("date", if max_lag <= 10 { w.date_near } else if max_lag <= 20 { 0.0 } else { w.date_far }, format!("at most {max_lag} business day(s) apart"));
+        let date = if lag <= 10 {
+            w.date_close - 3.0 * w.date_decay
+        } else if lag <= 20 {
+            0.0
+        } else {
+            w.date_far
+        };
+        s.add("date", date, format!("{lag} business day(s) apart"));
         s.add("group_size", -0.3 * (members.saturating_sub(2)) as f64, format!("group of {members}"));
         let mut confidence = sigmoid(s.score);
         let mut method = Method::SubsetSum;
@@ -511,7 +544,10 @@ impl Ctx<'_, '_> {
             let mut f = Map::new();
             f.insert("exact_amount".into(), Dynamic::from(difference.is_zero()));
             f.insert("amount_diff".into(), Dynamic::from(difference));
-            f.insert("reference_share".into(), Dynamic::from(Decimal::from_f64_retain(share).unwrap_or_default().round_dp(4)));
+            f.insert(
+                "reference_share".into(),
+                Dynamic::from(Decimal::from_f64_retain(share).unwrap_or_default().round_dp(4)),
+            );
             f.insert("named".into(), Dynamic::from(named == pairs));
             f.insert("max_days".into(), Dynamic::from(max_lag));
             f.insert("size".into(), Dynamic::from((bs.len() + rs.len()) as i64));
@@ -531,6 +567,33 @@ impl Ctx<'_, '_> {
             return Ok(None);
         }
         Ok(Some(Edge { bank, recs, confidence, method, rule, scored: s, difference }))
+    }
+}
+
+impl Ctx<'_, '_> {
+    /// Whether two 1:1 edges differ only by items that cannot be told apart (same amount, date and
+    /// text): pairing them either way is equally right, so the tie is broken by position rather
+    /// than reported as ambiguity.
+    fn twins(&self, e: &Edge, x: &Edge) -> bool {
+        let (Some(&eb), Some(&er), Some(&xb), Some(&xr)) = (e.bank.first(), e.recs.first(), x.bank.first(), x.recs.first())
+        else {
+            return false;
+        };
+        if e.is_group() || x.is_group() {
+            return false;
+        }
+        let same_bank = |a: u32, b: u32| {
+            a == b
+                || matches!((self.bank(a), self.bank(b)), (Some(p), Some(q))
+                    if p.units == q.units && p.date == q.date && p.text == q.text)
+        };
+        let same_rec = |a: u32, b: u32| {
+            a == b
+                || matches!((self.rec(a), self.rec(b)), (Some(p), Some(q))
+                    if p.units == q.units && p.rec.date == q.rec.date && p.name == q.name
+                        && p.rec.kind == q.rec.kind && p.rec.reference == q.rec.reference)
+        };
+        same_bank(eb, xb) && same_rec(er, xr)
     }
 }
 
@@ -567,7 +630,11 @@ fn apply(verdict: Verdict, scored: &mut Scored) -> Applied {
     match (verdict.decision, verdict.rule) {
         (Decision::Veto { .. }, _) => Applied::Veto,
         (Decision::Accept { confidence, reason }, Some(rule)) => {
-            scored.reasons.push(if reason.is_empty() { format!("accepted by rule {rule}") } else { format!("accepted by rule {rule}: {reason}") });
+            scored.reasons.push(if reason.is_empty() {
+                format!("accepted by rule {rule}")
+            } else {
+                format!("accepted by rule {rule}: {reason}")
+            });
             Applied::Accept(confidence, rule)
         }
         _ => Applied::Score,
@@ -660,8 +727,25 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
             by_rec.entry(*r).or_default().push(k);
         }
     }
+    let mut best_bank: BTreeMap<u32, f64> = BTreeMap::new();
+    let mut best_rec: BTreeMap<u32, f64> = BTreeMap::new();
+    for e in &edges {
+        let l = logit(e.confidence);
+        for b in &e.bank {
+            let v = best_bank.entry(*b).or_insert(f64::NEG_INFINITY);
+            *v = v.max(l);
+        }
+        for r in &e.recs {
+            let v = best_rec.entry(*r).or_insert(f64::NEG_INFINITY);
+            *v = v.max(l);
+        }
+    }
     let mut bank_claimed = vec![false; ctx.banks.len()];
     let mut rec_claimed = vec![false; ctx.recs.len()];
+    // Items claimed by a confident match: a rival touching them is no longer a real alternative.
+    // A rival that lost only to a suggestion still is, so the uncertainty carries over.
+    let mut bank_settled = vec![false; ctx.banks.len()];
+    let mut rec_settled = vec![false; ctx.recs.len()];
     let claimed = |e: &Edge, bc: &[bool], rc: &[bool]| {
         e.bank.iter().any(|b| bc.get(*b as usize).copied().unwrap_or(true))
             || e.recs.iter().any(|r| rc.get(*r as usize).copied().unwrap_or(true))
@@ -680,7 +764,7 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
             .flatten()
             .copied()
             .filter(|j| *j != k)
-            .filter(|j| edges.get(*j).is_some_and(|x| !claimed(x, &bank_claimed, &rec_claimed)))
+            .filter(|j| edges.get(*j).is_some_and(|x| !claimed(x, &bank_settled, &rec_settled)))
             .collect();
         rivals.sort_unstable();
         rivals.dedup();
@@ -689,14 +773,31 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
             let cb = edges.get(*b).map_or(0.0, |x| x.confidence);
             cb.total_cmp(&ca).then(a.cmp(b))
         });
+        // A rival threatens only if it is close to this match and also (about) the best choice
+        // for its own other items: a recurring bill's next payment prefers next month's bill.
+        let best_elsewhere = |x: &Edge| {
+            let other_banks = x.bank.iter().filter(|b| !e.bank.contains(b)).filter_map(|b| best_bank.get(b));
+            let other_recs = x.recs.iter().filter(|r| !e.recs.contains(r)).filter_map(|r| best_rec.get(r));
+            other_banks.chain(other_recs).fold(f64::NEG_INFINITY, |m, v| m.max(*v))
+        };
+        let own = logit(e.confidence);
         let close: Vec<f64> = rivals
             .iter()
             .filter_map(|j| edges.get(*j))
-            .map(|x| x.confidence)
-            .filter(|c| *c >= e.confidence - cfg.ambiguity_margin)
+            .filter(|x| logit(x.confidence) >= own - cfg.ambiguity_margin)
+            .filter(|x| logit(x.confidence) >= best_elsewhere(x) - RIVAL_SLACK)
+            .filter(|x| !ctx.twins(e, x))
+            .map(|x| odds(x.confidence))
             .collect();
         let ambiguous = !close.is_empty();
-        let confidence = if ambiguous { e.confidence * e.confidence / (e.confidence + close.iter().sum::<f64>()) } else { e.confidence };
+        // Competing explanations share the probability: with two equally likely rivals each is
+        // about a coin toss.
+        let confidence = if ambiguous {
+            let own = odds(e.confidence);
+            own / (1.0 + own + close.iter().sum::<f64>())
+        } else {
+            e.confidence
+        };
         let status = if ambiguous {
             MatchStatus::Suggested
         } else if !e.difference.is_zero() {
@@ -720,19 +821,40 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
                 confidence: round4(x.confidence),
             })
             .collect();
+        let settled = status != MatchStatus::Suggested;
         for b in &e.bank {
             if let Some(c) = bank_claimed.get_mut(*b as usize) {
                 *c = true;
+            }
+            if let Some(c) = bank_settled.get_mut(*b as usize) {
+                *c = settled;
             }
         }
         for r in &e.recs {
             if let Some(c) = rec_claimed.get_mut(*r as usize) {
                 *c = true;
             }
+            if let Some(c) = rec_settled.get_mut(*r as usize) {
+                *c = settled;
+            }
         }
         out.push(to_match(e, status, confidence, alternatives, ambiguous, bank, records));
     }
     out
+}
+
+/// How much worse than its other items' best option a rival may be and still count.
+const RIVAL_SLACK: f64 = 0.25;
+
+/// Log-odds of a probability.
+fn logit(p: f64) -> f64 {
+    odds(p).ln()
+}
+
+/// Probability to odds, bounded so that certainty stays finite.
+fn odds(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    p / (1.0 - p)
 }
 
 fn round4(x: f64) -> f64 {
@@ -776,10 +898,12 @@ fn to_match(
     let proposed_adjustment = (!e.difference.is_zero()).then(|| {
         let cur = currency.map(|c| c.code().to_string()).unwrap_or_default();
         let amount = e.difference.abs();
-        let what = if e.difference.is_sign_negative() { "bank fee or short payment" } else { "overpayment or bank credit" };
+        let what =
+            if e.difference.is_sign_negative() { "bank fee or short payment" } else { "overpayment or bank credit" };
         format!("book {amount} {cur} as {what}")
     });
-    let mut features: BTreeMap<String, f64> = e.scored.features.iter().map(|(k, v)| (k.clone(), round4_signed(*v))).collect();
+    let mut features: BTreeMap<String, f64> =
+        e.scored.features.iter().map(|(k, v)| (k.clone(), round4_signed(*v))).collect();
     features.retain(|_, v| *v != 0.0);
     Match {
         id: format!("m-{id}"),
@@ -836,7 +960,8 @@ fn result(mut matches: Vec<Match>, bank: &[BankTransaction], records: &[Record])
         bank_used.extend(m.bank_ids.iter().cloned());
         rec_used.extend(m.record_ids.iter().cloned());
     }
-    let unmatched_bank: Vec<String> = bank.iter().filter(|t| !bank_used.contains(&t.id)).map(|t| t.id.clone()).collect();
+    let unmatched_bank: Vec<String> =
+        bank.iter().filter(|t| !bank_used.contains(&t.id)).map(|t| t.id.clone()).collect();
     let unmatched_records: Vec<String> =
         records.iter().filter(|r| !rec_used.contains(&r.id)).map(|r| r.id.clone()).collect();
     summary.unmatched_bank = unmatched_bank.len();

@@ -137,7 +137,7 @@ impl RecordIndex {
             if let Some(core) = &r.ref_core {
                 idx.by_ref.entry(core.clone()).or_default().push(i);
             }
-            if let Some(key) = text::name_key(&r.name) {
+            for key in text::name_keys(&r.name) {
                 idx.by_name.entry(key.to_string()).or_default().push(i);
             }
         }
@@ -149,7 +149,8 @@ impl RecordIndex {
     }
 }
 
-/// Lookups from reference and name to bank positions, for one-record-many-payments groups.
+/// Lookups from reference and name to bank positions, for one-record-many-payments groups; each
+/// list sorted by date.
 #[derive(Debug, Default)]
 pub struct BankIndex {
     /// Digit run (three digits or more) → bank lines.
@@ -175,6 +176,10 @@ impl BankIndex {
             for key in &b.name_keys {
                 idx.by_name.entry(key.clone()).or_default().push(i);
             }
+        }
+        let date = |i: &u32| bank.get(*i as usize).and_then(|b| b.as_ref()).map(|b| (b.date, *i));
+        for list in idx.by_ref.values_mut().chain(idx.by_name.values_mut()) {
+            list.sort_by_key(date);
         }
         idx
     }

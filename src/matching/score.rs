@@ -22,12 +22,11 @@ pub struct Weights {
     pub exact_amount: f64,
     /// Amounts differ within tolerance.
     pub within_tolerance: f64,
-    /// Paid within two business days.
+    /// Paid the same business day.
     pub date_close: f64,
-    /// Paid within five business days.
-    pub date_near: f64,
-    /// Paid within ten business days.
-    pub date_ok: f64,
+    /// Lost per business day of lag, up to ten days (so that the nearer of two otherwise equal
+    /// candidates wins).
+    pub date_decay: f64,
     /// Paid within twenty business days.
     pub date_late: f64,
     /// Further apart.
@@ -67,8 +66,7 @@ impl Default for Weights {
             exact_amount: 4.0,
             within_tolerance: 1.0,
             date_close: 1.5,
-            date_near: 1.0,
-            date_ok: 0.5,
+            date_decay: 0.15,
             date_late: -0.5,
             date_far: -1.5,
             ref_full: 5.0,
@@ -80,7 +78,7 @@ impl Default for Weights {
             name_weak: 0.5,
             name_conflict: -1.5,
             alias: 2.5,
-            unique_amount: 1.5,
+            unique_amount: 2.0,
             habit_lag: 0.5,
             habit_fee: 1.5,
             rejected_names: -3.0,
@@ -112,6 +110,8 @@ pub struct PairFeatures {
     pub alias: bool,
     /// The only exact-amount candidate on both sides (filled in after all candidates are known).
     pub unique: bool,
+    /// The amount is a round number (a multiple of 50), which recurs by chance.
+    pub round: bool,
     /// The lag fits the learned habit.
     pub habit_lag: bool,
     /// The difference is the learned usual fee.
@@ -137,7 +137,9 @@ pub fn pair_features(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory) -> P
         None => RefEvidence::None,
     };
     let check = match (b.tx.check_number.as_deref(), r.rec.reference.as_deref()) {
-        (Some(c), Some(reference)) if text::digit_core(c).is_some() && text::digit_core(c) == text::digit_core(reference) => {
+        (Some(c), Some(reference))
+            if text::digit_core(c).is_some() && text::digit_core(c) == text::digit_core(reference) =>
+        {
             RefEvidence::Full
         }
         _ => RefEvidence::None,
@@ -153,6 +155,7 @@ pub fn pair_features(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory) -> P
         name: text::similar_normalised(&b.name, &r.name),
         alias,
         unique: false,
+        round: (b.units % 500_000 == 0) || (r.units % 500_000 == 0),
         habit_lag: habit.and_then(|h| h.mean_lag()).is_some_and(|m| (days as f64 - m).abs() <= 2.0),
         habit_fee: !difference.is_zero() && habit.is_some_and(|h| h.is_usual_difference(difference)),
         rejected_names: !alias && memory.names_rejected(&b.name, &r.name),
@@ -181,6 +184,15 @@ impl Scored {
     }
 }
 
+/// The date contribution for a lag in business days.
+pub fn date_weight(days: i64, w: &Weights) -> f64 {
+    match days.unsigned_abs() {
+        lag @ 0..=10 => w.date_close - w.date_decay * lag as f64,
+        11..=20 => w.date_late,
+        _ => w.date_far,
+    }
+}
+
 /// Scores a pair's evidence.
 pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
     let mut s = Scored { score: w.prior, ..Scored::default() };
@@ -190,14 +202,7 @@ pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
     } else {
         s.add("amount", w.within_tolerance, format!("amounts differ by {} (within tolerance)", f.difference));
     }
-    let lag = f.days.abs();
-    let date = match lag {
-        0..=2 => w.date_close,
-        3..=5 => w.date_near,
-        6..=10 => w.date_ok,
-        11..=20 => w.date_late,
-        _ => w.date_far,
-    };
+    let date = date_weight(f.days, w);
     s.add("date", date, format!("{} business day(s) apart", f.days));
     let reference = match f.reference {
         RefEvidence::Full => w.ref_full,
@@ -220,7 +225,9 @@ pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
         s.add("name", name, format!("name similarity {n:.2}"));
     }
     if f.unique {
-        s.add("unique_amount", w.unique_amount, "only candidate with this amount on both sides");
+        // A round amount recurs by chance far more often than an odd one.
+        let (weight, what) = if f.round { (w.unique_amount / 2.0, "round") } else { (w.unique_amount, "odd") };
+        s.add("unique_amount", weight, format!("only candidate with this {what} amount on both sides"));
     }
     if f.habit_lag {
         s.add("memory", w.habit_lag, "lag fits the counterparty's habit");

@@ -18,7 +18,8 @@ pub struct Caps {
 /// `target`. Exact solutions come first, then by smaller difference and fewer items; when an exact
 /// solution exists, inexact ones are dropped.
 pub fn find(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> Vec<Vec<u32>> {
-    let mut sorted: Vec<(u32, i64)> = items.iter().copied().filter(|(_, a)| *a > 0 && *a <= target + tolerance).collect();
+    let mut sorted: Vec<(u32, i64)> =
+        items.iter().copied().filter(|(_, a)| *a > 0 && *a <= target + tolerance).collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut suffix = vec![0i128; sorted.len() + 1];
     for i in (0..sorted.len()).rev() {

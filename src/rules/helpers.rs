@@ -104,18 +104,15 @@ pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("weekday", |a: ImmutableString| -> Fallible<i64> {
         Ok(i64::from(date(&a)?.weekday().number_from_monday()))
     });
-    engine.register_fn(
-        "amount_within",
-        |a: Dynamic, b: Dynamic, pct: Dynamic, abs: Dynamic| -> Fallible<bool> {
-            let (a, b, pct, abs) = (number(&a)?, number(&b)?, number(&pct)?, number(&abs)?);
-            let diff = a.checked_sub(b).map(|d| d.abs());
-            let share = pct.checked_mul(b.abs()).and_then(|x| x.checked_div(Decimal::ONE_HUNDRED));
-            Ok(match (diff, share) {
-                (Some(diff), Some(share)) => diff <= share.max(abs.abs()),
-                _ => false,
-            })
-        },
-    );
+    engine.register_fn("amount_within", |a: Dynamic, b: Dynamic, pct: Dynamic, abs: Dynamic| -> Fallible<bool> {
+        let (a, b, pct, abs) = (number(&a)?, number(&b)?, number(&pct)?, number(&abs)?);
+        let diff = a.checked_sub(b).map(|d| d.abs());
+        let share = pct.checked_mul(b.abs()).and_then(|x| x.checked_div(Decimal::ONE_HUNDRED));
+        Ok(match (diff, share) {
+            (Some(diff), Some(share)) => diff <= share.max(abs.abs()),
+            _ => false,
+        })
+    });
     engine.register_fn("abs", |a: Decimal| a.abs());
     engine.register_fn("contains_any", |t: ImmutableString, words: Array| {
         let lower = t.to_lowercase();

@@ -38,6 +38,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ("20-bank-charges", include_str!("../../rules/20-bank-charges.rhai")),
     ("30-reference-with-amount", include_str!("../../rules/30-reference-with-amount.rhai")),
     ("40-name-conflict", include_str!("../../rules/40-name-conflict.rhai")),
+    ("50-own-transfers", include_str!("../../rules/50-own-transfers.rhai")),
 ];
 
 /// What a rule decided about one candidate.
@@ -82,7 +83,9 @@ pub enum RuleError {
         message: String,
     },
     /// The script defines neither `pair` nor `group` with the right number of parameters.
-    #[error("rule `{rule}` defines neither `fn pair(bank, record, features)` nor `fn group(banks, records, features)`")]
+    #[error(
+        "rule `{rule}` defines neither `fn pair(bank, record, features)` nor `fn group(banks, records, features)`"
+    )]
     NoEntryPoint {
         /// Rule name.
         rule: String,
