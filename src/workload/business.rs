@@ -349,7 +349,7 @@ fn counterparty(profile: &Profile, style: BankStyle, role_seed: u64, index: u64,
     };
     let lag_days = match role {
         Role::Vendor => rng.range(0, 2) as u32,
-        _ => rng.range(0, i64::from(profile.max_lag_days.saturating_mul(2) / 3)) as u32,
+        _ => rng.range(0, i64::from(profile.lag_limit() * 2 / 3)) as u32,
     };
     let fee = (channel == Channel::Wire).then(|| {
         let fees = [750_i64, 1000, 1500, 2000, 2500, 3500];

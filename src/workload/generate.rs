@@ -340,7 +340,7 @@ impl<'a> Gen<'a> {
 
     fn lag(&mut self, side: Side) -> u32 {
         let usual = i64::from(self.cp(side).map(|c| c.lag_days).unwrap_or(1));
-        self.rng.range(usual - 1, usual + 2).clamp(0, i64::from(self.profile.max_lag_days)) as u32
+        self.rng.range(usual - 1, usual + 2).clamp(0, i64::from(self.profile.lag_limit())) as u32
     }
 
     // ---- records ---------------------------------------------------------------------------------
@@ -708,7 +708,7 @@ impl<'a> Gen<'a> {
             reference: Some(number.clone()),
             description: Some(format!("Check {number} to {name}")),
         });
-        let date = add_business_days(day, self.rng.range(2, i64::from(self.profile.max_lag_days.max(2))) as u32);
+        let date = add_business_days(day, self.rng.range(2, i64::from(self.profile.lag_limit().max(2))) as u32);
         if !self.in_period(date) {
             return; // outstanding check
         }

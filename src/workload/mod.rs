@@ -174,6 +174,30 @@ mod tests {
     }
 
     #[test]
+    fn odd_profiles_still_generate() {
+        let odd = Profile {
+            max_lag_days: u32::MAX,
+            records_per_day: 0,
+            fee: f64::NAN,
+            batch: 2.0,
+            split: -1.0,
+            round_amount: f64::INFINITY,
+            ..Profile::hard().with_records(200)
+        };
+        let w = generate(&odd, 1, 1);
+        assert!(w.records.len() >= 200);
+        let none = Profile {
+            fee: 0.0,
+            batch: 0.0,
+            split: 0.0,
+            check: 0.0,
+            transfer: 0.0,
+            ..Profile::easy().with_records(100)
+        };
+        assert!(generate(&none, 1, 1).truth.iter().all(|g| g.kind == GroupKind::OneToOne));
+    }
+
+    #[test]
     fn references_arrive_mangled_or_missing_in_the_hard_profile() {
         let w = generate(&small(Profile::hard()), 13, 1);
         let (bank, records) = index(&w);
