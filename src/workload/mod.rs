@@ -150,14 +150,19 @@ mod tests {
         let shared = a.intersection(&b).count();
         assert!(shared * 10 >= a.len() * 7, "only {shared} of {} counterparties recur", a.len());
         // Each customer's payments show one of its own bank names.
-        let by_name: HashMap<&str, &Counterparty> = business.customers.iter().map(|c| (c.name.as_str(), c)).collect();
+        // Two customers may share a name (people do), so a name maps to all its bank names.
+        let mut by_name: HashMap<&str, Vec<&String>> = HashMap::new();
+        for c in business.customers.iter().chain(&business.suppliers).chain(&business.vendors) {
+            by_name.entry(c.name.as_str()).or_default().extend(&c.bank_names);
+        }
         let (bank, records) = index(&second);
         for g in second.truth.iter().filter(|g| g.kind == GroupKind::OneToOne) {
             let (Some(t), Some(r)) = (bank.get(g.bank_ids[0].as_str()), records.get(g.record_ids[0].as_str())) else {
                 continue;
             };
-            if let (Some(payee), Some(c)) = (&t.payee, r.counterparty.as_deref().and_then(|n| by_name.get(n))) {
-                assert!(c.bank_names.contains(payee), "{payee} is not a name of {}", c.name);
+            if let (Some(payee), Some(name)) = (&t.payee, r.counterparty.as_deref()) {
+                let names = by_name.get(name).map(Vec::as_slice).unwrap_or(&[]);
+                assert!(names.contains(&payee), "{payee} is not a name of {name}");
             }
         }
         assert_ne!(Business::new(&p, 78).customers, business.customers);
