@@ -1,11 +1,11 @@
 //! Realistic reconciliation workloads with ground truth, their scoring, and the naive baseline.
 //!
-//! [`generate`] simulates one period of a business: invoices, bills, expenses, checks and journal
+//! [`generate()`] simulates one period of a business: invoices, bills, expenses, checks and journal
 //! entries in the books, and the bank statement lines that pay them, with the phenomena that make
 //! reconciliation hard (payment lags, fees and short payments, batch deposits, instalments,
 //! mangled references, bank-printed names, shared round amounts, checks, noise on both sides).
 //! Every workload carries the [`TruthGroup`]s a correct reconciliation finds, so that any matcher
-//! can be scored with [`evaluate`] and compared with [`baseline`].
+//! can be scored with [`evaluate()`] and compared with [`baseline()`].
 
 pub mod baseline;
 pub mod business;
