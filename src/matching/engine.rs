@@ -307,8 +307,8 @@ impl Ctx<'_, '_> {
         let mut keys = b.name_keys.clone();
         for alias in self.memory.aliases_of(&b.name) {
             for k in text::name_keys(alias) {
-                if !keys.iter().any(|x| x == k) {
-                    keys.push(k.to_string());
+                if !keys.contains(&k) {
+                    keys.push(k);
                 }
             }
         }
@@ -579,7 +579,7 @@ impl Ctx<'_, '_> {
                 && b.date <= to
         };
         let mut ids: Vec<u32> = Vec::new();
-        for list in text::name_keys(&r.name).filter_map(|k| bindex.by_name.get(k)) {
+        for list in text::name_keys(&r.name).filter_map(|k| bindex.by_name.get(&k)) {
             ids.extend(window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).iter().take(GROUP_SCAN));
         }
         if let Some(list) = r.ref_core.as_ref().and_then(|k| bindex.by_ref.get(k)) {

@@ -67,8 +67,9 @@ impl<'a> BankItem<'a> {
         let name = bank_name(tx);
         let mut name_keys: Vec<String> = Vec::new();
         for w in name.split(' ').chain(text::name_words(&tx.description).iter().map(String::as_str)) {
-            if w.chars().count() >= 3 && !name_keys.iter().any(|k| k == w) && name_keys.len() < 2 {
-                name_keys.push(w.to_string());
+            let key = text::word_key(w);
+            if w.chars().count() >= 3 && !name_keys.contains(&key) && name_keys.len() < 2 {
+                name_keys.push(key);
             }
         }
         Some(BankItem {
@@ -142,7 +143,7 @@ impl RecordIndex {
                 idx.by_ref.entry(core.clone()).or_default().push(i);
             }
             for key in text::name_keys(&r.name) {
-                idx.by_name.entry(key.to_string()).or_default().push(i);
+                idx.by_name.entry(key).or_default().push(i);
             }
         }
         let date = |i: &u32| records.get(*i as usize).and_then(|r| r.as_ref()).map(|r| (r.rec.date, *i));
