@@ -37,6 +37,8 @@ pub struct GroupConfig {
     pub payouts: bool,
     /// Calendar days a payout may lag behind the records it pays.
     pub payout_days: i64,
+    /// Candidates considered per payout search.
+    pub payout_candidates: usize,
 }
 
 impl Default for GroupConfig {
@@ -49,6 +51,7 @@ impl Default for GroupConfig {
             window_days: 60,
             payouts: true,
             payout_days: 7,
+            payout_candidates: 20,
         }
     }
 }
@@ -551,9 +554,9 @@ impl Ctx<'_, '_> {
             })
             .collect();
         cands.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)));
-        cands.truncate(g.max_candidates);
+        cands.truncate(g.payout_candidates);
         let items: Vec<(u32, i64)> = cands.iter().map(|c| (c.0, c.1)).collect();
-        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 2 };
+        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps * 4, max_solutions: 2 };
         let mut out = Vec::new();
         for group in subset::find(b.units.abs(), 0, &items, caps) {
             if let Some(mut e) = self.group_edge(vec![i], group)? {
