@@ -206,7 +206,9 @@ impl Scored {
 
 /// The date contribution for a lag in business days.
 pub fn date_weight(days: i64, w: &Weights) -> f64 {
-    match days.unsigned_abs() {
+    // Money rarely arrives before the document it settles: an early date counts double.
+    let lag = if days < 0 { days.unsigned_abs().saturating_mul(2) } else { days.unsigned_abs() };
+    match lag {
         lag @ 0..=10 => w.date_close - w.date_decay * lag as f64,
         11..=20 => w.date_late,
         _ => w.date_far,
