@@ -112,7 +112,7 @@ impl Default for EngineConfig {
             suggest_threshold: 0.5,
             discrepancy_threshold: 0.8,
             ambiguity_margin: 1.5,
-            tolerance_abs: Decimal::new(500, 2),
+            tolerance_abs: Decimal::new(2500, 2),
             tolerance_pct: Decimal::TWO,
             tolerance_max: Decimal::new(5000, 2),
             days_before: 10,
