@@ -11,10 +11,18 @@ use rust_decimal::Decimal;
 use super::text;
 use crate::domain::{BankTransaction, Currency, Record};
 
+/// Largest amount matched, in ten-thousandths (10^13 in money): far beyond any real payment, and
+/// small enough that sums and differences of such amounts never overflow.
+const MAX_UNITS: i64 = 100_000_000_000_000_000;
+
 /// Amounts as integers in ten-thousandths, so indexing and subset sums use exact integer
 /// arithmetic; `None` for amounts too large to represent (they are never matched).
 pub fn units(amount: Decimal) -> Option<i64> {
-    amount.checked_mul(Decimal::from(10_000)).map(|d| d.round()).and_then(|d| d.to_i64())
+    amount
+        .checked_mul(Decimal::from(10_000))
+        .map(|d| d.round())
+        .and_then(|d| d.to_i64())
+        .filter(|u| u.checked_abs().is_some_and(|a| a <= MAX_UNITS))
 }
 
 /// A bank line as matching sees it.

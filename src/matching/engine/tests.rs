@@ -171,6 +171,20 @@ fn checks_match_by_number_and_bank_charges_stay_unmatched() {
 }
 
 #[test]
+fn absurd_amounts_are_left_unmatched_rather_than_overflowing() {
+    let huge = Decimal::MAX;
+    let mut a = tx("b1", 2, 0, "ACME", "INV-1234");
+    a.amount = Money::new(huge, Currency::EUR);
+    let mut b = tx("b2", 2, 0, "ACME", "INV-1234");
+    b.amount = Money::new(-huge, Currency::EUR);
+    let mut r = inv("r1", 1, 0, "Acme", "INV-1234");
+    r.amount = Money::new(Decimal::new(-9_000_000_000_000_000, 0), Currency::EUR);
+    let config = EngineConfig { own_accounts: vec!["x".into()], ..EngineConfig::default() };
+    let result = reconcile(&[a, b], &[r], &RuleSet::defaults().unwrap_or_default(), &Memory::default(), &config);
+    assert!(result.is_ok_and(|r| r.matches.is_empty()));
+}
+
+#[test]
 fn currencies_never_mix() {
     let mut t = tx("b1", 2, 10_000, "ACME", "");
     t.amount = Money::new(Decimal::new(10_000, 2), Currency::USD);
