@@ -329,7 +329,9 @@ impl Ctx<'_, '_> {
         let date = |r: &RecordItem<'_>| r.rec.date;
         let mut ids: Vec<u32> = Vec::new();
         if let Some(list) = self.rindex.by_amount.get(&(b.currency, b.units)) {
-            ids.extend(in_window(list, self.recs, date, from, to));
+            // A round amount can recur thousands of times in a dense period: the records dated
+            // nearest the bank line are the only plausible ones.
+            ids.extend(nearest(window(list, self.recs, date, from, to), self.recs, date, b.date, EXACT_SCAN));
         }
         let tol = cfg.tolerance_units(b.units);
         let near = |r: &RecordItem<'_>| {
@@ -365,6 +367,7 @@ impl Ctx<'_, '_> {
                         .iter()
                         .copied()
                         .take_while(|i| amount(i) <= b.units + tol)
+                        .take(NAME_SCAN)
                         .filter(|i| self.rec(*i).is_some_and(|r| near(r) && r.rec.date >= from && r.rec.date <= to))
                         .take(256),
                 );
@@ -746,6 +749,46 @@ impl Ctx<'_, '_> {
         };
         same_bank(eb, xb) && same_rec(er, xr)
     }
+}
+
+/// Exact-amount records read per bank line, nearest dates first.
+const EXACT_SCAN: usize = 48;
+
+/// Records read from one amount-sorted name list per bank line.
+const NAME_SCAN: usize = 512;
+
+/// Up to `k` positions of a date-sorted `slice`, nearest to `center` first.
+fn nearest<T>(
+    slice: &[u32],
+    items: &[Option<T>],
+    date: impl Fn(&T) -> NaiveDate + Copy,
+    center: NaiveDate,
+    k: usize,
+) -> Vec<u32> {
+    let key = |i: usize| slice.get(i).and_then(|x| items.get(*x as usize)).and_then(|x| x.as_ref()).map(date);
+    let mid = slice
+        .partition_point(|x| items.get(*x as usize).and_then(|x| x.as_ref()).map(date).is_some_and(|d| d < center));
+    let (mut lo, mut hi) = (mid, mid);
+    let mut out = Vec::with_capacity(k.min(slice.len()));
+    while out.len() < k && (lo > 0 || hi < slice.len()) {
+        let before = lo.checked_sub(1).and_then(&key).map(|d| (center - d).num_days());
+        let after = key(hi).map(|d| (d - center).num_days());
+        let take_before = match (before, after) {
+            (Some(b), Some(a)) => b <= a,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if take_before {
+            lo -= 1;
+            out.extend(slice.get(lo).copied());
+        } else if hi < slice.len() {
+            out.extend(slice.get(hi).copied());
+            hi += 1;
+        } else {
+            break;
+        }
+    }
+    out
 }
 
 /// How far (log-odds) below a bank line's best candidate rules are still asked.

@@ -360,3 +360,13 @@ fn a_small_realistic_workload_meets_the_quality_bar() {
     assert!(s.auto.recall >= 0.75, "auto recall {}", s.auto.recall);
     assert!(s.all.recall >= 0.82, "recall {}", s.all.recall);
 }
+
+#[test]
+fn the_nearest_dated_items_come_first_from_both_sides() {
+    let items: Vec<Option<NaiveDate>> = [1, 3, 5, 8, 13, 21].iter().map(|d| Some(day(*d))).collect();
+    let slice: Vec<u32> = (0..6).collect();
+    let picked = nearest(&slice, &items, |d: &NaiveDate| *d, day(6), 3);
+    assert_eq!(picked, vec![2, 3, 1]);
+    assert_eq!(nearest(&slice, &items, |d: &NaiveDate| *d, day(30), 2), vec![5, 4]);
+    assert!(nearest(&[], &items, |d: &NaiveDate| *d, day(1), 4).is_empty());
+}
