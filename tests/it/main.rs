@@ -3,5 +3,6 @@
 mod api;
 mod cli;
 mod corpus;
+mod fuzz_regressions;
 mod golden;
 mod store;
