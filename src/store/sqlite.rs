@@ -233,6 +233,21 @@ pub(super) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::backend(e)
 }
 
+/// One row of `table` by tenant and id, mapped by `map`; `NotFound` names `what` when absent.
+pub(super) fn get_by_id<T>(
+    conn: &Connection,
+    table: &str,
+    what: &'static str,
+    tenant: &str,
+    id: &str,
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    conn.query_row(&format!("SELECT * FROM {table} WHERE tenant = ?1 AND id = ?2"), params![tenant, id], map)
+        .optional()
+        .map_err(backend)?
+        .ok_or(StoreError::NotFound { what, id: id.to_string() })?
+}
+
 pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Backend(format!("stored {what} {value:?} is not valid").into())
 }
@@ -531,17 +546,7 @@ impl AccountStore for SqliteStore {
 
     async fn get_account(&self, tenant: &TenantId, id: &str) -> Result<Account, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
-        self.with(move |conn| {
-            conn.query_row(
-                "SELECT * FROM accounts WHERE tenant = ?1 AND id = ?2",
-                params![tenant, id],
-                account_from_row,
-            )
-            .optional()
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound { what: "account", id })?
-        })
-        .await
+        self.with(move |conn| get_by_id(conn, "accounts", "account", &tenant, &id, account_from_row)).await
     }
 
     async fn list_accounts(
@@ -756,17 +761,8 @@ impl LedgerStore for SqliteStore {
 
     async fn get_transaction(&self, tenant: &TenantId, id: &str) -> Result<StoredTransaction, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
-        self.with(move |conn| {
-            conn.query_row(
-                "SELECT * FROM bank_transactions WHERE tenant = ?1 AND id = ?2",
-                params![tenant, id],
-                transaction_from_row,
-            )
-            .optional()
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound { what: "transaction", id })?
-        })
-        .await
+        self.with(move |conn| get_by_id(conn, "bank_transactions", "transaction", &tenant, &id, transaction_from_row))
+            .await
     }
 }
 
@@ -849,13 +845,7 @@ impl RecordStore for SqliteStore {
 
     async fn get_record(&self, tenant: &TenantId, id: &str) -> Result<StoredRecord, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
-        self.with(move |conn| {
-            conn.query_row("SELECT * FROM records WHERE tenant = ?1 AND id = ?2", params![tenant, id], record_from_row)
-                .optional()
-                .map_err(backend)?
-                .ok_or(StoreError::NotFound { what: "record", id })?
-        })
-        .await
+        self.with(move |conn| get_by_id(conn, "records", "record", &tenant, &id, record_from_row)).await
     }
 
     async fn list_records(&self, tenant: &TenantId, query: &RecordQuery) -> Result<Page<StoredRecord>, StoreError> {

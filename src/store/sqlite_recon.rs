@@ -14,7 +14,7 @@ use super::recon::{
     AuditEvent, Discrepancy, DiscrepancyKind, DiscrepancyStore, MatchAction, MatchState, ReconStore, Resolution,
     RuleStore, RuleVersion, Run, RunOutcome, RunStatus, StoredMatch,
 };
-use super::sqlite::{backend, collect, corrupt, paginate, parse_date, parse_time, SqliteStore};
+use super::sqlite::{backend, collect, corrupt, get_by_id, paginate, parse_date, parse_time, SqliteStore};
 use super::{page_size, StoreError};
 use crate::matching::Method;
 
@@ -706,21 +706,11 @@ fn discrepancy_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Discrepancy, S
 }
 
 fn load_discrepancy(conn: &rusqlite::Connection, tenant: &str, id: &str) -> Result<Discrepancy, StoreError> {
-    conn.query_row(
-        "SELECT * FROM discrepancies WHERE tenant = ?1 AND id = ?2",
-        params![tenant, id],
-        discrepancy_from_row,
-    )
-    .optional()
-    .map_err(backend)?
-    .ok_or(StoreError::NotFound { what: "discrepancy", id: id.to_string() })?
+    get_by_id(conn, "discrepancies", "discrepancy", tenant, id, discrepancy_from_row)
 }
 
 fn load_run(conn: &rusqlite::Connection, tenant: &str, id: &str) -> Result<Run, StoreError> {
-    conn.query_row("SELECT * FROM runs WHERE tenant = ?1 AND id = ?2", params![tenant, id], run_from_row)
-        .optional()
-        .map_err(backend)?
-        .ok_or(StoreError::NotFound { what: "reconciliation", id: id.to_string() })?
+    get_by_id(conn, "runs", "reconciliation", tenant, id, run_from_row)
 }
 
 #[async_trait]
