@@ -15,15 +15,20 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 /// A router over a fresh data folder, with one key for each of two tenants.
-struct TestApp {
-    router: Router,
-    key_a: String,
-    key_b: String,
-    data: PathBuf,
+pub(crate) struct TestApp {
+    pub(crate) router: Router,
+    pub(crate) key_a: String,
+    pub(crate) key_b: String,
+    pub(crate) data: PathBuf,
     _dir: tempfile::TempDir,
 }
 
-async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|state| state).await
+}
+
+/// [`spawn_app`] with the state adjusted (another run wait, another upload signer).
+pub(crate) async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let store = SqliteStore::open_dir(&data).unwrap();
@@ -31,13 +36,19 @@ async fn spawn_app() -> TestApp {
     let key_a = create_key(&keys, &TenantId::new("tenant-a").unwrap()).await.unwrap().secret;
     let key_b = create_key(&keys, &TenantId::new("tenant-b").unwrap()).await.unwrap().secret;
     let blobs = FsBlobs::new(data.join("blobs"));
-    let router = api::app(AppState::new(Arc::new(store), Arc::new(blobs), Arc::new(keys)));
+    let router = api::app(adjust(AppState::new(Arc::new(store), Arc::new(blobs), Arc::new(keys))));
     TestApp { router, key_a, key_b, data, _dir: dir }
 }
 
 impl TestApp {
     /// Sends one request; `path` is below the base path. Answers the status and the JSON body.
-    async fn send(&self, method: &str, path: &str, key: Option<&str>, body: impl Into<Body>) -> (StatusCode, Value) {
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(format!("{BASE_PATH}{path}"));
         if let Some(key) = key {
             req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
@@ -54,27 +65,27 @@ impl TestApp {
         (status, json)
     }
 
-    async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
         self.send("GET", path, Some(key), Body::empty()).await
     }
 
-    async fn post(&self, key: &str, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, key: &str, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
         self.send("POST", path, Some(key), body).await
     }
 
-    async fn post_json(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post_json(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
         self.post(key, path, body.to_string()).await
     }
 
     /// Creates an account and answers its id.
-    async fn account(&self, key: &str, currency: &str) -> String {
+    pub(crate) async fn account(&self, key: &str, currency: &str) -> String {
         let (status, body) = self.post_json(key, "/accounts", json!({"name": "Operating", "currency": currency})).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().to_string()
     }
 
     /// Files under the blob folder.
-    fn blob_count(&self) -> usize {
+    pub(crate) fn blob_count(&self) -> usize {
         fn walk(p: &Path) -> usize {
             std::fs::read_dir(p)
                 .map(|d| d.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum::<usize>())
@@ -85,7 +96,7 @@ impl TestApp {
 }
 
 /// An OFX statement with one line per `(day, amount, fitid)` in March 2026.
-fn ofx(currency: &str, lines: &[(u32, &str, &str)], closing: &str) -> Vec<u8> {
+pub(crate) fn ofx(currency: &str, lines: &[(u32, &str, &str)], closing: &str) -> Vec<u8> {
     let mut s = format!(
         "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\n\n<OFX><BANKMSGSRSV1><STMTTRNRS><TRNUID>1<STATUS><CODE>0<SEVERITY>INFO</STATUS>\
          <STMTRS><CURDEF>{currency}<BANKACCTFROM><BANKID>1<ACCTID>555<ACCTTYPE>CHECKING</BANKACCTFROM>\
@@ -102,7 +113,7 @@ fn ofx(currency: &str, lines: &[(u32, &str, &str)], closing: &str) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn march() -> Vec<u8> {
+pub(crate) fn march() -> Vec<u8> {
     ofx("EUR", &[(2, "-12.50", "F1"), (3, "100.00", "F2"), (5, "-7.25", "F3")], "80.25")
 }
 
@@ -111,7 +122,7 @@ const RECORDS_JSON: &str = r#"[
   {"id": "B-7", "kind": "bill", "date": "2026-03-02", "amount": "-12.50", "currency": "EUR"}
 ]"#;
 
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+pub(crate) fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
