@@ -242,7 +242,7 @@ fn authenticated_routes() -> Vec<(String, String)> {
     api::routes()
         .into_iter()
         .filter(|r| r.authenticated)
-        .map(|r| (r.method.to_string(), r.path.replace("{id}", "acc_0000")))
+        .map(|r| (r.method.to_string(), r.path.replace("{id}", "acc_0000").replace("{name}", "10-check-number")))
         .collect()
 }
 
@@ -319,6 +319,86 @@ async fn a_second_tenant_sees_nothing_of_the_first_on_every_route() {
     let b_account = app.account(b, "EUR").await;
     let (status, body) = app.get(a, &format!("/accounts/{b_account}")).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // A's reconciliation state: a run, its matches, a discrepancy and a saved rule.
+    let period = json!({"account_id": account, "start_date": "2026-03-01", "end_date": "2026-03-31"});
+    let (status, run) = app.post_json(a, "/reconcile", period.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let run_id = run["reconciliation_id"].as_str().unwrap().to_string();
+    let (_, matches) = app.get(a, &format!("/reconciliations/{run_id}/matches")).await;
+    let a_match = matches["items"][0].clone();
+    let match_id = a_match["id"].as_str().unwrap().to_string();
+    let (_, discrepancies) = app.get(a, "/discrepancies").await;
+    let dis_id = discrepancies["items"][0]["id"].as_str().unwrap().to_string();
+    let rule = "fn pair(bank, record, f) { () }";
+    let (status, _) = app.send("PUT", "/rules/90-a", Some(a), Body::from(rule)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let not_found: Vec<(&str, &str, String, Value)> = vec![
+        ("POST", "/reconcile", "/reconcile".into(), period.clone()),
+        ("GET", "/reconciliations/{id}", format!("/reconciliations/{run_id}"), Value::Null),
+        ("GET", "/reconciliations/{id}/matches", format!("/reconciliations/{run_id}/matches"), Value::Null),
+        (
+            "POST",
+            "/reconciliations/{id}/complete",
+            format!("/reconciliations/{run_id}/complete"),
+            json!({"override_reason": "b"}),
+        ),
+        ("POST", "/reconciliations/{id}/unlock", format!("/reconciliations/{run_id}/unlock"), json!({"reason": "b"})),
+        (
+            "POST",
+            "/matches",
+            "/matches".into(),
+            json!({"bank_transaction_ids": a_match["bank_transaction_ids"], "record_ids": ["INV-1"]}),
+        ),
+        ("GET", "/matches/{id}", format!("/matches/{match_id}"), Value::Null),
+        ("POST", "/matches/{id}/confirm", format!("/matches/{match_id}/confirm"), Value::Null),
+        ("POST", "/matches/{id}/reject", format!("/matches/{match_id}/reject"), Value::Null),
+        ("DELETE", "/matches/{id}", format!("/matches/{match_id}"), Value::Null),
+        ("GET", "/discrepancies", format!("/discrepancies?account_id={account}"), Value::Null),
+        ("GET", "/discrepancies/{id}", format!("/discrepancies/{dis_id}"), Value::Null),
+        (
+            "POST",
+            "/discrepancies/{id}/resolve",
+            format!("/discrepancies/{dis_id}/resolve"),
+            json!({"action": "ignore", "note": "b"}),
+        ),
+        ("GET", "/rules/{name}", "/rules/90-a".into(), Value::Null),
+        ("GET", "/rules/{name}/versions", "/rules/90-a/versions".into(), Value::Null),
+        ("POST", "/rules/{name}/rollback", "/rules/90-a/rollback".into(), json!({"version": 1})),
+        ("POST", "/rules/{name}/test", "/rules/20-bank-charges/test".into(), period.clone()),
+        (
+            "POST",
+            "/accounts/{id}/statements/upload-url",
+            format!("/accounts/{account}/statements/upload-url"),
+            Value::Null,
+        ),
+    ];
+    for (method, route, path, body) in not_found {
+        cover(method, route);
+        let body = if body.is_null() { Body::empty() } else { Body::from(body.to_string()) };
+        let (status, err) = app.send(method, &path, Some(b), body).await;
+        assert_error(status, &err, StatusCode::NOT_FOUND, "not_found");
+        assert!(!err.to_string().contains("Payee"), "{route} leaks A's data: {err}");
+    }
+    cover("GET", "/discrepancies");
+    assert_eq!(app.get(b, "/discrepancies").await.1["items"], json!([]));
+    cover("GET", "/rules");
+    let (_, rules) = app.get(b, "/rules").await;
+    assert!(rules["items"].as_array().unwrap().iter().all(|r| r["name"] != "90-a"), "{rules}");
+    cover("POST", "/rules/validate");
+    assert_eq!(app.post(b, "/rules/validate", rule).await.0, StatusCode::OK);
+    // B saving the same name makes B's first version, not A's second.
+    cover("PUT", "/rules/{name}");
+    let (status, b_rule) = app.send("PUT", "/rules/90-a", Some(b), Body::from(rule)).await;
+    assert_eq!((status, &b_rule["version"]), (StatusCode::CREATED, &json!(1)));
+
+    // A's reconciliation state is untouched.
+    let (_, run_now) = app.get(a, &format!("/reconciliations/{run_id}")).await;
+    assert_eq!(run_now["status"], "completed");
+    assert_eq!(app.get(a, &format!("/matches/{match_id}")).await.1["status"], a_match["status"]);
+    assert_eq!(app.get(a, &format!("/discrepancies/{dis_id}")).await.1["status"], "open");
+    assert_eq!(app.get(a, "/rules/90-a/versions").await.1["items"].as_array().unwrap().len(), 1);
 
     // A's data is untouched.
     let (_, record) = app.get(a, "/records/INV-1").await;
