@@ -375,6 +375,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rule_that_does_not_compile_is_a_422_naming_rule_line_and_column() {
+        let err = RuleError::Compile { rule: "90-mine".into(), line: Some(3), column: Some(7), message: "x".into() };
+        let (status, json) = body(err.into()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(json["error"]["code"], "invalid_rule");
+        assert_eq!(json["error"]["details"], json!({"rule": "90-mine", "line": 3, "column": 7}));
+    }
+
+    #[tokio::test]
+    async fn workflow_errors_map_to_the_status_their_cause_deserves() {
+        let d = |day| chrono::NaiveDate::from_ymd_opt(2026, 3, day).unwrap();
+        let (status, json) = body(ReconcileError::InvalidPeriod { start: d(9), end: d(1) }.into()).await;
+        assert_eq!((status, &json["error"]["details"]["field"]), (StatusCode::BAD_REQUEST, &json!("start_date")));
+        let (status, _) = body(ReconcileError::Memory("disk path /secret".into()).into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let (status, _) = body(MatchError::Invalid("no items".into()).into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = body(MatchError::Store(StoreError::Conflict("already matched".into())).into()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, json) = body(ApiError::Forbidden("the upload URL expired".into())).await;
+        assert_eq!((status, &json["error"]["code"]), (StatusCode::FORBIDDEN, &json!("forbidden")));
+    }
+
+    #[tokio::test]
     async fn a_401_tells_the_client_to_use_a_bearer_key() {
         let response = ApiError::Unauthorized.into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);

@@ -196,9 +196,10 @@ pub async fn dry_run_with_rules(
 
 /// Stores a `running` run for `req` without running the engine, so that a caller can answer at
 /// once with its id and have [`finish_started_run`] complete it elsewhere (a background task, or
-/// another function in AWS). Refuses a dry run: it has nothing to store.
+/// another function in AWS). `req.dry_run` is not looked at: a dry run stores nothing, so it has
+/// no run to start; call [`reconcile`] for it.
 pub async fn start_run(store: &dyn Store, tenant: &TenantId, req: &ReconcileRequest) -> Result<Run, ReconcileError> {
-    if req.start_date > req.end_date || req.dry_run {
+    if req.start_date > req.end_date {
         return Err(ReconcileError::InvalidPeriod { start: req.start_date, end: req.end_date });
     }
     store.get_account(tenant, &req.account_id).await?;

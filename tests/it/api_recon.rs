@@ -386,6 +386,12 @@ async fn an_upload_url_imports_and_reconciles_once_and_refuses_tampering() {
     assert_error(status, &err, StatusCode::FORBIDDEN, "forbidden");
     assert_eq!(items(&app.get(key, &format!("/accounts/{account}/statements")).await.1), Vec::<Value>::new());
 
+    let huge = vec![b'\n'; bankrec::api::STATEMENT_BODY_LIMIT + 1];
+    let (status, err) = app.send("PUT", "/uploads/garbage", None, Body::from(huge.clone())).await;
+    assert_error(status, &err, StatusCode::FORBIDDEN, "forbidden");
+    let (status, err) = app.send("PUT", &path, None, Body::from(huge)).await;
+    assert_error(status, &err, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+
     let (status, err) = app.send("PUT", &path, None, Body::from("not a statement")).await;
     assert_error(status, &err, StatusCode::UNPROCESSABLE_ENTITY, "unparseable_statement");
 

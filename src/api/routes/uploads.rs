@@ -2,7 +2,8 @@
 //! locally `PUT /uploads/{token}` receives the file. The upload does what the S3 trigger does in
 //! AWS: import the file, then reconcile the statement's period.
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Utc;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::accounts::StatementView;
 use super::optional_text;
 use crate::api::error::ApiError;
-use crate::api::extract::{ApiPath, ApiQuery, Caller, RawBody};
+use crate::api::extract::{ApiPath, ApiQuery, Caller};
 use crate::api::uploads::{UploadError, UploadUrl};
 use crate::api::{ApiRoute, AppState, STATEMENT_BODY_LIMIT};
 use crate::parse::ParseOptions;
@@ -97,9 +98,12 @@ struct UploadOutcome {
 async fn receive_upload(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
-    RawBody(body): RawBody,
+    request: Request,
 ) -> Result<(StatusCode, Json<UploadOutcome>), ApiError> {
+    // The grant is checked before the body is read: nobody without one can make this server
+    // take in a file.
     let grant = state.uploads.redeem(&token, Utc::now()).map_err(upload_error)?;
+    let body = Bytes::from_request(request, &state).await?;
     let file_name = grant.key.rsplit('/').next().unwrap_or("upload").to_string();
     let outcome = crate::workflows::import::import_statement(
         state.store.as_ref(),
