@@ -427,3 +427,37 @@ async fn an_expired_upload_url_is_refused_with_403() {
     assert_error(status, &err, StatusCode::FORBIDDEN, "forbidden");
     assert!(err["error"]["message"].as_str().unwrap().contains("expired"), "{err}");
 }
+
+/// A launcher like the AWS one: the run is handed to someone else and not followed here.
+struct HandedOff(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl bankrec::api::runs::RunLauncher for HandedOff {
+    async fn launch(
+        &self,
+        _store: std::sync::Arc<dyn bankrec::store::Store>,
+        _tenant: bankrec::store::TenantId,
+        run_id: String,
+        _config: bankrec::matching::EngineConfig,
+    ) -> Result<bankrec::api::runs::Launched, Box<dyn std::error::Error + Send + Sync>> {
+        self.0.lock().map_err(|e| e.to_string())?.push(run_id);
+        Ok(bankrec::api::runs::Launched::Elsewhere)
+    }
+}
+
+#[tokio::test]
+async fn a_run_handed_to_another_launcher_answers_202_at_once_and_stays_running_until_finished() {
+    let launcher = std::sync::Arc::new(HandedOff(std::sync::Mutex::new(Vec::new())));
+    let app = spawn_app_with({
+        let launcher = launcher.clone();
+        |s| s.with_runs(launcher)
+    })
+    .await;
+    let key = &app.key_a;
+    let account = loaded(&app, key).await;
+    let (status, run) = app.post_json(key, "/reconcile", march(&account)).await;
+    assert_eq!((status, &run["status"]), (StatusCode::ACCEPTED, &json!("running")), "{run}");
+    let id = run["reconciliation_id"].as_str().unwrap();
+    assert_eq!(*launcher.0.lock().unwrap(), [id.to_string()]);
+    assert_eq!(app.get(key, &format!("/reconciliations/{id}")).await.1["status"], "running");
+}

@@ -16,7 +16,7 @@ use crate::api::runs::Launched;
 use crate::api::{ApiRoute, AppState, BASE_PATH};
 use crate::matching::{Explanation, Method, Summary};
 use crate::store::{
-    Discrepancy, DiscrepancyKind, MatchAction, MatchState, Resolution, ResolutionAction, Run, StoredMatch,
+    Discrepancy, DiscrepancyKind, MatchAction, MatchState, Resolution, ResolutionAction, Run, RunStatus, StoredMatch,
 };
 use crate::workflows::matches::{
     act_on_match, complete, manual_match, resolve_discrepancy, ManualMatch, ResolveRequest,
@@ -173,11 +173,22 @@ async fn start_reconciliation(
     }
     let run = start_run(state.store.as_ref(), &caller.tenant, &req).await?;
     let location = (header::LOCATION, format!("{BASE_PATH}/reconciliations/{}", run.id));
-    let launched = state
+    let launched = match state
         .runs
         .launch(state.store.clone(), caller.tenant.clone(), run.id.clone(), (*state.engine).clone())
         .await
-        .map_err(ApiError::Internal)?;
+    {
+        Ok(launched) => launched,
+        Err(e) => {
+            // Nothing will finish it: say so on the run rather than leave it `running`.
+            let mut failed = run.clone();
+            failed.status = RunStatus::Failed;
+            failed.finished_at = Some(Utc::now());
+            failed.error = Some(e.to_string());
+            let _ = state.store.update_run(&caller.tenant, &failed).await;
+            return Err(ApiError::Internal(e));
+        }
+    };
     if let Launched::InProcess(mut handle) = launched {
         if let Ok(joined) = tokio::time::timeout(state.run_wait, &mut handle).await {
             let outcome = joined.map_err(|e| ApiError::Internal(Box::new(e)))??;
