@@ -15,9 +15,12 @@ use serde_json::{json, Value};
 
 use crate::domain::RecordsError;
 use crate::parse::ParseError;
+use crate::rules::RuleError;
 use crate::store::keys::KeyError;
 use crate::store::StoreError;
 use crate::workflows::import::ImportError;
+use crate::workflows::matches::MatchError;
+use crate::workflows::reconcile::ReconcileError;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,9 @@ pub enum ApiError {
     /// No `Authorization: Bearer` key, or one that is not valid.
     #[error("missing or invalid API key (send `Authorization: Bearer <key>`)")]
     Unauthorized,
+    /// A signed grant (an upload URL) that is invalid or expired.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such object for the caller's tenant (another tenant's objects are reported the same way).
     #[error("{what} {id} not found")]
     NotFound {
@@ -83,6 +89,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -98,6 +105,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound { .. } | ApiError::NoRoute => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BadRequest { code, .. } | ApiError::Unprocessable { code, .. } => code,
@@ -227,6 +235,48 @@ impl ApiError {
     }
 }
 
+/// Where a rule failed, for the envelope's `details`.
+fn rule_details(e: &RuleError) -> Value {
+    match e {
+        RuleError::Compile { rule, line, column, .. } | RuleError::Runtime { rule, line, column, .. } => {
+            json!({ "rule": rule, "line": line, "column": column })
+        }
+        RuleError::NoEntryPoint { rule } => json!({ "rule": rule, "line": null, "column": null }),
+        RuleError::Io { .. } => Value::Null,
+    }
+}
+
+impl From<RuleError> for ApiError {
+    fn from(e: RuleError) -> Self {
+        match e {
+            e @ RuleError::Io { .. } => ApiError::Internal(Box::new(e)),
+            e => ApiError::Unprocessable { code: "invalid_rule", details: rule_details(&e), message: e.to_string() },
+        }
+    }
+}
+
+impl From<ReconcileError> for ApiError {
+    fn from(e: ReconcileError) -> Self {
+        match e {
+            e @ ReconcileError::InvalidPeriod { .. } => ApiError::invalid_parameter("start_date", e.to_string()),
+            ReconcileError::Rule(e) => e.into(),
+            ReconcileError::Store(e) => e.into(),
+            e @ (ReconcileError::Engine(_) | ReconcileError::Memory(_)) => ApiError::Internal(Box::new(e)),
+        }
+    }
+}
+
+impl From<MatchError> for ApiError {
+    fn from(e: MatchError) -> Self {
+        match e {
+            MatchError::Invalid(message) => {
+                ApiError::BadRequest { code: "invalid_request", message, details: Value::Null }
+            }
+            MatchError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -322,6 +372,30 @@ mod tests {
         let (status, json) = body(wrong.into()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(json["error"]["code"], "invalid_request");
+    }
+
+    #[tokio::test]
+    async fn a_rule_that_does_not_compile_is_a_422_naming_rule_line_and_column() {
+        let err = RuleError::Compile { rule: "90-mine".into(), line: Some(3), column: Some(7), message: "x".into() };
+        let (status, json) = body(err.into()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(json["error"]["code"], "invalid_rule");
+        assert_eq!(json["error"]["details"], json!({"rule": "90-mine", "line": 3, "column": 7}));
+    }
+
+    #[tokio::test]
+    async fn workflow_errors_map_to_the_status_their_cause_deserves() {
+        let d = |day| chrono::NaiveDate::from_ymd_opt(2026, 3, day).unwrap();
+        let (status, json) = body(ReconcileError::InvalidPeriod { start: d(9), end: d(1) }.into()).await;
+        assert_eq!((status, &json["error"]["details"]["field"]), (StatusCode::BAD_REQUEST, &json!("start_date")));
+        let (status, _) = body(ReconcileError::Memory("disk path /secret".into()).into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let (status, _) = body(MatchError::Invalid("no items".into()).into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = body(MatchError::Store(StoreError::Conflict("already matched".into())).into()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, json) = body(ApiError::Forbidden("the upload URL expired".into())).await;
+        assert_eq!((status, &json["error"]["code"]), (StatusCode::FORBIDDEN, &json!("forbidden")));
     }
 
     #[tokio::test]

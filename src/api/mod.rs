@@ -10,9 +10,11 @@ pub mod error;
 pub mod extract;
 pub mod pagination;
 pub mod routes;
+pub mod runs;
+pub mod uploads;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::handler::Handler;
@@ -25,7 +27,10 @@ use axum::Router;
 pub use error::ApiError;
 pub use extract::Caller;
 
+use crate::matching::EngineConfig;
 use crate::store::{Blobs, KeyStore, Store};
+use runs::{RunLauncher, TaskLauncher};
+use uploads::{SignedUploads, UploadUrls};
 
 /// Every route's path starts with this.
 pub const BASE_PATH: &str = "/v1/bank-reconciliation";
@@ -37,6 +42,9 @@ pub const STATEMENT_BODY_LIMIT: usize = 20 * 1024 * 1024;
 /// Largest records upload (CSV or JSON). Smaller than statements: a JSON array is held as a
 /// tree of values while it is read, which costs several times its size.
 pub const RECORDS_BODY_LIMIT: usize = 10 * 1024 * 1024;
+/// How long `POST /reconcile` waits for a run before answering 202: well inside API Gateway's
+/// 29 seconds.
+pub const DEFAULT_RUN_WAIT: Duration = Duration::from_secs(5);
 
 /// What the handlers share: the ports, injected so that the same router runs on SQLite and a
 /// folder locally and on DynamoDB and S3 in AWS.
@@ -48,12 +56,59 @@ pub struct AppState {
     pub blobs: Arc<dyn Blobs>,
     /// API keys.
     pub keys: Arc<dyn KeyStore>,
+    /// Where reconciliations started by the API run to their end.
+    pub runs: Arc<dyn RunLauncher>,
+    /// Mints (and locally redeems) statement upload URLs.
+    pub uploads: Arc<dyn UploadUrls>,
+    /// The matching engine's settings.
+    pub engine: Arc<EngineConfig>,
+    /// How long `POST /reconcile` waits for the run before answering 202.
+    pub run_wait: Duration,
 }
 
 impl AppState {
-    /// State over the given ports.
+    /// State over the given ports, with runs as tasks of this process and upload URLs signed
+    /// with a secret of this process (see [`AppState::with_uploads`] to keep it across restarts).
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, keys: Arc<dyn KeyStore>) -> Self {
-        AppState { store, blobs, keys }
+        // Without OS randomness no key could be minted either; an all-zero secret would make
+        // forgeable URLs, so such a state mints none (every redeem fails).
+        let uploads: Arc<dyn UploadUrls> = match SignedUploads::random() {
+            Ok(signer) => Arc::new(signer),
+            Err(_) => Arc::new(uploads::NoUploads),
+        };
+        AppState {
+            store,
+            blobs,
+            keys,
+            runs: Arc::new(TaskLauncher),
+            uploads,
+            engine: Arc::new(EngineConfig::default()),
+            run_wait: DEFAULT_RUN_WAIT,
+        }
+    }
+
+    /// Runs reconciliations through `runs` (the `reconcile` function in AWS).
+    pub fn with_runs(mut self, runs: Arc<dyn RunLauncher>) -> Self {
+        self.runs = runs;
+        self
+    }
+
+    /// Mints upload URLs with `uploads` (presigned S3 PUTs in AWS).
+    pub fn with_uploads(mut self, uploads: Arc<dyn UploadUrls>) -> Self {
+        self.uploads = uploads;
+        self
+    }
+
+    /// Waits `wait` for a run before answering 202.
+    pub fn with_run_wait(mut self, wait: Duration) -> Self {
+        self.run_wait = wait;
+        self
+    }
+
+    /// Reconciles with `engine` instead of the default settings.
+    pub fn with_engine(mut self, engine: EngineConfig) -> Self {
+        self.engine = Arc::new(engine);
+        self
     }
 }
 
@@ -112,6 +167,9 @@ pub fn routes() -> Vec<ApiRoute> {
     let mut all = vec![ApiRoute::get("/health", routes::health).public()];
     all.extend(routes::accounts::routes());
     all.extend(routes::records::routes());
+    all.extend(routes::recon::routes());
+    all.extend(routes::rules::routes());
+    all.extend(routes::uploads::routes());
     all
 }
 
@@ -214,9 +272,9 @@ mod tests {
     }
 
     #[test]
-    fn only_health_is_public() {
+    fn only_health_and_signed_uploads_are_public() {
         let public: Vec<_> = routes().iter().filter(|r| !r.authenticated).map(|r| r.path).collect();
-        assert_eq!(public, ["/health"]);
+        assert_eq!(public, ["/health", "/uploads/{token}"]);
     }
 
     #[test]

@@ -74,12 +74,23 @@ pub struct ReconcileOutcome {
 /// The tenant's rule set: the shipped defaults, where a saved rule of the same name replaces the
 /// default and new names are added; all in name order (the names' numeric prefixes set priority).
 pub async fn tenant_rules(store: &dyn Store, tenant: &TenantId) -> Result<RuleSet, ReconcileError> {
+    tenant_rules_with(store, tenant, None).await
+}
+
+/// The tenant's rule set with one rule's source replaced (or added): the candidate set a rule
+/// change is tried against before it is saved or activated.
+pub async fn tenant_rules_with(
+    store: &dyn Store,
+    tenant: &TenantId,
+    candidate: Option<(&str, &str)>,
+) -> Result<RuleSet, ReconcileError> {
     let mut sources: Vec<(String, String)> =
         DEFAULT_RULES.iter().map(|(n, s)| (n.to_string(), s.to_string())).collect();
-    for saved in store.active_rules(tenant).await? {
-        match sources.iter_mut().find(|(n, _)| *n == saved.name) {
-            Some(slot) => slot.1 = saved.source,
-            None => sources.push((saved.name, saved.source)),
+    let saved = store.active_rules(tenant).await?.into_iter().map(|r| (r.name, r.source));
+    for (name, source) in saved.chain(candidate.map(|(n, s)| (n.to_string(), s.to_string()))) {
+        match sources.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = source,
+            None => sources.push((name, source)),
         }
     }
     sources.sort_by(|a, b| a.0.cmp(&b.0));
@@ -164,10 +175,102 @@ pub async fn reconcile(
     if req.start_date > req.end_date {
         return Err(ReconcileError::InvalidPeriod { start: req.start_date, end: req.end_date });
     }
+    let rules = tenant_rules(store, tenant).await?;
+    execute(store, tenant, req, config, rules, None).await
+}
+
+/// A dry run with the given rules instead of the tenant's active ones: nothing is stored.
+pub async fn dry_run_with_rules(
+    store: &dyn Store,
+    tenant: &TenantId,
+    req: &ReconcileRequest,
+    config: &EngineConfig,
+    rules: RuleSet,
+) -> Result<ReconcileOutcome, ReconcileError> {
+    if req.start_date > req.end_date {
+        return Err(ReconcileError::InvalidPeriod { start: req.start_date, end: req.end_date });
+    }
+    let req = ReconcileRequest { dry_run: true, ..req.clone() };
+    execute(store, tenant, &req, config, rules, None).await
+}
+
+/// Stores a `running` run for `req` without running the engine, so that a caller can answer at
+/// once with its id and have [`finish_started_run`] complete it elsewhere (a background task, or
+/// another function in AWS). `req.dry_run` is not looked at: a dry run stores nothing, so it has
+/// no run to start; call [`reconcile`] for it.
+pub async fn start_run(store: &dyn Store, tenant: &TenantId, req: &ReconcileRequest) -> Result<Run, ReconcileError> {
+    if req.start_date > req.end_date {
+        return Err(ReconcileError::InvalidPeriod { start: req.start_date, end: req.end_date });
+    }
+    store.get_account(tenant, &req.account_id).await?;
+    let run = Run {
+        id: new_id("rec"),
+        account_id: req.account_id.clone(),
+        start_date: req.start_date,
+        end_date: req.end_date,
+        status: RunStatus::Running,
+        summary: Summary::default(),
+        created_by: req.actor.clone(),
+        created_at: Utc::now(),
+        finished_at: None,
+        error: None,
+        version: 1,
+    };
+    store.create_run(tenant, &run).await?;
+    Ok(run)
+}
+
+/// Runs the engine for a run [`start_run`] stored and stores its outcome. Any failure leaves the
+/// run `failed` with the reason, never stuck in `running`.
+pub async fn finish_started_run(
+    store: &dyn Store,
+    tenant: &TenantId,
+    run_id: &str,
+    config: &EngineConfig,
+) -> Result<ReconcileOutcome, ReconcileError> {
+    let run = store.get_run(tenant, run_id).await?;
+    if run.status != RunStatus::Running {
+        return Err(
+            StoreError::Conflict(format!("reconciliation {run_id} is {}, not running", run.status.as_str())).into()
+        );
+    }
+    let req = ReconcileRequest {
+        account_id: run.account_id.clone(),
+        start_date: run.start_date,
+        end_date: run.end_date,
+        dry_run: false,
+        actor: run.created_by.clone(),
+    };
+    let result = match tenant_rules(store, tenant).await {
+        Ok(rules) => execute(store, tenant, &req, config, rules, Some(run.clone())).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        if let Ok(mut current) = store.get_run(tenant, run_id).await {
+            if current.status == RunStatus::Running {
+                current.status = RunStatus::Failed;
+                current.finished_at = Some(Utc::now());
+                current.error = Some(e.to_string());
+                let _ = store.update_run(tenant, &current).await;
+            }
+        }
+    }
+    result
+}
+
+/// The engine over what is open in the period, with `rules`; stores the outcome unless a dry
+/// run, into `started` when the run was stored already.
+async fn execute(
+    store: &dyn Store,
+    tenant: &TenantId,
+    req: &ReconcileRequest,
+    config: &EngineConfig,
+    rules: RuleSet,
+    started: Option<Run>,
+) -> Result<ReconcileOutcome, ReconcileError> {
     let account = store.get_account(tenant, &req.account_id).await?;
     let stored_txns = open_transactions(store, tenant, req).await?;
     let records = open_records(store, tenant, req, account.currency).await?;
-    let rules = tenant_rules(store, tenant).await?;
     let (memory, _) = tenant_memory(store, tenant).await?;
     let rejected = store.rejected_pairs(tenant, &req.account_id).await?;
 
@@ -183,7 +286,7 @@ pub async fn reconcile(
             .map_err(StoreError::backend)??;
 
     let now = Utc::now();
-    let run_id = new_id("rec");
+    let run_id = started.as_ref().map(|r| r.id.clone()).unwrap_or_else(|| new_id("rec"));
     let to_stored = |ids: &[String]| ids.iter().filter_map(|e| by_external.get(e).cloned()).collect::<Vec<_>>();
     let mut matches: Vec<StoredMatch> = result
         .matches
@@ -197,25 +300,29 @@ pub async fn reconcile(
     let discrepancies = raise_discrepancies(&result, &matches, &stored_txns, &records, req, &run_id, now);
     let summary = summarise(&result, &matches);
 
-    let mut run = Run {
+    let fresh = started.is_none();
+    let mut run = started.unwrap_or(Run {
         id: run_id,
         account_id: req.account_id.clone(),
         start_date: req.start_date,
         end_date: req.end_date,
         status: RunStatus::Running,
-        summary: summary.clone(),
+        summary: Summary::default(),
         created_by: req.actor.clone(),
         created_at: now,
         finished_at: None,
         error: None,
         version: 1,
-    };
+    });
+    run.summary = summary.clone();
     if req.dry_run {
         run.status = RunStatus::Completed;
         run.finished_at = Some(Utc::now());
         return Ok(ReconcileOutcome { run, matches, discrepancies });
     }
-    store.create_run(tenant, &run).await?;
+    if fresh {
+        store.create_run(tenant, &run).await?;
+    }
     let mut finished = run.clone();
     finished.status = RunStatus::Completed;
     finished.finished_at = Some(Utc::now());

@@ -15,15 +15,20 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 /// A router over a fresh data folder, with one key for each of two tenants.
-struct TestApp {
-    router: Router,
-    key_a: String,
-    key_b: String,
-    data: PathBuf,
+pub(crate) struct TestApp {
+    pub(crate) router: Router,
+    pub(crate) key_a: String,
+    pub(crate) key_b: String,
+    pub(crate) data: PathBuf,
     _dir: tempfile::TempDir,
 }
 
-async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|state| state).await
+}
+
+/// [`spawn_app`] with the state adjusted (another run wait, another upload signer).
+pub(crate) async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let store = SqliteStore::open_dir(&data).unwrap();
@@ -31,13 +36,19 @@ async fn spawn_app() -> TestApp {
     let key_a = create_key(&keys, &TenantId::new("tenant-a").unwrap()).await.unwrap().secret;
     let key_b = create_key(&keys, &TenantId::new("tenant-b").unwrap()).await.unwrap().secret;
     let blobs = FsBlobs::new(data.join("blobs"));
-    let router = api::app(AppState::new(Arc::new(store), Arc::new(blobs), Arc::new(keys)));
+    let router = api::app(adjust(AppState::new(Arc::new(store), Arc::new(blobs), Arc::new(keys))));
     TestApp { router, key_a, key_b, data, _dir: dir }
 }
 
 impl TestApp {
     /// Sends one request; `path` is below the base path. Answers the status and the JSON body.
-    async fn send(&self, method: &str, path: &str, key: Option<&str>, body: impl Into<Body>) -> (StatusCode, Value) {
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(format!("{BASE_PATH}{path}"));
         if let Some(key) = key {
             req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
@@ -54,27 +65,27 @@ impl TestApp {
         (status, json)
     }
 
-    async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
         self.send("GET", path, Some(key), Body::empty()).await
     }
 
-    async fn post(&self, key: &str, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, key: &str, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
         self.send("POST", path, Some(key), body).await
     }
 
-    async fn post_json(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post_json(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
         self.post(key, path, body.to_string()).await
     }
 
     /// Creates an account and answers its id.
-    async fn account(&self, key: &str, currency: &str) -> String {
+    pub(crate) async fn account(&self, key: &str, currency: &str) -> String {
         let (status, body) = self.post_json(key, "/accounts", json!({"name": "Operating", "currency": currency})).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().to_string()
     }
 
     /// Files under the blob folder.
-    fn blob_count(&self) -> usize {
+    pub(crate) fn blob_count(&self) -> usize {
         fn walk(p: &Path) -> usize {
             std::fs::read_dir(p)
                 .map(|d| d.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum::<usize>())
@@ -85,7 +96,7 @@ impl TestApp {
 }
 
 /// An OFX statement with one line per `(day, amount, fitid)` in March 2026.
-fn ofx(currency: &str, lines: &[(u32, &str, &str)], closing: &str) -> Vec<u8> {
+pub(crate) fn ofx(currency: &str, lines: &[(u32, &str, &str)], closing: &str) -> Vec<u8> {
     let mut s = format!(
         "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\n\n<OFX><BANKMSGSRSV1><STMTTRNRS><TRNUID>1<STATUS><CODE>0<SEVERITY>INFO</STATUS>\
          <STMTRS><CURDEF>{currency}<BANKACCTFROM><BANKID>1<ACCTID>555<ACCTTYPE>CHECKING</BANKACCTFROM>\
@@ -102,7 +113,7 @@ fn ofx(currency: &str, lines: &[(u32, &str, &str)], closing: &str) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn march() -> Vec<u8> {
+pub(crate) fn march() -> Vec<u8> {
     ofx("EUR", &[(2, "-12.50", "F1"), (3, "100.00", "F2"), (5, "-7.25", "F3")], "80.25")
 }
 
@@ -111,7 +122,7 @@ const RECORDS_JSON: &str = r#"[
   {"id": "B-7", "kind": "bill", "date": "2026-03-02", "amount": "-12.50", "currency": "EUR"}
 ]"#;
 
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+pub(crate) fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
@@ -231,7 +242,7 @@ fn authenticated_routes() -> Vec<(String, String)> {
     api::routes()
         .into_iter()
         .filter(|r| r.authenticated)
-        .map(|r| (r.method.to_string(), r.path.replace("{id}", "acc_0000")))
+        .map(|r| (r.method.to_string(), r.path.replace("{id}", "acc_0000").replace("{name}", "10-check-number")))
         .collect()
 }
 
@@ -308,6 +319,86 @@ async fn a_second_tenant_sees_nothing_of_the_first_on_every_route() {
     let b_account = app.account(b, "EUR").await;
     let (status, body) = app.get(a, &format!("/accounts/{b_account}")).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // A's reconciliation state: a run, its matches, a discrepancy and a saved rule.
+    let period = json!({"account_id": account, "start_date": "2026-03-01", "end_date": "2026-03-31"});
+    let (status, run) = app.post_json(a, "/reconcile", period.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let run_id = run["reconciliation_id"].as_str().unwrap().to_string();
+    let (_, matches) = app.get(a, &format!("/reconciliations/{run_id}/matches")).await;
+    let a_match = matches["items"][0].clone();
+    let match_id = a_match["id"].as_str().unwrap().to_string();
+    let (_, discrepancies) = app.get(a, "/discrepancies").await;
+    let dis_id = discrepancies["items"][0]["id"].as_str().unwrap().to_string();
+    let rule = "fn pair(bank, record, f) { () }";
+    let (status, _) = app.send("PUT", "/rules/90-a", Some(a), Body::from(rule)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let not_found: Vec<(&str, &str, String, Value)> = vec![
+        ("POST", "/reconcile", "/reconcile".into(), period.clone()),
+        ("GET", "/reconciliations/{id}", format!("/reconciliations/{run_id}"), Value::Null),
+        ("GET", "/reconciliations/{id}/matches", format!("/reconciliations/{run_id}/matches"), Value::Null),
+        (
+            "POST",
+            "/reconciliations/{id}/complete",
+            format!("/reconciliations/{run_id}/complete"),
+            json!({"override_reason": "b"}),
+        ),
+        ("POST", "/reconciliations/{id}/unlock", format!("/reconciliations/{run_id}/unlock"), json!({"reason": "b"})),
+        (
+            "POST",
+            "/matches",
+            "/matches".into(),
+            json!({"bank_transaction_ids": a_match["bank_transaction_ids"], "record_ids": ["INV-1"]}),
+        ),
+        ("GET", "/matches/{id}", format!("/matches/{match_id}"), Value::Null),
+        ("POST", "/matches/{id}/confirm", format!("/matches/{match_id}/confirm"), Value::Null),
+        ("POST", "/matches/{id}/reject", format!("/matches/{match_id}/reject"), Value::Null),
+        ("DELETE", "/matches/{id}", format!("/matches/{match_id}"), Value::Null),
+        ("GET", "/discrepancies", format!("/discrepancies?account_id={account}"), Value::Null),
+        ("GET", "/discrepancies/{id}", format!("/discrepancies/{dis_id}"), Value::Null),
+        (
+            "POST",
+            "/discrepancies/{id}/resolve",
+            format!("/discrepancies/{dis_id}/resolve"),
+            json!({"action": "ignore", "note": "b"}),
+        ),
+        ("GET", "/rules/{name}", "/rules/90-a".into(), Value::Null),
+        ("GET", "/rules/{name}/versions", "/rules/90-a/versions".into(), Value::Null),
+        ("POST", "/rules/{name}/rollback", "/rules/90-a/rollback".into(), json!({"version": 1})),
+        ("POST", "/rules/{name}/test", "/rules/20-bank-charges/test".into(), period.clone()),
+        (
+            "POST",
+            "/accounts/{id}/statements/upload-url",
+            format!("/accounts/{account}/statements/upload-url"),
+            Value::Null,
+        ),
+    ];
+    for (method, route, path, body) in not_found {
+        cover(method, route);
+        let body = if body.is_null() { Body::empty() } else { Body::from(body.to_string()) };
+        let (status, err) = app.send(method, &path, Some(b), body).await;
+        assert_error(status, &err, StatusCode::NOT_FOUND, "not_found");
+        assert!(!err.to_string().contains("Payee"), "{route} leaks A's data: {err}");
+    }
+    cover("GET", "/discrepancies");
+    assert_eq!(app.get(b, "/discrepancies").await.1["items"], json!([]));
+    cover("GET", "/rules");
+    let (_, rules) = app.get(b, "/rules").await;
+    assert!(rules["items"].as_array().unwrap().iter().all(|r| r["name"] != "90-a"), "{rules}");
+    cover("POST", "/rules/validate");
+    assert_eq!(app.post(b, "/rules/validate", rule).await.0, StatusCode::OK);
+    // B saving the same name makes B's first version, not A's second.
+    cover("PUT", "/rules/{name}");
+    let (status, b_rule) = app.send("PUT", "/rules/90-a", Some(b), Body::from(rule)).await;
+    assert_eq!((status, &b_rule["version"]), (StatusCode::CREATED, &json!(1)));
+
+    // A's reconciliation state is untouched.
+    let (_, run_now) = app.get(a, &format!("/reconciliations/{run_id}")).await;
+    assert_eq!(run_now["status"], "completed");
+    assert_eq!(app.get(a, &format!("/matches/{match_id}")).await.1["status"], a_match["status"]);
+    assert_eq!(app.get(a, &format!("/discrepancies/{dis_id}")).await.1["status"], "open");
+    assert_eq!(app.get(a, "/rules/90-a/versions").await.1["items"].as_array().unwrap().len(), 1);
 
     // A's data is untouched.
     let (_, record) = app.get(a, "/records/INV-1").await;

@@ -2,7 +2,10 @@
 //! and encode; errors go through [`ApiError`].
 
 pub mod accounts;
+pub mod recon;
 pub mod records;
+pub mod rules;
+pub mod uploads;
 
 use axum::Json;
 use serde_json::{json, Value};
