@@ -49,7 +49,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keys = SqliteKeyStore::open_dir(&args.data)
         .with_context(|| format!("cannot open the key table in {}", args.data.display()))?;
     let blobs = FsBlobs::new(args.data.join("blobs"));
-    let state = AppState::new(Arc::new(store), Arc::new(blobs), Arc::new(keys));
+    // The upload-URL signing secret lives in the data directory, so URLs survive a restart.
+    let uploads = api::uploads::SignedUploads::for_data_dir(&args.data)
+        .with_context(|| format!("cannot set up upload URLs in {}", args.data.display()))?;
+    let state = AppState::new(Arc::new(store), Arc::new(blobs), Arc::new(keys)).with_uploads(Arc::new(uploads));
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr().context("cannot read the listening address")?;

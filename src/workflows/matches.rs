@@ -155,8 +155,11 @@ async fn learn(store: &dyn Store, tenant: &TenantId, m: &StoredMatch, confirmed:
     let feedback =
         Feedback { bank_ids: bank.iter().map(|t| t.id.clone()).collect(), record_ids: m.record_ids.clone(), confirmed };
     for _ in 0..5 {
-        let (mut memory, version) =
-            tenant_memory(store, tenant).await.map_err(|e| MatchError::Invalid(e.to_string()))?;
+        let (mut memory, version) = tenant_memory(store, tenant).await.map_err(|e| match e {
+            super::reconcile::ReconcileError::Store(e) => MatchError::Store(e),
+            // An unreadable memory is the server's problem, not the request's.
+            other => MatchError::Store(StoreError::Backend(other.to_string().into())),
+        })?;
         memory.learn(std::slice::from_ref(&feedback), &bank, &records);
         match store.save_memory(tenant, memory.to_json().as_bytes(), version).await {
             Ok(_) => return Ok(()),
