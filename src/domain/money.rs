@@ -197,6 +197,22 @@ const CURRENCIES: &[(&str, u32)] = &[
     ("NLG", 2),
 ];
 
+/// The currency table as byte codes, sorted for binary search (built once).
+fn sorted_codes() -> &'static [([u8; 3], u8)] {
+    static SORTED: std::sync::OnceLock<Vec<([u8; 3], u8)>> = std::sync::OnceLock::new();
+    SORTED.get_or_init(|| {
+        let mut v: Vec<([u8; 3], u8)> = CURRENCIES
+            .iter()
+            .filter_map(|(c, m)| {
+                let b = c.as_bytes();
+                (b.len() == 3).then(|| ([b[0], b[1], b[2]], *m as u8))
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    })
+}
+
 /// An ISO 4217 currency, e.g. `EUR`. Construct with [`Currency::new`] or `"EUR".parse()`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -215,12 +231,13 @@ impl Currency {
 
     /// Parses an ISO 4217 alphabetic code (case-insensitive, surrounding blanks ignored).
     pub fn new(code: &str) -> Result<Self, MoneyError> {
-        let trimmed = code.trim();
-        if trimmed.len() == 3 {
-            let upper = trimmed.to_ascii_uppercase();
-            if let Some((c, minor)) = CURRENCIES.iter().find(|(c, _)| *c == upper) {
-                let b = c.as_bytes();
-                return Ok(Currency { code: [b[0], b[1], b[2]], minor_units: *minor as u8 });
+        let b = code.trim().as_bytes();
+        if b.len() == 3 {
+            let key = [b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase(), b[2].to_ascii_uppercase()];
+            // Parsers call this for every line of a statement: a binary search, no allocation.
+            if let Ok(i) = sorted_codes().binary_search_by(|(c, _)| c.cmp(&key)) {
+                let (code, minor_units) = sorted_codes()[i];
+                return Ok(Currency { code, minor_units });
             }
         }
         Err(MoneyError::UnknownCurrency(code.to_string()))
