@@ -1,0 +1,667 @@
+//! The report's content, computed from plain inputs ([`ReportData`]) so that the stored path
+//! (`bankrec report`, the API, the `reports` Lambda) and the one-shot path (`bankrec reconcile
+//! --report`) feed the same arithmetic.
+//!
+//! # The bank reconciliation statement
+//!
+//! Every figure is in the account's currency and is a sum of listed items:
+//!
+//! - **Balance per bank**: the closing balance the bank states for the period end (the import whose
+//!   last day is the period end), or else the opening balance plus every bank line booked up to the
+//!   period end.
+//! - **Outstanding payments** (negative) and **deposits in transit** (positive): records dated up to
+//!   the period end that no bank line dated up to the period end clears.
+//! - **Bank items not yet booked**: bank lines up to the period end that no record explains (fees,
+//!   interest, unknown receipts, lines whose records are dated after the period) and amount
+//!   differences of matches, while no resolution explains them; they are taken out of the bank side.
+//! - **Resolved write-offs and adjustments**: the same kind of items once a person resolved them
+//!   (`write_off`, `adjust`, `ignore`): booked outside the records ledger, so also taken out.
+//! - **Adjusted bank balance** = the sum of the lines above.
+//! - **Book balance** = the opening balance + every record in the account's currency dated up to
+//!   the period end. The opening balance is the account's, else the first statement's, else zero:
+//!   bank and books are taken to agree before the first statement.
+//! - **Difference** = adjusted bank balance − book balance. It is zero when every item is explained;
+//!   otherwise the open items listed in the exceptions explain it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Currency;
+use crate::matching::Method;
+use crate::store::{AuditEvent, Discrepancy, ItemStatus, MatchState, ResolutionAction, StoredMatch};
+
+/// A bank line as the report sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankLine {
+    /// Stored id (the statement's own id on the one-shot path).
+    pub id: String,
+    /// Booking date.
+    pub date: NaiveDate,
+    /// Signed amount.
+    pub amount: Decimal,
+    /// The bank's text.
+    pub description: String,
+    /// Reconciliation status.
+    pub status: ItemStatus,
+}
+
+/// A record from the books as the report sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookLine {
+    /// The books' id.
+    pub id: String,
+    /// invoice, bill, check...
+    pub kind: String,
+    /// Record date.
+    pub date: NaiveDate,
+    /// Signed amount.
+    pub amount: Decimal,
+    /// Counterparty or description.
+    pub description: String,
+    /// Reconciliation status.
+    pub status: ItemStatus,
+}
+
+/// Everything a report is computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportData {
+    /// The account's id.
+    pub account_id: String,
+    /// Its display name.
+    pub account_name: String,
+    /// Its currency.
+    pub currency: Currency,
+    /// First day of the period.
+    pub start_date: NaiveDate,
+    /// Last day of the period.
+    pub end_date: NaiveDate,
+    /// Balance before the first statement (bank and books alike).
+    pub opening_balance: Decimal,
+    /// The closing balance the bank states for the period end, with where it comes from.
+    pub stated_closing: Option<(Decimal, String)>,
+    /// Bank lines booked up to the period end.
+    pub bank_lines: Vec<BankLine>,
+    /// Records in the account's currency dated up to the period end, and records of matches.
+    pub records: Vec<BookLine>,
+    /// Matches touching the period, in any state.
+    pub matches: Vec<StoredMatch>,
+    /// The account's discrepancies dated up to the period end.
+    pub discrepancies: Vec<Discrepancy>,
+    /// Audit events of the report's runs, matches and discrepancies.
+    pub audit: Vec<AuditEvent>,
+}
+
+/// One item behind a figure of the statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementItem {
+    /// `bank`, `record` or `match` (an amount difference).
+    pub source: String,
+    /// The item's id.
+    pub id: String,
+    /// Its date.
+    pub date: NaiveDate,
+    /// What it is.
+    pub description: String,
+    /// Its own signed amount.
+    pub amount: Decimal,
+    /// How it moves the bank balance towards the books.
+    pub effect: Decimal,
+    /// The discrepancy that concerns it, if any.
+    pub discrepancy_id: Option<String>,
+    /// How it was resolved (`write_off: 6800 bank fees`), if it was.
+    pub resolution: Option<String>,
+}
+
+/// One line of the statement: a label, a figure and the items it adds up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementLine {
+    /// Stable key (`outstanding_payments`...).
+    pub key: String,
+    /// What a reader sees.
+    pub label: String,
+    /// The figure: the sum of the items' effects.
+    pub total: Decimal,
+    /// The items.
+    pub items: Vec<StatementItem>,
+}
+
+/// The bank reconciliation statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconciliationStatement {
+    /// Balance per bank at period end.
+    pub bank_balance: Decimal,
+    /// Where it comes from (a statement import, or computed from the lines).
+    pub bank_balance_source: String,
+    /// The adjustments, in order: outstanding payments, deposits in transit, bank items not yet
+    /// booked, resolved write-offs and adjustments.
+    pub adjustments: Vec<StatementLine>,
+    /// Bank balance plus the adjustments.
+    pub adjusted_bank_balance: Decimal,
+    /// Opening balance.
+    pub opening_balance: Decimal,
+    /// Records dated up to the period end.
+    pub records_total: Decimal,
+    /// Opening balance plus records.
+    pub book_balance: Decimal,
+    /// Adjusted bank balance minus book balance.
+    pub difference: Decimal,
+    /// True when the difference is zero and nothing stays open.
+    pub complete: bool,
+}
+
+/// A match as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchRow {
+    /// `mat_...`
+    pub id: String,
+    /// Its state.
+    pub state: MatchState,
+    /// What found it.
+    pub method: Method,
+    /// Calibrated confidence in [0, 1].
+    pub confidence: f64,
+    /// The rule that decided.
+    pub rule: Option<String>,
+    /// Bank lines.
+    pub bank_ids: Vec<String>,
+    /// Records.
+    pub record_ids: Vec<String>,
+    /// Bank total.
+    pub bank_total: Decimal,
+    /// Bank total minus records total.
+    pub difference: Decimal,
+    /// Who created it.
+    pub created_by: String,
+    /// Who confirmed it (from the audit trail), when a person did.
+    pub confirmed_by: Option<String>,
+    /// A person's note.
+    pub note: Option<String>,
+}
+
+/// A discrepancy as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscrepancyRow {
+    /// `dis_...`
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its date.
+    pub date: NaiveDate,
+    /// Days from its date to the period end.
+    pub age_days: i64,
+    /// Signed amount.
+    pub amount: Decimal,
+    /// What is wrong.
+    pub description: String,
+    /// The resolution's action, when resolved.
+    pub resolution: Option<String>,
+    /// The resolution's ledger account.
+    pub account: Option<String>,
+    /// The resolution's note.
+    pub note: Option<String>,
+    /// Who resolved it.
+    pub resolved_by: Option<String>,
+}
+
+/// An audit event as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    /// Position in the trail.
+    pub seq: u64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What happened.
+    pub action: String,
+    /// The kind of object.
+    pub entity: String,
+    /// Its id.
+    pub entity_id: String,
+}
+
+/// Items that stay open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exceptions {
+    /// Bank lines in the period no live match holds.
+    pub unmatched_bank: Vec<BankLine>,
+    /// Records in the period no live match holds.
+    pub unmatched_records: Vec<BookLine>,
+    /// Open discrepancies with their age.
+    pub open_discrepancies: Vec<DiscrepancyRow>,
+    /// Suggestions awaiting review.
+    pub suggestions: Vec<MatchRow>,
+}
+
+/// How the period was reconciled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchDetail {
+    /// Every live match.
+    pub matches: Vec<MatchRow>,
+    /// Resolved discrepancies with resolution and note.
+    pub resolved_discrepancies: Vec<DiscrepancyRow>,
+    /// The audit events.
+    pub audit: Vec<AuditRow>,
+}
+
+/// One bar of the chart: bank lines of a day (or a month, for long periods).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChartPoint {
+    /// First day of the bucket.
+    pub date: NaiveDate,
+    /// Lines in a live match.
+    pub matched: usize,
+    /// Lines in none.
+    pub unmatched: usize,
+}
+
+/// Summary figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryFigures {
+    /// Bank lines in the period.
+    pub bank_lines: usize,
+    /// Records in the period.
+    pub records: usize,
+    /// Bank lines in a live match.
+    pub bank_lines_matched: usize,
+    /// Live matches found by the engine (matched, discrepancy, reconciled engine matches).
+    pub automatic_matches: usize,
+    /// Live matches a person made or confirmed.
+    pub manual_matches: usize,
+    /// Bank lines matched by the engine without review, in percent of all bank lines (1 dp).
+    pub auto_match_rate: Decimal,
+    /// Share of live matches made or confirmed by a person, in percent (1 dp).
+    pub manual_share: Decimal,
+    /// Share of live matches the engine made alone, in percent (1 dp).
+    pub automatic_share: Decimal,
+    /// Bank lines by status.
+    pub bank_by_status: BTreeMap<String, usize>,
+    /// Records by status.
+    pub records_by_status: BTreeMap<String, usize>,
+    /// Matches by state.
+    pub matches_by_state: BTreeMap<String, usize>,
+    /// Matched vs unmatched bank lines over the period.
+    pub chart: Vec<ChartPoint>,
+}
+
+/// A complete report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The account's id.
+    pub account_id: String,
+    /// Its name.
+    pub account_name: String,
+    /// Its currency.
+    pub currency: Currency,
+    /// First day.
+    pub start_date: NaiveDate,
+    /// Last day.
+    pub end_date: NaiveDate,
+    /// When it was generated.
+    pub generated_at: DateTime<Utc>,
+    /// The bank reconciliation statement.
+    pub statement: ReconciliationStatement,
+    /// Open items.
+    pub exceptions: Exceptions,
+    /// Matches, resolutions, audit events.
+    pub detail: MatchDetail,
+    /// Figures and the chart.
+    pub summary: SummaryFigures,
+}
+
+/// Percent of `part` in `whole`, one decimal place (0 for an empty whole).
+fn percent(part: usize, whole: usize) -> Decimal {
+    if whole == 0 {
+        return Decimal::ZERO;
+    }
+    (Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole)).round_dp(1)
+}
+
+fn resolution_text(d: &Discrepancy) -> Option<String> {
+    d.resolution.as_ref().map(|r| match &r.account {
+        Some(a) => format!("{}: {a}", r.action.as_str()),
+        None => r.action.as_str().to_string(),
+    })
+}
+
+fn discrepancy_row(d: &Discrepancy, end: NaiveDate) -> DiscrepancyRow {
+    DiscrepancyRow {
+        id: d.id.clone(),
+        kind: d.kind.as_str().to_string(),
+        date: d.date,
+        age_days: (end - d.date).num_days().max(0),
+        amount: d.amount,
+        description: d.description.clone(),
+        resolution: d.resolution.as_ref().map(|r| r.action.as_str().to_string()),
+        account: d.resolution.as_ref().and_then(|r| r.account.clone()),
+        note: d.resolution.as_ref().map(|r| r.note.clone()),
+        resolved_by: d.resolution.as_ref().map(|r| r.resolved_by.clone()),
+    }
+}
+
+/// Whether a resolution books the item outside the records ledger (a record created for it is
+/// matched to it instead, so it is no adjustment).
+fn books_outside_records(d: &Discrepancy) -> bool {
+    d.resolution.as_ref().is_some_and(|r| r.action != ResolutionAction::CreateRecord)
+}
+
+impl Report {
+    /// Computes the report. Items outside the period end are ignored; nothing here can fail.
+    pub fn build(data: &ReportData, generated_at: DateTime<Utc>) -> Report {
+        let end = data.end_date;
+        let bank: Vec<&BankLine> = data.bank_lines.iter().filter(|t| t.date <= end).collect();
+        let records: Vec<&BookLine> = data.records.iter().filter(|r| r.date <= end).collect();
+        let bank_date: HashMap<&str, NaiveDate> = data.bank_lines.iter().map(|t| (t.id.as_str(), t.date)).collect();
+        let record_date: HashMap<&str, NaiveDate> = data.records.iter().map(|r| (r.id.as_str(), r.date)).collect();
+        let live: Vec<&StoredMatch> = data.matches.iter().filter(|m| m.state.is_live()).collect();
+
+        // A live match whose every item is dated up to the period end settles inside it; its
+        // difference is the only thing left to explain. Items of other matches stand alone.
+        let inside = |m: &StoredMatch| {
+            m.bank_transaction_ids.iter().all(|id| bank_date.get(id.as_str()).is_some_and(|d| *d <= end))
+                && m.record_ids.iter().all(|id| record_date.get(id.as_str()).is_some_and(|d| *d <= end))
+        };
+        let settled: Vec<&StoredMatch> = live.iter().copied().filter(|m| inside(m)).collect();
+        let cleared_bank: HashSet<&str> =
+            settled.iter().flat_map(|m| m.bank_transaction_ids.iter().map(String::as_str)).collect();
+        let cleared_records: HashSet<&str> =
+            settled.iter().flat_map(|m| m.record_ids.iter().map(String::as_str)).collect();
+
+        let mut by_txn: HashMap<&str, &Discrepancy> = HashMap::new();
+        let mut by_match: HashMap<&str, &Discrepancy> = HashMap::new();
+        let mut by_record: HashMap<&str, &Discrepancy> = HashMap::new();
+        for d in &data.discrepancies {
+            // A resolved discrepancy explains an item better than an open one raised again later.
+            let better = |old: &&Discrepancy| old.resolution.is_none() && d.resolution.is_some();
+            for t in &d.transaction_ids {
+                if by_txn.get(t.as_str()).is_none_or(better) {
+                    by_txn.insert(t.as_str(), d);
+                }
+            }
+            for r in &d.record_ids {
+                by_record.entry(r.as_str()).or_insert(d);
+            }
+            if let Some(m) = &d.match_id {
+                if by_match.get(m.as_str()).is_none_or(better) {
+                    by_match.insert(m.as_str(), d);
+                }
+            }
+        }
+
+        let (mut payments, mut deposits, mut unbooked, mut resolved) = (vec![], vec![], vec![], vec![]);
+        for r in records.iter().filter(|r| !cleared_records.contains(r.id.as_str())) {
+            let item = StatementItem {
+                source: "record".into(),
+                id: r.id.clone(),
+                date: r.date,
+                description: format!("{} {}", r.kind, r.description).trim().to_string(),
+                amount: r.amount,
+                effect: r.amount,
+                discrepancy_id: by_record.get(r.id.as_str()).map(|d| d.id.clone()),
+                resolution: by_record.get(r.id.as_str()).and_then(|d| resolution_text(d)),
+            };
+            if r.amount < Decimal::ZERO {
+                payments.push(item);
+            } else {
+                deposits.push(item);
+            }
+        }
+        let mut place = |item: StatementItem, d: Option<&&Discrepancy>| {
+            let mut item = item;
+            item.discrepancy_id = d.map(|d| d.id.clone());
+            item.resolution = d.and_then(|d| resolution_text(d));
+            if d.is_some_and(|d| books_outside_records(d)) {
+                resolved.push(item);
+            } else {
+                unbooked.push(item);
+            }
+        };
+        for t in bank.iter().filter(|t| !cleared_bank.contains(t.id.as_str())) {
+            let item = StatementItem {
+                source: "bank".into(),
+                id: t.id.clone(),
+                date: t.date,
+                description: t.description.clone(),
+                amount: t.amount,
+                effect: -t.amount,
+                discrepancy_id: None,
+                resolution: None,
+            };
+            place(item, by_txn.get(t.id.as_str()));
+        }
+        for m in settled.iter().filter(|m| !m.difference.is_zero()) {
+            let date = m.bank_transaction_ids.iter().filter_map(|id| bank_date.get(id.as_str())).max().copied();
+            let item = StatementItem {
+                source: "match".into(),
+                id: m.id.clone(),
+                date: date.unwrap_or(end),
+                description: format!("amount difference with records {}", m.record_ids.join(", ")),
+                amount: m.difference,
+                effect: -m.difference,
+                discrepancy_id: None,
+                resolution: None,
+            };
+            place(item, by_match.get(m.id.as_str()));
+        }
+        for list in [&mut payments, &mut deposits, &mut unbooked, &mut resolved] {
+            list.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
+        }
+        let line = |key: &str, label: &str, items: Vec<StatementItem>| StatementLine {
+            key: key.into(),
+            label: label.into(),
+            total: items.iter().map(|i| i.effect).sum(),
+            items,
+        };
+        let adjustments = vec![
+            line("outstanding_payments", "Less outstanding payments and checks", payments),
+            line("deposits_in_transit", "Plus deposits in transit", deposits),
+            line("unbooked_bank_items", "Less bank items not yet booked", unbooked),
+            line("resolved_adjustments", "Less resolved write-offs and adjustments", resolved),
+        ];
+        let computed_bank = data.opening_balance + bank.iter().map(|t| t.amount).sum::<Decimal>();
+        let (bank_balance, bank_balance_source) = match &data.stated_closing {
+            Some((amount, source)) => (*amount, source.clone()),
+            None => (computed_bank, "opening balance plus the bank lines".to_string()),
+        };
+        let adjusted = bank_balance + adjustments.iter().map(|l| l.total).sum::<Decimal>();
+        let records_total: Decimal = records.iter().map(|r| r.amount).sum();
+        let book_balance = data.opening_balance + records_total;
+        let difference = adjusted - book_balance;
+
+        let exceptions = Self::exceptions(data, &live, end);
+        let detail = Self::detail(data, &live, end);
+        let complete = difference.is_zero()
+            && exceptions.open_discrepancies.is_empty()
+            && exceptions.suggestions.is_empty()
+            && adjustments.iter().any(|l| l.key == "unbooked_bank_items" && l.items.is_empty());
+        let statement = ReconciliationStatement {
+            bank_balance,
+            bank_balance_source,
+            adjustments,
+            adjusted_bank_balance: adjusted,
+            opening_balance: data.opening_balance,
+            records_total,
+            book_balance,
+            difference,
+            complete,
+        };
+        let summary = Self::summary(data, &live, &detail);
+        Report {
+            account_id: data.account_id.clone(),
+            account_name: data.account_name.clone(),
+            currency: data.currency,
+            start_date: data.start_date,
+            end_date: data.end_date,
+            generated_at,
+            statement,
+            exceptions,
+            detail,
+            summary,
+        }
+    }
+
+    fn in_period(data: &ReportData, date: NaiveDate) -> bool {
+        date >= data.start_date && date <= data.end_date
+    }
+
+    fn exceptions(data: &ReportData, live: &[&StoredMatch], end: NaiveDate) -> Exceptions {
+        let held: HashSet<&str> = live
+            .iter()
+            .flat_map(|m| m.bank_transaction_ids.iter().chain(m.record_ids.iter()).map(String::as_str))
+            .collect();
+        Exceptions {
+            unmatched_bank: data
+                .bank_lines
+                .iter()
+                .filter(|t| Self::in_period(data, t.date) && !held.contains(t.id.as_str()))
+                .cloned()
+                .collect(),
+            unmatched_records: data
+                .records
+                .iter()
+                .filter(|r| Self::in_period(data, r.date) && !held.contains(r.id.as_str()))
+                .cloned()
+                .collect(),
+            open_discrepancies: data
+                .discrepancies
+                .iter()
+                .filter(|d| d.resolution.is_none() && d.date <= end)
+                .map(|d| discrepancy_row(d, end))
+                .collect(),
+            suggestions: data
+                .matches
+                .iter()
+                .filter(|m| m.state == MatchState::Suggested)
+                .map(|m| Self::match_row(data, m))
+                .collect(),
+        }
+    }
+
+    fn confirmer(data: &ReportData, m: &StoredMatch) -> Option<String> {
+        if m.state == MatchState::Manual {
+            return Some(m.created_by.clone());
+        }
+        data.audit
+            .iter()
+            .filter(|e| e.entity_id == m.id && e.action == "match.confirmed")
+            .next_back()
+            .map(|e| e.actor.clone())
+    }
+
+    fn match_row(data: &ReportData, m: &StoredMatch) -> MatchRow {
+        let bank_total = data
+            .bank_lines
+            .iter()
+            .filter(|t| m.bank_transaction_ids.contains(&t.id))
+            .map(|t| t.amount)
+            .sum();
+        MatchRow {
+            id: m.id.clone(),
+            state: m.state,
+            method: m.method,
+            confidence: m.confidence,
+            rule: m.rule.clone(),
+            bank_ids: m.bank_transaction_ids.clone(),
+            record_ids: m.record_ids.clone(),
+            bank_total,
+            difference: m.difference,
+            created_by: m.created_by.clone(),
+            confirmed_by: Self::confirmer(data, m),
+            note: m.note.clone(),
+        }
+    }
+
+    fn detail(data: &ReportData, live: &[&StoredMatch], end: NaiveDate) -> MatchDetail {
+        MatchDetail {
+            matches: live.iter().map(|m| Self::match_row(data, m)).collect(),
+            resolved_discrepancies: data
+                .discrepancies
+                .iter()
+                .filter(|d| d.resolution.is_some() && d.date <= end)
+                .map(|d| discrepancy_row(d, end))
+                .collect(),
+            audit: data
+                .audit
+                .iter()
+                .map(|e| AuditRow {
+                    seq: e.seq,
+                    at: e.at,
+                    actor: e.actor.clone(),
+                    action: e.action.clone(),
+                    entity: e.entity.clone(),
+                    entity_id: e.entity_id.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn summary(data: &ReportData, live: &[&StoredMatch], detail: &MatchDetail) -> SummaryFigures {
+        let period_bank: Vec<&BankLine> = data.bank_lines.iter().filter(|t| Self::in_period(data, t.date)).collect();
+        let period_records = data.records.iter().filter(|r| Self::in_period(data, r.date)).count();
+        let held: HashSet<&str> =
+            live.iter().flat_map(|m| m.bank_transaction_ids.iter().map(String::as_str)).collect();
+        let by_person = |m: &MatchRow| m.confirmed_by.is_some() || m.state == MatchState::Manual;
+        let manual = detail.matches.iter().filter(|m| by_person(m)).count();
+        let automatic = detail.matches.len() - manual;
+        let auto_lines: HashSet<&str> = detail
+            .matches
+            .iter()
+            .filter(|m| !by_person(m))
+            .flat_map(|m| m.bank_ids.iter().map(String::as_str))
+            .collect();
+        let auto_matched = period_bank.iter().filter(|t| auto_lines.contains(t.id.as_str())).count();
+        let matched_lines = period_bank.iter().filter(|t| held.contains(t.id.as_str())).count();
+        let mut bank_by_status = BTreeMap::new();
+        for t in &period_bank {
+            *bank_by_status.entry(t.status.as_str().to_string()).or_insert(0) += 1;
+        }
+        let mut records_by_status = BTreeMap::new();
+        for r in data.records.iter().filter(|r| Self::in_period(data, r.date)) {
+            *records_by_status.entry(r.status.as_str().to_string()).or_insert(0) += 1;
+        }
+        let mut matches_by_state = BTreeMap::new();
+        for m in &data.matches {
+            *matches_by_state.entry(m.state.as_str().to_string()).or_insert(0) += 1;
+        }
+        SummaryFigures {
+            bank_lines: period_bank.len(),
+            records: period_records,
+            bank_lines_matched: matched_lines,
+            automatic_matches: automatic,
+            manual_matches: manual,
+            auto_match_rate: percent(auto_matched, period_bank.len()),
+            manual_share: percent(manual, detail.matches.len()),
+            automatic_share: percent(automatic, detail.matches.len()),
+            bank_by_status,
+            records_by_status,
+            matches_by_state,
+            chart: Self::chart(data, &period_bank, &held),
+        }
+    }
+
+    /// Daily bars up to two months, monthly bars beyond, so a chart stays readable.
+    fn chart(data: &ReportData, lines: &[&BankLine], held: &HashSet<&str>) -> Vec<ChartPoint> {
+        let monthly = (data.end_date - data.start_date).num_days() > 62;
+        let bucket = |d: NaiveDate| if monthly { d.with_day(1).unwrap_or(d) } else { d };
+        let mut points: BTreeMap<NaiveDate, ChartPoint> = BTreeMap::new();
+        if !monthly {
+            let mut day = data.start_date;
+            while day <= data.end_date {
+                points.insert(day, ChartPoint { date: day, matched: 0, unmatched: 0 });
+                day += Duration::days(1);
+            }
+        }
+        for t in lines {
+            let p = points.entry(bucket(t.date)).or_insert(ChartPoint { date: bucket(t.date), matched: 0, unmatched: 0 });
+            if held.contains(t.id.as_str()) {
+                p.matched += 1;
+            } else {
+                p.unmatched += 1;
+            }
+        }
+        points.into_values().collect()
+    }
+}
