@@ -48,12 +48,33 @@ pub struct AppState {
     pub blobs: Arc<dyn Blobs>,
     /// API keys.
     pub keys: Arc<dyn KeyStore>,
+    /// Report jobs and download links; the report routes answer 503 without them.
+    pub reports: Option<ReportServices>,
+}
+
+/// What the report routes need besides the store and blobs.
+#[derive(Clone)]
+pub struct ReportServices {
+    /// Report jobs.
+    pub jobs: Arc<dyn crate::store::ReportStore>,
+    /// Download URLs of finished reports.
+    pub links: Arc<dyn crate::reports::ReportLinks>,
 }
 
 impl AppState {
     /// State over the given ports.
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, keys: Arc<dyn KeyStore>) -> Self {
-        AppState { store, blobs, keys }
+        AppState { store, blobs, keys, reports: None }
+    }
+
+    /// Enables the report routes.
+    pub fn with_reports(
+        mut self,
+        jobs: Arc<dyn crate::store::ReportStore>,
+        links: Arc<dyn crate::reports::ReportLinks>,
+    ) -> Self {
+        self.reports = Some(ReportServices { jobs, links });
+        self
     }
 }
 
@@ -112,6 +133,7 @@ pub fn routes() -> Vec<ApiRoute> {
     let mut all = vec![ApiRoute::get("/health", routes::health).public()];
     all.extend(routes::accounts::routes());
     all.extend(routes::records::routes());
+    all.extend(routes::reports::routes());
     all
 }
 

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod records;
+pub mod reports;
 
 use axum::Json;
 use serde_json::{json, Value};
