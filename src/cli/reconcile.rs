@@ -11,8 +11,8 @@ use bankrec::parse::{self, DateOrder, ParseOptions};
 use bankrec::reports::{self, gather, Report, ReportFormat};
 use bankrec::rules::RuleSet;
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 use clap::Args;
+use rust_decimal::Decimal;
 
 use super::{display_name, FileBytes};
 
@@ -64,7 +64,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let result =
         with_spinner(bank.len() + records.len(), || matching::reconcile(&bank, &records, &rules, &memory, &config))?;
     if let (Some(path), Some(format)) = (&args.report, report_format) {
-        write_report(path, format, &bank, &records, &result, &period)?;
+        write_report(path, format, &args.statement, (&bank, &records), &result, &period)?;
     }
     if args.json {
         println!("{}", serde_json::to_string(&result)?);
@@ -168,8 +168,8 @@ pub fn load_statement(
 fn write_report(
     path: &Path,
     format: ReportFormat,
-    bank: &[BankTransaction],
-    records: &[Record],
+    statement: &Path,
+    (bank, records): (&[BankTransaction], &[Record]),
     result: &ReconcileResult,
     period: &StatementPeriod,
 ) -> anyhow::Result<()> {
@@ -179,7 +179,7 @@ fn write_report(
         .find(|c| !c.is_unknown())
         .or_else(|| records.first().map(|r| r.amount.currency()))
         .unwrap_or(Currency::XXX);
-    let account = if period.account.trim().is_empty() { display_name(path) } else { period.account.clone() };
+    let account = if period.account.trim().is_empty() { display_name(statement) } else { period.account.clone() };
     let data = gather::from_result(&gather::OneShot {
         account,
         currency,
@@ -187,9 +187,9 @@ fn write_report(
         records,
         result,
         // A statement that states only its closing balance still fixes where it opened.
-        opening_balance: period.opening.or_else(|| {
-            period.closing.map(|c| c - bank.iter().map(|t| t.amount.amount()).sum::<Decimal>())
-        }),
+        opening_balance: period
+            .opening
+            .or_else(|| period.closing.map(|c| c - bank.iter().map(|t| t.amount.amount()).sum::<Decimal>())),
         closing_balance: period.closing,
         period: period.dates,
     });

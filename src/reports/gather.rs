@@ -32,7 +32,9 @@ pub async fn from_store(
     let stated_closing = imports
         .iter()
         .filter(|i| i.end_date == Some(end))
-        .filter_map(|i| i.closing_balance.map(|c| (c.amount(), format!("closing balance of statement {}", i.file_name))))
+        .filter_map(|i| {
+            i.closing_balance.map(|c| (c.amount(), format!("closing balance of statement {}", i.file_name)))
+        })
         .next_back();
 
     let mut bank_lines = Vec::new();
@@ -152,7 +154,14 @@ pub async fn from_store(
 
 fn book_line(r: Record, status: ItemStatus) -> BookLine {
     let description = [r.counterparty, r.description].into_iter().flatten().collect::<Vec<_>>().join(" · ");
-    BookLine { id: r.id, kind: r.kind.as_str().to_string(), date: r.date, amount: r.amount.amount(), description, status }
+    BookLine {
+        id: r.id,
+        kind: r.kind.as_str().to_string(),
+        date: r.date,
+        amount: r.amount.amount(),
+        description,
+        status,
+    }
 }
 
 /// The one-shot statement: what `bankrec reconcile --report` knows without a store.

@@ -11,17 +11,19 @@
 //!   period end.
 //! - **Outstanding payments** (negative) and **deposits in transit** (positive): records dated up to
 //!   the period end that no bank line dated up to the period end clears.
-//! - **Bank items not yet booked**: bank lines up to the period end that no record explains (fees,
-//!   interest, unknown receipts, lines whose records are dated after the period) and amount
-//!   differences of matches, while no resolution explains them; they are taken out of the bank side.
-//! - **Resolved write-offs and adjustments**: the same kind of items once a person resolved them
-//!   (`write_off`, `adjust`, `ignore`): booked outside the records ledger, so also taken out.
+//! - **Bank items booked after the period end**: bank lines up to the period end whose matched
+//!   records the books date after it; taken out of the bank side.
+//! - **Resolved write-offs and adjustments**: bank lines no record explains (fees, interest,
+//!   unknown receipts) and amount differences of matches, once a person resolved them
+//!   (`write_off`, `adjust`, `ignore`): booked outside the records ledger, so taken out too.
 //! - **Adjusted bank balance** = the sum of the lines above.
 //! - **Book balance** = the opening balance + every record in the account's currency dated up to
 //!   the period end. The opening balance is the account's, else the first statement's, else zero:
 //!   bank and books are taken to agree before the first statement.
-//! - **Difference** = adjusted bank balance − book balance. It is zero when every item is explained;
-//!   otherwise the open items listed in the exceptions explain it.
+//! - **Difference** = adjusted bank balance − book balance. It is the total of the **open items**:
+//!   bank lines and amount differences nobody has explained yet (open discrepancies, lines in
+//!   suggestions awaiting review), and a stated bank balance its lines do not add up to. It is
+//!   zero, and the reconciliation complete, when every item is explained.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -148,6 +150,8 @@ pub struct ReconciliationStatement {
     pub book_balance: Decimal,
     /// Adjusted bank balance minus book balance.
     pub difference: Decimal,
+    /// The items nobody has explained yet; their total is the difference.
+    pub open_items: StatementLine,
     /// True when the difference is zero and nothing stays open.
     pub complete: bool,
 }
@@ -342,6 +346,14 @@ fn discrepancy_row(d: &Discrepancy, end: NaiveDate) -> DiscrepancyRow {
     }
 }
 
+/// Whether a later run replaced this discrepancy with its own view (the store resolves such
+/// discrepancies as `ignore` with a "superseded by reconciliation" note): nobody explained it.
+fn superseded(d: &Discrepancy) -> bool {
+    d.resolution
+        .as_ref()
+        .is_some_and(|r| r.action == ResolutionAction::Ignore && r.note.starts_with("superseded by reconciliation"))
+}
+
 /// Whether a resolution books the item outside the records ledger (a record created for it is
 /// matched to it instead, so it is no adjustment).
 fn books_outside_records(d: &Discrepancy) -> bool {
@@ -370,24 +382,21 @@ impl Report {
         let cleared_records: HashSet<&str> =
             settled.iter().flat_map(|m| m.record_ids.iter().map(String::as_str)).collect();
 
+        // The latest discrepancy about an item is its current state.
+        let mut current: Vec<&Discrepancy> = data.discrepancies.iter().filter(|d| !superseded(d)).collect();
+        current.sort_by_key(|d| d.created_at);
         let mut by_txn: HashMap<&str, &Discrepancy> = HashMap::new();
         let mut by_match: HashMap<&str, &Discrepancy> = HashMap::new();
         let mut by_record: HashMap<&str, &Discrepancy> = HashMap::new();
-        for d in &data.discrepancies {
-            // A resolved discrepancy explains an item better than an open one raised again later.
-            let better = |old: &&Discrepancy| old.resolution.is_none() && d.resolution.is_some();
+        for d in current {
             for t in &d.transaction_ids {
-                if by_txn.get(t.as_str()).is_none_or(better) {
-                    by_txn.insert(t.as_str(), d);
-                }
+                by_txn.insert(t.as_str(), d);
             }
             for r in &d.record_ids {
-                by_record.entry(r.as_str()).or_insert(d);
+                by_record.insert(r.as_str(), d);
             }
             if let Some(m) = &d.match_id {
-                if by_match.get(m.as_str()).is_none_or(better) {
-                    by_match.insert(m.as_str(), d);
-                }
+                by_match.insert(m.as_str(), d);
             }
         }
 
@@ -409,14 +418,24 @@ impl Report {
                 deposits.push(item);
             }
         }
+        // Bank lines whose records the books date after the period end: booked, just later.
+        let booked_later: HashSet<&str> = live
+            .iter()
+            .filter(|m| !inside(m))
+            .flat_map(|m| m.bank_transaction_ids.iter().map(String::as_str))
+            .collect();
+        let mut open = vec![];
         let mut place = |item: StatementItem, d: Option<&&Discrepancy>| {
             let mut item = item;
             item.discrepancy_id = d.map(|d| d.id.clone());
             item.resolution = d.and_then(|d| resolution_text(d));
             if d.is_some_and(|d| books_outside_records(d)) {
                 resolved.push(item);
-            } else {
+            } else if item.source == "bank" && booked_later.contains(item.id.as_str()) {
+                item.resolution = Some("matched to records dated after the period end".into());
                 unbooked.push(item);
+            } else {
+                open.push(item);
             }
         };
         for t in bank.iter().filter(|t| !cleared_bank.contains(t.id.as_str())) {
@@ -446,7 +465,7 @@ impl Report {
             };
             place(item, by_match.get(m.id.as_str()));
         }
-        for list in [&mut payments, &mut deposits, &mut unbooked, &mut resolved] {
+        for list in [&mut payments, &mut deposits, &mut unbooked, &mut resolved, &mut open] {
             list.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
         }
         let line = |key: &str, label: &str, items: Vec<StatementItem>| StatementLine {
@@ -456,27 +475,44 @@ impl Report {
             items,
         };
         let adjustments = vec![
-            line("outstanding_payments", "Less outstanding payments and checks", payments),
-            line("deposits_in_transit", "Plus deposits in transit", deposits),
-            line("unbooked_bank_items", "Less bank items not yet booked", unbooked),
-            line("resolved_adjustments", "Less resolved write-offs and adjustments", resolved),
+            line("outstanding_payments", "Outstanding payments and checks (−)", payments),
+            line("deposits_in_transit", "Deposits in transit (+)", deposits),
+            line("unbooked_bank_items", "Bank items booked after the period end (±)", unbooked),
+            line("resolved_adjustments", "Resolved write-offs and adjustments (±)", resolved),
         ];
         let computed_bank = data.opening_balance + bank.iter().map(|t| t.amount).sum::<Decimal>();
         let (bank_balance, bank_balance_source) = match &data.stated_closing {
             Some((amount, source)) => (*amount, source.clone()),
             None => (computed_bank, "opening balance plus the bank lines".to_string()),
         };
+        if bank_balance != computed_bank {
+            open.push(StatementItem {
+                source: "bank".into(),
+                id: "balance".into(),
+                date: end,
+                description: "stated bank balance not explained by the opening balance and the lines".into(),
+                amount: bank_balance - computed_bank,
+                effect: bank_balance - computed_bank,
+                discrepancy_id: None,
+                resolution: None,
+            });
+        }
         let adjusted = bank_balance + adjustments.iter().map(|l| l.total).sum::<Decimal>();
         let records_total: Decimal = records.iter().map(|r| r.amount).sum();
         let book_balance = data.opening_balance + records_total;
         let difference = adjusted - book_balance;
-
+        // Open items are not adjustments: they are what the difference consists of. Their
+        // effect is how each one leaves the adjusted bank balance off the books.
+        for item in &mut open {
+            item.effect = if item.id == "balance" { item.amount } else { -item.effect };
+        }
+        let open_items = line("open_items", "Open items explaining the difference", open);
         let exceptions = Self::exceptions(data, &live, end);
         let detail = Self::detail(data, &live, end);
         let complete = difference.is_zero()
+            && open_items.items.is_empty()
             && exceptions.open_discrepancies.is_empty()
-            && exceptions.suggestions.is_empty()
-            && adjustments.iter().any(|l| l.key == "unbooked_bank_items" && l.items.is_empty());
+            && exceptions.suggestions.is_empty();
         let statement = ReconciliationStatement {
             bank_balance,
             bank_balance_source,
@@ -486,6 +522,7 @@ impl Report {
             records_total,
             book_balance,
             difference,
+            open_items,
             complete,
         };
         let summary = Self::summary(data, &live, &detail);
@@ -552,12 +589,8 @@ impl Report {
     }
 
     fn match_row(data: &ReportData, m: &StoredMatch) -> MatchRow {
-        let bank_total = data
-            .bank_lines
-            .iter()
-            .filter(|t| m.bank_transaction_ids.contains(&t.id))
-            .map(|t| t.amount)
-            .sum();
+        let bank_total =
+            data.bank_lines.iter().filter(|t| m.bank_transaction_ids.contains(&t.id)).map(|t| t.amount).sum();
         MatchRow {
             id: m.id.clone(),
             state: m.state,
@@ -580,7 +613,7 @@ impl Report {
             resolved_discrepancies: data
                 .discrepancies
                 .iter()
-                .filter(|d| d.resolution.is_some() && d.date <= end)
+                .filter(|d| d.resolution.is_some() && !superseded(d) && d.date <= end)
                 .map(|d| discrepancy_row(d, end))
                 .collect(),
             audit: data
@@ -601,8 +634,7 @@ impl Report {
     fn summary(data: &ReportData, live: &[&StoredMatch], detail: &MatchDetail) -> SummaryFigures {
         let period_bank: Vec<&BankLine> = data.bank_lines.iter().filter(|t| Self::in_period(data, t.date)).collect();
         let period_records = data.records.iter().filter(|r| Self::in_period(data, r.date)).count();
-        let held: HashSet<&str> =
-            live.iter().flat_map(|m| m.bank_transaction_ids.iter().map(String::as_str)).collect();
+        let held: HashSet<&str> = live.iter().flat_map(|m| m.bank_transaction_ids.iter().map(String::as_str)).collect();
         let by_person = |m: &MatchRow| m.confirmed_by.is_some() || m.state == MatchState::Manual;
         let manual = detail.matches.iter().filter(|m| by_person(m)).count();
         let automatic = detail.matches.len() - manual;
@@ -655,7 +687,8 @@ impl Report {
             }
         }
         for t in lines {
-            let p = points.entry(bucket(t.date)).or_insert(ChartPoint { date: bucket(t.date), matched: 0, unmatched: 0 });
+            let p =
+                points.entry(bucket(t.date)).or_insert(ChartPoint { date: bucket(t.date), matched: 0, unmatched: 0 });
             if held.contains(t.id.as_str()) {
                 p.matched += 1;
             } else {

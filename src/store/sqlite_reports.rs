@@ -10,7 +10,8 @@ use super::reports::{ReportJob, ReportStatus, ReportStore};
 use super::sqlite::{backend, corrupt, parse_date, parse_time, SqliteStore};
 use super::StoreError;
 
-type JobRow = (String, String, String, String, String, String, Option<String>, Option<String>, String, String, Option<String>);
+type JobRow =
+    (String, String, String, String, String, String, Option<String>, Option<String>, String, String, Option<String>);
 
 fn job_from_row(row: JobRow) -> Result<ReportJob, StoreError> {
     let (id, account_id, start, end, format, status, blob_key, error, created_by, created_at, finished_at) = row;

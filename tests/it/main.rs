@@ -4,4 +4,5 @@ mod api;
 mod cli;
 mod corpus;
 mod golden;
+mod reports;
 mod store;

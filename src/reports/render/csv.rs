@@ -28,7 +28,11 @@ pub fn sections(report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, ReportE
     let m = |d| money(d, c);
     let statement = table(
         &["line", "amount", "currency"],
-        statement_rows(report).into_iter().map(|(label, v)| vec![label, m(v), c.to_string()]).collect(),
+        statement_rows(report)
+            .into_iter()
+            .chain(std::iter::once((report.statement.open_items.label.clone(), report.statement.open_items.total)))
+            .map(|(label, v)| vec![label, m(v), c.to_string()])
+            .collect(),
     )?;
     let items = table(
         &["line", "source", "id", "date", "description", "amount", "effect", "discrepancy_id", "resolution"],
@@ -36,6 +40,7 @@ pub fn sections(report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, ReportE
             .statement
             .adjustments
             .iter()
+            .chain(std::iter::once(&report.statement.open_items))
             .flat_map(|l| {
                 l.items.iter().map(move |i| {
                     vec![
@@ -58,7 +63,9 @@ pub fn sections(report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, ReportE
         &["id", "date", "amount", "description", "status"],
         x.unmatched_bank
             .iter()
-            .map(|t| vec![t.id.clone(), t.date.to_string(), m(t.amount), t.description.clone(), t.status.as_str().into()])
+            .map(|t| {
+                vec![t.id.clone(), t.date.to_string(), m(t.amount), t.description.clone(), t.status.as_str().into()]
+            })
             .collect(),
     )?;
     let unmatched_records = table(
@@ -66,13 +73,31 @@ pub fn sections(report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, ReportE
         x.unmatched_records
             .iter()
             .map(|r| {
-                vec![r.id.clone(), r.kind.clone(), r.date.to_string(), m(r.amount), r.description.clone(), r.status.as_str().into()]
+                vec![
+                    r.id.clone(),
+                    r.kind.clone(),
+                    r.date.to_string(),
+                    m(r.amount),
+                    r.description.clone(),
+                    r.status.as_str().into(),
+                ]
             })
             .collect(),
     )?;
     let discrepancies = |rows: &[super::super::model::DiscrepancyRow]| {
         table(
-            &["id", "kind", "date", "age_days", "amount", "description", "resolution", "account", "note", "resolved_by"],
+            &[
+                "id",
+                "kind",
+                "date",
+                "age_days",
+                "amount",
+                "description",
+                "resolution",
+                "account",
+                "note",
+                "resolved_by",
+            ],
             rows.iter()
                 .map(|d| {
                     vec![
@@ -94,15 +119,28 @@ pub fn sections(report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, ReportE
     let matches = |rows: &[super::super::model::MatchRow]| {
         table(
             &[
-                "id", "state", "method", "confidence", "rule", "bank_ids", "record_ids", "bank_total", "difference",
-                "created_by", "confirmed_by", "note",
+                "id",
+                "state",
+                "method",
+                "confidence",
+                "rule",
+                "bank_ids",
+                "record_ids",
+                "bank_total",
+                "difference",
+                "created_by",
+                "confirmed_by",
+                "note",
             ],
             rows.iter()
                 .map(|r| {
                     vec![
                         r.id.clone(),
                         r.state.as_str().into(),
-                        serde_json::to_value(r.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                        serde_json::to_value(r.method)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default(),
                         format!("{:.3}", r.confidence),
                         opt(&r.rule),
                         r.bank_ids.join(" "),
@@ -124,7 +162,14 @@ pub fn sections(report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, ReportE
             .audit
             .iter()
             .map(|e| {
-                vec![e.seq.to_string(), e.at.to_rfc3339(), e.actor.clone(), e.action.clone(), e.entity.clone(), e.entity_id.clone()]
+                vec![
+                    e.seq.to_string(),
+                    e.at.to_rfc3339(),
+                    e.actor.clone(),
+                    e.action.clone(),
+                    e.entity.clone(),
+                    e.entity_id.clone(),
+                ]
             })
             .collect(),
     )?;
@@ -139,7 +184,9 @@ pub fn sections(report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, ReportE
         vec!["manual_share_percent".into(), s.manual_share.to_string()],
         vec!["automatic_share_percent".into(), s.automatic_share.to_string()],
     ];
-    for (prefix, map) in [("bank", &s.bank_by_status), ("records", &s.records_by_status), ("matches", &s.matches_by_state)] {
+    for (prefix, map) in
+        [("bank", &s.bank_by_status), ("records", &s.records_by_status), ("matches", &s.matches_by_state)]
+    {
         figures.extend(map.iter().map(|(k, v)| vec![format!("{prefix}.{k}"), v.to_string()]));
     }
     let summary = table(&["figure", "value"], figures)?;

@@ -234,7 +234,7 @@ pub fn render(report: &Report) -> String {
     } else {
         out.push_str("<p>The statement balances; items remain open for review (see the exceptions).</p>\n");
     }
-    for line in &s.adjustments {
+    for line in s.adjustments.iter().chain(std::iter::once(&s.open_items)) {
         let _ = writeln!(out, "<h3>{} — {}</h3>", esc(&line.label), esc(&m(line.total)));
         let rows: Vec<_> = line
             .items
@@ -268,7 +268,9 @@ pub fn render(report: &Report) -> String {
     let rows: Vec<_> = x
         .unmatched_records
         .iter()
-        .map(|r| vec![t(&r.id), t(&r.kind), t(r.date.to_string()), n(m(r.amount)), t(&r.description), t(r.status.as_str())])
+        .map(|r| {
+            vec![t(&r.id), t(&r.kind), t(r.date.to_string()), n(m(r.amount)), t(&r.description), t(r.status.as_str())]
+        })
         .collect();
     table(&mut out, &["Id", "Kind", "Date", "Amount", "Description", "Status"], &rows);
     out.push_str("<h3>Open discrepancies</h3>\n");
@@ -285,7 +287,9 @@ pub fn render(report: &Report) -> String {
         .detail
         .audit
         .iter()
-        .map(|e| vec![n(e.seq.to_string()), t(e.at.to_rfc3339()), t(&e.actor), t(&e.action), t(&e.entity), t(&e.entity_id)])
+        .map(|e| {
+            vec![n(e.seq.to_string()), t(e.at.to_rfc3339()), t(&e.actor), t(&e.action), t(&e.entity), t(&e.entity_id)]
+        })
         .collect();
     table(&mut out, &["Seq", "At", "Actor", "Action", "Entity", "Entity id"], &rows);
 
@@ -301,7 +305,9 @@ pub fn render(report: &Report) -> String {
         vec![t("Manual share"), n(format!("{}%", f.manual_share))],
         vec![t("Automatic share"), n(format!("{}%", f.automatic_share))],
     ];
-    for (prefix, map) in [("Bank lines", &f.bank_by_status), ("Records", &f.records_by_status), ("Matches", &f.matches_by_state)] {
+    for (prefix, map) in
+        [("Bank lines", &f.bank_by_status), ("Records", &f.records_by_status), ("Matches", &f.matches_by_state)]
+    {
         rows.extend(map.iter().map(|(k, v)| vec![t(format!("{prefix}: {k}")), n(v.to_string())]));
     }
     table(&mut out, &["Figure", "Value"], &rows);

@@ -281,7 +281,7 @@ fn lay_out(report: &Report) -> Layout {
         col("Effect", 62.0, true),
         col("Discrepancy / resolution", 95.0, false),
     ];
-    for line in &s.adjustments {
+    for line in s.adjustments.iter().chain(std::iter::once(&s.open_items)) {
         l.heading(&format!("{}: {} {c}", line.label, m(line.total)), 10.0);
         let rows: Vec<Vec<String>> = line
             .items
@@ -329,7 +329,14 @@ fn lay_out(report: &Report) -> Layout {
         .unmatched_records
         .iter()
         .map(|r| {
-            vec![r.id.clone(), r.kind.clone(), r.date.to_string(), m(r.amount), r.description.clone(), r.status.as_str().into()]
+            vec![
+                r.id.clone(),
+                r.kind.clone(),
+                r.date.to_string(),
+                m(r.amount),
+                r.description.clone(),
+                r.status.as_str().into(),
+            ]
         })
         .collect();
     l.table(&record_cols, &rows);
@@ -379,7 +386,9 @@ fn lay_out(report: &Report) -> Layout {
         vec!["Manual share".into(), format!("{}%", f.manual_share)],
         vec!["Automatic share".into(), format!("{}%", f.automatic_share)],
     ];
-    for (prefix, map) in [("Bank lines", &f.bank_by_status), ("Records", &f.records_by_status), ("Matches", &f.matches_by_state)] {
+    for (prefix, map) in
+        [("Bank lines", &f.bank_by_status), ("Records", &f.records_by_status), ("Matches", &f.matches_by_state)]
+    {
         rows.extend(map.iter().map(|(k, v)| vec![format!("{prefix}: {k}"), v.to_string()]));
     }
     l.table(&[col("Figure", 200.0, false), col("Value", 80.0, true)], &rows);
@@ -406,7 +415,11 @@ pub fn render(report: &Report) -> Vec<u8> {
     let mut pdf = Pdf::new();
     let catalog = Ref::new(1);
     let tree = Ref::new(2);
-    let fonts = [(Font::Regular, Ref::new(3), "Helvetica"), (Font::Bold, Ref::new(4), "Helvetica-Bold"), (Font::Mono, Ref::new(5), "Courier")];
+    let fonts = [
+        (Font::Regular, Ref::new(3), "Helvetica"),
+        (Font::Bold, Ref::new(4), "Helvetica-Bold"),
+        (Font::Mono, Ref::new(5), "Courier"),
+    ];
     let info = Ref::new(6);
     let first = 7;
     let count = layout.pages.len();
@@ -438,11 +451,27 @@ pub fn render(report: &Report) -> Vec<u8> {
         page.finish();
         let mut content = Content::new();
         draw(&mut content, MARGIN, HEIGHT - 40.0, Font::Bold, 11.0, "Bank reconciliation", false);
-        draw(&mut content, MARGIN, HEIGHT - 54.0, Font::Regular, 8.5, &fit(&header, WIDTH - 2.0 * MARGIN, 8.5, Font::Regular), false);
+        draw(
+            &mut content,
+            MARGIN,
+            HEIGHT - 54.0,
+            Font::Regular,
+            8.5,
+            &fit(&header, WIDTH - 2.0 * MARGIN, 8.5, Font::Regular),
+            false,
+        );
         let footer = format!("Page {} of {count}", n + 1);
         let generated = format!("Generated {}", report.generated_at.format("%Y-%m-%d %H:%M UTC"));
         draw(&mut content, MARGIN, 28.0, Font::Regular, 8.0, &generated, false);
-        draw(&mut content, WIDTH - MARGIN - footer.len() as f32 * 8.0 * HELVETICA_ADVANCE, 28.0, Font::Regular, 8.0, &footer, false);
+        draw(
+            &mut content,
+            WIDTH - MARGIN - footer.len() as f32 * 8.0 * HELVETICA_ADVANCE,
+            28.0,
+            Font::Regular,
+            8.0,
+            &footer,
+            false,
+        );
         for op in ops {
             match op {
                 Op::Text { x, y, font, size, text, red } => draw(&mut content, *x, *y, *font, *size, text, *red),

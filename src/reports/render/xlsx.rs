@@ -151,7 +151,9 @@ fn match_rows(rows: &[MatchRow]) -> Vec<Vec<Cell>> {
             vec![
                 Cell::Text(m.id.clone()),
                 Cell::Text(m.state.as_str().into()),
-                Cell::Text(serde_json::to_value(m.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+                Cell::Text(
+                    serde_json::to_value(m.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                ),
                 Cell::Ratio(m.confidence),
                 opt(&m.rule),
                 Cell::Text(m.bank_ids.join(" ")),
@@ -175,27 +177,25 @@ fn statement_sheet(wb: &mut Workbook, report: &Report, f: &Formats) -> Result<()
     ws.set_column_width(0, 48)?;
     ws.set_column_width(1, 18)?;
     ws.write_string_with_format(0, 0, "Bank reconciliation statement", &f.bold)?;
-    ws.write_string(1, 0, format!("{} ({}) · {} {}", report.account_name, report.account_id, c, ""))?;
+    ws.write_string(1, 0, format!("{} ({}) · {c} · period", report.account_name, report.account_id))?;
     ws.write_date_with_format(1, 1, &report.start_date, &f.date)?;
     ws.write_date_with_format(1, 2, &report.end_date, &f.date)?;
-    // Rows (0-based): 3 bank, 4..=7 adjustments, 8 adjusted, 9 opening, 10 records, 11 book, 12 difference.
+    // Row 3 is the bank balance; the adjustments follow, then the balances (0-based rows).
     ws.write_string(3, 0, format!("Balance per bank at {} ({})", report.end_date, s.bank_balance_source))?;
     ws.write_number_with_format(3, 1, to_cell_number(s.bank_balance), &f.money)?;
     let mut row = 4;
     for line in &s.adjustments {
         ws.write_string(row, 0, &line.label)?;
-        let formula = Formula::new(format!(
-            "=SUMIF('Statement items'!A:A,\"{}\",'Statement items'!G:G)",
-            line.key
-        ))
-        .set_result(money(line.total, c));
+        let formula = Formula::new(format!("=SUMIF('Statement items'!A:A,\"{}\",'Statement items'!G:G)", line.key))
+            .set_result(money(line.total, c));
         ws.write_formula_with_format(row, 1, formula, &f.money)?;
         row += 1;
     }
     let first_adj = 5;
     let last_adj = 4 + s.adjustments.len() as u32;
     ws.write_string_with_format(row, 0, "Adjusted bank balance", &f.bold)?;
-    let adjusted = Formula::new(format!("=B4+SUM(B{first_adj}:B{last_adj})")).set_result(money(s.adjusted_bank_balance, c));
+    let adjusted =
+        Formula::new(format!("=B4+SUM(B{first_adj}:B{last_adj})")).set_result(money(s.adjusted_bank_balance, c));
     ws.write_formula_with_format(row, 1, adjusted, &f.money_bold)?;
     let adjusted_row = row + 1;
     row += 1;
@@ -216,6 +216,11 @@ fn statement_sheet(wb: &mut Workbook, report: &Report, f: &Formats) -> Result<()
     let difference = Formula::new(format!("=B{adjusted_row}-B{book_row}")).set_result(money(s.difference, c));
     let format = if s.difference.is_zero() { &f.money_bold } else { &f.money_red };
     ws.write_formula_with_format(row, 1, difference, format)?;
+    row += 1;
+    ws.write_string(row, 0, &s.open_items.label)?;
+    let open = Formula::new("=SUMIF('Statement items'!A:A,\"open_items\",'Statement items'!G:G)")
+        .set_result(money(s.open_items.total, c));
+    ws.write_formula_with_format(row, 1, open, &f.money)?;
     row += 2;
     let status = if s.complete {
         "Complete: every item is explained."
@@ -235,6 +240,7 @@ fn workbook(report: &Report) -> Result<Vec<u8>, XlsxError> {
         .statement
         .adjustments
         .iter()
+        .chain(std::iter::once(&report.statement.open_items))
         .flat_map(|l| {
             l.items.iter().map(move |i| {
                 vec![
@@ -251,8 +257,7 @@ fn workbook(report: &Report) -> Result<Vec<u8>, XlsxError> {
             })
         })
         .collect();
-    let items_header =
-        ["Line", "Source", "Id", "Date", "Description", "Amount", "Effect", "Discrepancy", "Resolution"];
+    let items_header = ["Line", "Source", "Id", "Date", "Description", "Amount", "Effect", "Discrepancy", "Resolution"];
     table(&mut wb, "Statement items", &items_header, items, &f, c)?;
     let x = &report.exceptions;
     let bank = x
@@ -319,7 +324,8 @@ fn workbook(report: &Report) -> Result<Vec<u8>, XlsxError> {
         vec![Cell::Text("Manual share (%)".into()), pct(s.manual_share)],
         vec![Cell::Text("Automatic share (%)".into()), pct(s.automatic_share)],
     ];
-    for (prefix, map) in [("Bank lines", &s.bank_by_status), ("Records", &s.records_by_status), ("Matches", &s.matches_by_state)]
+    for (prefix, map) in
+        [("Bank lines", &s.bank_by_status), ("Records", &s.records_by_status), ("Matches", &s.matches_by_state)]
     {
         figures.extend(map.iter().map(|(k, v)| vec![Cell::Text(format!("{prefix}: {k}")), Cell::Int(*v as i64)]));
     }
