@@ -581,11 +581,7 @@ impl Report {
         if m.state == MatchState::Manual {
             return Some(m.created_by.clone());
         }
-        data.audit
-            .iter()
-            .filter(|e| e.entity_id == m.id && e.action == "match.confirmed")
-            .next_back()
-            .map(|e| e.actor.clone())
+        data.audit.iter().rfind(|e| e.entity_id == m.id && e.action == "match.confirmed").map(|e| e.actor.clone())
     }
 
     fn match_row(data: &ReportData, m: &StoredMatch) -> MatchRow {
@@ -696,5 +692,193 @@ impl Report {
             }
         }
         points.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::Explanation;
+    use crate::store::{DiscrepancyKind, Resolution};
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 3, d).unwrap_or_default()
+    }
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap_or_default()
+    }
+
+    fn bank(id: &str, d: u32, amount: &str) -> BankLine {
+        BankLine {
+            id: id.into(),
+            date: day(d),
+            amount: dec(amount),
+            description: id.into(),
+            status: ItemStatus::Matched,
+        }
+    }
+
+    fn record(id: &str, d: u32, amount: &str) -> BookLine {
+        BookLine {
+            id: id.into(),
+            kind: "invoice".into(),
+            date: day(d),
+            amount: dec(amount),
+            description: String::new(),
+            status: ItemStatus::Matched,
+        }
+    }
+
+    fn matched(id: &str, bank: &[&str], records: &[&str], difference: &str) -> StoredMatch {
+        StoredMatch {
+            id: id.into(),
+            run_id: None,
+            account_id: "acc".into(),
+            state: MatchState::Matched,
+            bank_transaction_ids: bank.iter().map(|s| s.to_string()).collect(),
+            record_ids: records.iter().map(|s| s.to_string()).collect(),
+            confidence: 0.99,
+            method: Method::Score,
+            rule: None,
+            difference: dec(difference),
+            explanation: Explanation::default(),
+            note: None,
+            created_by: "system".into(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            version: 1,
+        }
+    }
+
+    fn fee_discrepancy(resolution: Option<(ResolutionAction, &str)>) -> Discrepancy {
+        Discrepancy {
+            id: "dis_fee".into(),
+            account_id: "acc".into(),
+            run_id: Some("rec_1".into()),
+            kind: DiscrepancyKind::MissingInBooks,
+            amount: dec("-2.50"),
+            transaction_ids: vec!["fee".into()],
+            record_ids: vec![],
+            match_id: None,
+            date: day(20),
+            description: "a bank line with no record in the books".into(),
+            proposal: None,
+            resolution: resolution.map(|(action, note)| Resolution {
+                action,
+                account: Some("6800".into()),
+                note: note.into(),
+                record_id: None,
+                resolved_by: "key_1".into(),
+                resolved_at: Utc::now(),
+            }),
+            created_at: Utc::now(),
+            version: 1,
+        }
+    }
+
+    /// Opening 1000; a paid invoice; a check not yet cashed; a deposit not yet credited; a bank
+    /// fee; a short payment; a line whose record is dated after the period.
+    fn march(fee: Option<(ResolutionAction, &str)>) -> ReportData {
+        ReportData {
+            account_id: "acc".into(),
+            account_name: "Operating".into(),
+            currency: Currency::EUR,
+            start_date: day(1),
+            end_date: day(31),
+            opening_balance: dec("1000"),
+            stated_closing: None,
+            bank_lines: vec![
+                bank("paid", 5, "100"),
+                bank("short", 6, "48"),
+                bank("fee", 20, "-2.50"),
+                bank("early", 30, "70"),
+            ],
+            records: vec![
+                record("INV-1", 2, "100"),
+                record("INV-2", 3, "50"),
+                record("CHK-9", 28, "-300"),
+                record("INV-3", 29, "40"),
+                record("INV-4", 31, "0"),
+            ],
+            matches: vec![
+                matched("m1", &["paid"], &["INV-1"], "0"),
+                matched("m2", &["short"], &["INV-2"], "-2"),
+                matched("m3", &["early"], &["INV-9"], "0"),
+            ],
+            discrepancies: vec![fee_discrepancy(fee)],
+            audit: vec![],
+        }
+    }
+
+    fn line<'a>(r: &'a Report, key: &str) -> &'a StatementLine {
+        r.statement.adjustments.iter().find(|l| l.key == key).unwrap_or(&r.statement.open_items)
+    }
+
+    #[test]
+    fn outstanding_items_and_timing_differences_are_adjustments_and_open_items_make_the_difference() {
+        let r = Report::build(&march(None), Utc::now());
+        let s = &r.statement;
+        assert_eq!(s.bank_balance, dec("1215.50"));
+        assert_eq!(line(&r, "outstanding_payments").total, dec("-300"));
+        assert_eq!(line(&r, "deposits_in_transit").total, dec("40"));
+        assert_eq!(line(&r, "unbooked_bank_items").total, dec("-70"), "the line whose record comes later");
+        assert_eq!(line(&r, "resolved_adjustments").total, Decimal::ZERO);
+        assert_eq!(s.adjusted_bank_balance, dec("885.50"));
+        assert_eq!(s.book_balance, dec("890"));
+        // The fee (-2.50) and the short payment (-2) are open.
+        assert_eq!(s.open_items.items.len(), 2);
+        assert_eq!(s.difference, dec("-4.50"));
+        assert_eq!(s.difference, s.open_items.total);
+        assert!(!s.complete);
+        assert_eq!(r.exceptions.open_discrepancies.len(), 1);
+        assert_eq!(r.exceptions.open_discrepancies[0].age_days, 11);
+    }
+
+    #[test]
+    fn a_written_off_fee_moves_from_the_open_items_to_the_resolved_adjustments() {
+        let r = Report::build(&march(Some((ResolutionAction::WriteOff, "bank fee"))), Utc::now());
+        assert_eq!(line(&r, "resolved_adjustments").total, dec("2.50"));
+        assert_eq!(r.statement.difference, dec("-2"));
+        assert_eq!(r.detail.resolved_discrepancies.len(), 1);
+        assert_eq!(r.detail.resolved_discrepancies[0].note.as_deref(), Some("bank fee"));
+    }
+
+    #[test]
+    fn a_superseded_discrepancy_explains_nothing() {
+        let r =
+            Report::build(&march(Some((ResolutionAction::Ignore, "superseded by reconciliation rec_2"))), Utc::now());
+        assert_eq!(r.statement.difference, dec("-4.50"));
+        assert!(r.detail.resolved_discrepancies.is_empty());
+    }
+
+    #[test]
+    fn a_stated_balance_its_lines_do_not_reach_is_an_open_item() {
+        let mut data = march(Some((ResolutionAction::WriteOff, "fee")));
+        data.matches[1].difference = Decimal::ZERO;
+        data.bank_lines[1].amount = dec("50");
+        data.stated_closing = Some((dec("1217.50"), "closing balance of statement march.csv".into()));
+        let r = Report::build(&data, Utc::now());
+        assert_eq!(r.statement.bank_balance, dec("1217.50"));
+        assert_eq!(r.statement.difference, Decimal::ZERO);
+        data.stated_closing = Some((dec("1220"), "closing balance of statement march.csv".into()));
+        let r = Report::build(&data, Utc::now());
+        assert_eq!(r.statement.difference, dec("2.50"));
+        assert_eq!(r.statement.open_items.items.len(), 1);
+        assert_eq!(r.statement.open_items.total, dec("2.50"));
+    }
+
+    #[test]
+    fn an_empty_period_reports_zeroes_without_failing() {
+        let mut data = march(None);
+        data.bank_lines.clear();
+        data.records.clear();
+        data.matches.clear();
+        data.discrepancies.clear();
+        let r = Report::build(&data, Utc::now());
+        assert_eq!(r.statement.difference, Decimal::ZERO);
+        assert!(r.statement.complete);
+        assert_eq!(r.summary.auto_match_rate, Decimal::ZERO);
+        assert_eq!(r.summary.chart.len(), 31, "one bar a day");
     }
 }

@@ -265,7 +265,7 @@ async fn the_workbook_has_a_sheet_per_section_with_typed_cells_and_formula_total
     let first = bank.rows().nth(1).expect("an unmatched bank line");
     assert!(matches!(first[1], Data::DateTime(_)), "dates are date cells: {:?}", first[1]);
     assert!(matches!(first[2], Data::Float(_)), "amounts are numbers: {:?}", first[2]);
-    let last = bank.rows().last().unwrap();
+    let last = bank.rows().next_back().unwrap();
     assert_eq!(last[0], Data::String("Total".into()));
     let expected: Decimal = report.exceptions.unmatched_bank.iter().map(|t| t.amount).sum();
     assert!(matches!(last[2], Data::Float(f) if (Decimal::try_from(f).unwrap() - expected).abs() < Decimal::new(1, 6)));

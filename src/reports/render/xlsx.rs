@@ -178,8 +178,8 @@ fn statement_sheet(wb: &mut Workbook, report: &Report, f: &Formats) -> Result<()
     ws.set_column_width(1, 18)?;
     ws.write_string_with_format(0, 0, "Bank reconciliation statement", &f.bold)?;
     ws.write_string(1, 0, format!("{} ({}) · {c} · period", report.account_name, report.account_id))?;
-    ws.write_date_with_format(1, 1, &report.start_date, &f.date)?;
-    ws.write_date_with_format(1, 2, &report.end_date, &f.date)?;
+    ws.write_date_with_format(1, 1, report.start_date, &f.date)?;
+    ws.write_date_with_format(1, 2, report.end_date, &f.date)?;
     // Row 3 is the bank balance; the adjustments follow, then the balances (0-based rows).
     ws.write_string(3, 0, format!("Balance per bank at {} ({})", report.end_date, s.bank_balance_source))?;
     ws.write_number_with_format(3, 1, to_cell_number(s.bank_balance), &f.money)?;
