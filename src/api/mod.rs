@@ -59,6 +59,8 @@ pub struct ReportServices {
     pub jobs: Arc<dyn crate::store::ReportStore>,
     /// Download URLs of finished reports.
     pub links: Arc<dyn crate::reports::ReportLinks>,
+    /// Starts building a requested report.
+    pub dispatch: Arc<dyn crate::reports::ReportDispatch>,
 }
 
 impl AppState {
@@ -72,8 +74,9 @@ impl AppState {
         mut self,
         jobs: Arc<dyn crate::store::ReportStore>,
         links: Arc<dyn crate::reports::ReportLinks>,
+        dispatch: Arc<dyn crate::reports::ReportDispatch>,
     ) -> Self {
-        self.reports = Some(ReportServices { jobs, links });
+        self.reports = Some(ReportServices { jobs, links, dispatch });
         self
     }
 }

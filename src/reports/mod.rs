@@ -216,6 +216,46 @@ pub trait ReportLinks: Send + Sync {
     async fn download_url(&self, tenant: &TenantId, job: &ReportJob, key: &BlobKey) -> Result<String, BlobError>;
 }
 
+/// Starts building a job's report: a background task locally, an asynchronous invocation of the
+/// `reports` function (or a queue message) in AWS.
+#[async_trait::async_trait]
+pub trait ReportDispatch: Send + Sync {
+    /// Hands the job over; returns once it is accepted, not when the report is ready.
+    async fn dispatch(&self, tenant: &TenantId, job_id: &str) -> Result<(), ReportError>;
+}
+
+/// Builds reports in a tokio task of this process, over the given ports.
+#[derive(Clone)]
+pub struct LocalDispatch {
+    store: std::sync::Arc<dyn Store>,
+    jobs: std::sync::Arc<dyn ReportStore>,
+    blobs: std::sync::Arc<dyn Blobs>,
+}
+
+impl LocalDispatch {
+    /// A dispatcher over the ports the report is built from and stored in.
+    pub fn new(
+        store: std::sync::Arc<dyn Store>,
+        jobs: std::sync::Arc<dyn ReportStore>,
+        blobs: std::sync::Arc<dyn Blobs>,
+    ) -> Self {
+        LocalDispatch { store, jobs, blobs }
+    }
+}
+
+#[async_trait::async_trait]
+impl ReportDispatch for LocalDispatch {
+    async fn dispatch(&self, tenant: &TenantId, job_id: &str) -> Result<(), ReportError> {
+        let (this, tenant, id) = (self.clone(), tenant.clone(), job_id.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = generate(this.store.as_ref(), this.jobs.as_ref(), this.blobs.as_ref(), &tenant, &id).await {
+                tracing::error!(report.id = %id, error = %e, "report job could not be updated");
+            }
+        });
+        Ok(())
+    }
+}
+
 /// Links to the local server's download route.
 #[derive(Debug, Clone, Default)]
 pub struct LocalLinks;

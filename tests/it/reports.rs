@@ -11,7 +11,7 @@ use bankrec::api::{self, AppState, BASE_PATH};
 use bankrec::domain::{Money, Record};
 use bankrec::matching::EngineConfig;
 use bankrec::parse::ParseOptions;
-use bankrec::reports::{self, LocalLinks, Report, ReportFormat};
+use bankrec::reports::{self, LocalDispatch, LocalLinks, Report, ReportFormat};
 use bankrec::store::keys::create_key;
 use bankrec::store::model::new_id;
 use bankrec::store::{
@@ -340,8 +340,13 @@ async fn a_report_job_becomes_ready_and_only_its_tenant_can_see_or_download_it()
     let key_a = create_key(&keys, &period.tenant).await.unwrap().secret;
     let key_b = create_key(&keys, &TenantId::new("tenant-b").unwrap()).await.unwrap().secret;
     let store = Arc::new(period.store.clone());
-    let state = AppState::new(store.clone(), Arc::new(period.blobs.clone()), Arc::new(keys))
-        .with_reports(store, Arc::new(LocalLinks));
+    let blobs = Arc::new(period.blobs.clone());
+    let dispatch = LocalDispatch::new(store.clone(), store.clone(), blobs.clone());
+    let state = AppState::new(store.clone(), blobs, Arc::new(keys)).with_reports(
+        store,
+        Arc::new(LocalLinks),
+        Arc::new(dispatch),
+    );
     let router = api::app(state);
     let body = json!({
         "account_id": period.account_id,

@@ -1,6 +1,6 @@
 //! Reports: ask for one (`POST /reports`), follow it (`GET /reports/{id}`) and download it when it
-//! is ready. The report is built in a background task by [`crate::reports::generate`], the same
-//! function the AWS `reports` function calls.
+//! is ready. The report is built by [`crate::reports::generate`], started through a
+//! [`crate::reports::ReportDispatch`]: a background task locally, the `reports` function in AWS.
 
 use std::str::FromStr;
 
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::error::ApiError;
 use crate::api::extract::{date_param, ApiPath, Caller, JsonBody};
 use crate::api::{ApiRoute, AppState, ReportServices, BASE_PATH};
-use crate::reports::{self, ReportFormat};
+use crate::reports::ReportFormat;
 use crate::store::model::new_id;
 use crate::store::{BlobKey, ReportJob, ReportStatus};
 
@@ -107,13 +107,15 @@ async fn create_report(
         finished_at: None,
     };
     services.jobs.create_report_job(&caller.tenant, &job).await?;
-    let (store, blobs, jobs, tenant, id) =
-        (state.store.clone(), state.blobs.clone(), services.jobs.clone(), caller.tenant.clone(), job.id.clone());
-    tokio::spawn(async move {
-        if let Err(e) = reports::generate(store.as_ref(), jobs.as_ref(), blobs.as_ref(), &tenant, &id).await {
-            tracing::error!(report.id = %id, error = %e, "report job could not be updated");
-        }
-    });
+    if let Err(e) = services.dispatch.dispatch(&caller.tenant, &job.id).await {
+        // The job stays visible as failed rather than pending forever.
+        let mut failed = job.clone();
+        failed.status = ReportStatus::Failed;
+        failed.error = Some("the report could not be started".into());
+        failed.finished_at = Some(Utc::now());
+        let _ = services.jobs.update_report_job(&caller.tenant, &failed).await;
+        return Err(ApiError::Internal(Box::new(e)));
+    }
     let location = format!("{BASE_PATH}/reports/{}", job.id);
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(ReportView::of(job, None))))
 }
