@@ -178,6 +178,13 @@ async fn every_format_carries_the_same_numbers() {
     let report = period.report().await;
     let figures = printed(&report);
     assert!(report.statement.difference != Decimal::ZERO, "the difference must show in each format");
+    // To look at the formats as a person would: BANKREC_REPORT_SAMPLES=DIR keeps them there.
+    if let Ok(dir) = std::env::var("BANKREC_REPORT_SAMPLES") {
+        for format in ReportFormat::ALL {
+            let path = std::path::Path::new(&dir).join(format!("sample.{}", format.extension()));
+            std::fs::write(path, reports::render(&report, format).unwrap()).unwrap();
+        }
+    }
 
     let json: Value = serde_json::from_slice(&reports::render(&report, ReportFormat::Json).unwrap()).unwrap();
     let back: Report = serde_json::from_value(json.clone()).unwrap();
@@ -387,4 +394,71 @@ async fn a_report_job_becomes_ready_and_only_its_tenant_can_see_or_download_it()
     assert_eq!(send(&router, "POST", "/reports", &key_a, Some(bad)).await.0, StatusCode::BAD_REQUEST);
     let bad = json!({"account_id": period.account_id, "start_date": "2026-03-01", "end_date": "2026-03-31", "format": "docx"});
     assert_eq!(send(&router, "POST", "/reports", &key_a, Some(bad)).await.0, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_report_command_writes_the_stored_period_in_the_format_of_its_extension() {
+    let period = reconciled_period(3).await;
+    let out = period.dir.path().join("march.xlsx");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_bankrec"))
+        .arg("report")
+        .arg("--data")
+        .arg(period.dir.path())
+        .args(["--tenant", "tenant-a", "--account", &period.account_id])
+        .args(["--from", &period.start.to_string(), "--to", &period.end.to_string()])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let (rows, _) = statement_sheet(&std::fs::read(&out).unwrap());
+    assert!(rows.len() > 10, "the statement sheet has the statement");
+    let other = std::process::Command::new(env!("CARGO_BIN_EXE_bankrec"))
+        .arg("report")
+        .arg("--data")
+        .arg(period.dir.path())
+        .args(["--tenant", "tenant-b", "--account", &period.account_id, "--from", "2024-01-01", "--to", "2024-01-31"])
+        .arg("--out")
+        .arg(period.dir.path().join("other.pdf"))
+        .output()
+        .unwrap();
+    assert!(!other.status.success(), "another tenant's account is not found");
+}
+
+#[test]
+fn reconcile_writes_the_one_shot_report_next_to_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = generate(&Profile::realistic().with_records(200), 7, 1);
+    let (statement, records) = (dir.path().join("statement.csv"), dir.path().join("records.csv"));
+    write::statement_csv(std::fs::File::create(&statement).unwrap(), &w.bank).unwrap();
+    write::records_csv(std::fs::File::create(&records).unwrap(), &w.records).unwrap();
+    for name in ["r.html", "r.pdf", "r.xlsx", "r.json", "r.csv.zip"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bankrec"))
+            .arg("reconcile")
+            .arg("--statement")
+            .arg(&statement)
+            .arg("--records")
+            .arg(&records)
+            .arg("--report")
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(std::fs::metadata(dir.path().join(name)).unwrap().len() > 1000, "{name}");
+    }
+    let json: Value = serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    let report: Report = serde_json::from_value(json).unwrap();
+    assert_eq!(report.statement.difference, report.statement.open_items.total);
+    assert!(!report.detail.matches.is_empty());
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_bankrec"))
+        .arg("reconcile")
+        .arg("--statement")
+        .arg(&statement)
+        .arg("--records")
+        .arg(&records)
+        .arg("--report")
+        .arg(dir.path().join("r.docx"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "an unknown extension is refused before any work");
 }

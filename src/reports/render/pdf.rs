@@ -57,6 +57,7 @@ fn win_ansi(s: &str) -> Vec<u8> {
             '”' => 0x94,
             '•' => 0x95,
             '…' => 0x85,
+            '−' => b'-',
             c if (c as u32) < 0x7f && (c as u32) >= 0x20 => c as u8,
             c if (0xa0..=0xff).contains(&(c as u32)) => c as u32 as u8,
             _ => b'?',
@@ -498,7 +499,7 @@ mod tests {
 
     #[test]
     fn text_outside_win_ansi_becomes_a_question_mark() {
-        assert_eq!(win_ansi("a€é→"), vec![b'a', 0x80, 0xe9, b'?']);
+        assert_eq!(win_ansi("a€é→−±"), vec![b'a', 0x80, 0xe9, b'?', b'-', 0xb1]);
     }
 
     #[test]
