@@ -173,7 +173,7 @@ pub struct MatchRow {
     pub bank_ids: Vec<String>,
     /// Records.
     pub record_ids: Vec<String>,
-    /// Bank total.
+    /// Total of its bank lines booked up to the period end.
     pub bank_total: Decimal,
     /// Bank total minus records total.
     pub difference: Decimal,
@@ -314,6 +314,14 @@ pub struct Report {
     pub detail: MatchDetail,
     /// Figures and the chart.
     pub summary: SummaryFigures,
+}
+
+/// Lookups every match row needs, built once: a report can hold many thousands of matches.
+struct Index<'a> {
+    /// Bank line id → amount.
+    amount: HashMap<&'a str, Decimal>,
+    /// Match id → who confirmed it last (the audit trail is oldest first).
+    confirmed_by: HashMap<&'a str, &'a str>,
 }
 
 /// Percent of `part` in `whole`, one decimal place (0 for an empty whole).
@@ -507,8 +515,17 @@ impl Report {
             item.effect = if item.id == "balance" { item.amount } else { -item.effect };
         }
         let open_items = line("open_items", "Open items explaining the difference", open);
-        let exceptions = Self::exceptions(data, &live, end);
-        let detail = Self::detail(data, &live, end);
+        let index = Index {
+            amount: data.bank_lines.iter().map(|t| (t.id.as_str(), t.amount)).collect(),
+            confirmed_by: data
+                .audit
+                .iter()
+                .filter(|e| e.action == "match.confirmed")
+                .map(|e| (e.entity_id.as_str(), e.actor.as_str()))
+                .collect(),
+        };
+        let exceptions = Self::exceptions(data, &index, &live, end);
+        let detail = Self::detail(data, &index, &live, end);
         let complete = difference.is_zero()
             && open_items.items.is_empty()
             && exceptions.open_discrepancies.is_empty()
@@ -544,7 +561,7 @@ impl Report {
         date >= data.start_date && date <= data.end_date
     }
 
-    fn exceptions(data: &ReportData, live: &[&StoredMatch], end: NaiveDate) -> Exceptions {
+    fn exceptions(data: &ReportData, index: &Index<'_>, live: &[&StoredMatch], end: NaiveDate) -> Exceptions {
         let held: HashSet<&str> = live
             .iter()
             .flat_map(|m| m.bank_transaction_ids.iter().chain(m.record_ids.iter()).map(String::as_str))
@@ -572,21 +589,18 @@ impl Report {
                 .matches
                 .iter()
                 .filter(|m| m.state == MatchState::Suggested)
-                .map(|m| Self::match_row(data, m))
+                .map(|m| Self::match_row(index, m))
                 .collect(),
         }
     }
 
-    fn confirmer(data: &ReportData, m: &StoredMatch) -> Option<String> {
-        if m.state == MatchState::Manual {
-            return Some(m.created_by.clone());
-        }
-        data.audit.iter().rfind(|e| e.entity_id == m.id && e.action == "match.confirmed").map(|e| e.actor.clone())
-    }
-
-    fn match_row(data: &ReportData, m: &StoredMatch) -> MatchRow {
-        let bank_total =
-            data.bank_lines.iter().filter(|t| m.bank_transaction_ids.contains(&t.id)).map(|t| t.amount).sum();
+    fn match_row(index: &Index<'_>, m: &StoredMatch) -> MatchRow {
+        let bank_total = m.bank_transaction_ids.iter().filter_map(|id| index.amount.get(id.as_str())).sum();
+        let confirmed_by = if m.state == MatchState::Manual {
+            Some(m.created_by.clone())
+        } else {
+            index.confirmed_by.get(m.id.as_str()).map(|a| a.to_string())
+        };
         MatchRow {
             id: m.id.clone(),
             state: m.state,
@@ -598,14 +612,14 @@ impl Report {
             bank_total,
             difference: m.difference,
             created_by: m.created_by.clone(),
-            confirmed_by: Self::confirmer(data, m),
+            confirmed_by,
             note: m.note.clone(),
         }
     }
 
-    fn detail(data: &ReportData, live: &[&StoredMatch], end: NaiveDate) -> MatchDetail {
+    fn detail(data: &ReportData, index: &Index<'_>, live: &[&StoredMatch], end: NaiveDate) -> MatchDetail {
         MatchDetail {
-            matches: live.iter().map(|m| Self::match_row(data, m)).collect(),
+            matches: live.iter().map(|m| Self::match_row(index, m)).collect(),
             resolved_discrepancies: data
                 .discrepancies
                 .iter()

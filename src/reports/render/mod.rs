@@ -1,5 +1,5 @@
-//! One renderer per format. Each prints the same figures from the same [`super::Report`]; amounts
-//! are printed with the currency's decimals by [`super::money`].
+//! One renderer per format. Each prints the same figures from the same [`super::Report`], amounts
+//! with the currency's minor units ([`crate::domain::money::fixed`]).
 
 pub mod csv;
 pub mod html;
