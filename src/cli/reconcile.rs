@@ -189,7 +189,7 @@ fn write_report(
         // A statement that states only its closing balance still fixes where it opened.
         opening_balance: period
             .opening
-            .or_else(|| period.closing.map(|c| c - bank.iter().map(|t| t.amount.amount()).sum::<Decimal>())),
+            .or_else(|| period.closing.map(|c| bank.iter().fold(c, |acc, t| acc.saturating_sub(t.amount.amount())))),
         closing_balance: period.closing,
         period: period.dates,
     });

@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -324,6 +324,12 @@ struct Index<'a> {
     confirmed_by: HashMap<&'a str, &'a str>,
 }
 
+/// Sums amounts. Parsed amounts are bounded far below `Decimal`'s range, but a report must not
+/// panic on any input: a sum beyond the range stays at its bound.
+fn sum(amounts: impl Iterator<Item = Decimal>) -> Decimal {
+    amounts.fold(Decimal::ZERO, |a, b| a.saturating_add(b))
+}
+
 /// Percent of `part` in `whole`, one decimal place (0 for an empty whole).
 fn percent(part: usize, whole: usize) -> Decimal {
     if whole == 0 {
@@ -479,7 +485,7 @@ impl Report {
         let line = |key: &str, label: &str, items: Vec<StatementItem>| StatementLine {
             key: key.into(),
             label: label.into(),
-            total: items.iter().map(|i| i.effect).sum(),
+            total: sum(items.iter().map(|i| i.effect)),
             items,
         };
         let adjustments = vec![
@@ -488,7 +494,7 @@ impl Report {
             line("unbooked_bank_items", "Bank items booked after the period end (±)", unbooked),
             line("resolved_adjustments", "Resolved write-offs and adjustments (±)", resolved),
         ];
-        let computed_bank = data.opening_balance + bank.iter().map(|t| t.amount).sum::<Decimal>();
+        let computed_bank = data.opening_balance.saturating_add(sum(bank.iter().map(|t| t.amount)));
         let (bank_balance, bank_balance_source) = match &data.stated_closing {
             Some((amount, source)) => (*amount, source.clone()),
             None => (computed_bank, "opening balance plus the bank lines".to_string()),
@@ -499,16 +505,16 @@ impl Report {
                 id: "balance".into(),
                 date: end,
                 description: "stated bank balance not explained by the opening balance and the lines".into(),
-                amount: bank_balance - computed_bank,
-                effect: bank_balance - computed_bank,
+                amount: bank_balance.saturating_sub(computed_bank),
+                effect: bank_balance.saturating_sub(computed_bank),
                 discrepancy_id: None,
                 resolution: None,
             });
         }
-        let adjusted = bank_balance + adjustments.iter().map(|l| l.total).sum::<Decimal>();
-        let records_total: Decimal = records.iter().map(|r| r.amount).sum();
-        let book_balance = data.opening_balance + records_total;
-        let difference = adjusted - book_balance;
+        let adjusted = bank_balance.saturating_add(sum(adjustments.iter().map(|l| l.total)));
+        let records_total = sum(records.iter().map(|r| r.amount));
+        let book_balance = data.opening_balance.saturating_add(records_total);
+        let difference = adjusted.saturating_sub(book_balance);
         // Open items are not adjustments: they are what the difference consists of. Their
         // effect is how each one leaves the adjusted bank balance off the books.
         for item in &mut open {
@@ -595,7 +601,7 @@ impl Report {
     }
 
     fn match_row(index: &Index<'_>, m: &StoredMatch) -> MatchRow {
-        let bank_total = m.bank_transaction_ids.iter().filter_map(|id| index.amount.get(id.as_str())).sum();
+        let bank_total = sum(m.bank_transaction_ids.iter().filter_map(|id| index.amount.get(id.as_str()).copied()));
         let confirmed_by = if m.state == MatchState::Manual {
             Some(m.created_by.clone())
         } else {
@@ -693,7 +699,10 @@ impl Report {
             let mut day = data.start_date;
             while day <= data.end_date {
                 points.insert(day, ChartPoint { date: day, matched: 0, unmatched: 0 });
-                day += Duration::days(1);
+                match day.succ_opt() {
+                    Some(next) => day = next,
+                    None => break,
+                }
             }
         }
         for t in lines {

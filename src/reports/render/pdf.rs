@@ -41,6 +41,7 @@ impl Font {
 enum Op {
     Text { x: f32, y: f32, font: Font, size: f32, text: String, red: bool },
     Rule { y: f32 },
+    Bar { x: f32, y: f32, width: f32, height: f32, matched: bool },
 }
 
 /// WinAnsi bytes of `s`: Latin-1 maps to itself, a few typographic characters to their WinAnsi
@@ -393,7 +394,38 @@ fn lay_out(report: &Report) -> Layout {
         rows.extend(map.iter().map(|(k, v)| vec![format!("{prefix}: {k}"), v.to_string()]));
     }
     l.table(&[col("Figure", 200.0, false), col("Value", 80.0, true)], &rows);
+    chart(&mut l, &f.chart);
     l
+}
+
+/// Stacked bars of matched (green) and unmatched (red) bank lines, one per day or month.
+fn chart(l: &mut Layout, points: &[super::super::model::ChartPoint]) {
+    if points.is_empty() {
+        return;
+    }
+    let height = 140.0;
+    // The heading stays on the chart's page.
+    l.room(height + 60.0);
+    l.heading("Matched vs unmatched bank lines", 10.0);
+    let max = points.iter().map(|p| p.matched + p.unmatched).max().unwrap_or(0).max(1) as f32;
+    let slot = (WIDTH - 2.0 * MARGIN) / points.len() as f32;
+    let scale = height / max;
+    let base = l.y - height - 6.0;
+    for (i, p) in points.iter().enumerate() {
+        let x = MARGIN + i as f32 * slot;
+        let (hm, hu) = (p.matched as f32 * scale, p.unmatched as f32 * scale);
+        let width = (slot * 0.8).max(0.5);
+        l.page().push(Op::Bar { x, y: base, width, height: hm, matched: true });
+        l.page().push(Op::Bar { x, y: base + hm, width, height: hu, matched: false });
+    }
+    l.y = base;
+    l.page().push(Op::Rule { y: base });
+    l.y -= 10.0;
+    let (first, last) = (points.first().map(|p| p.date), points.last().map(|p| p.date));
+    if let (Some(first), Some(last)) = (first, last) {
+        let legend = format!("{first} to {last}; highest bar {max} lines; green matched, red unmatched");
+        l.text(MARGIN, Font::Regular, 7.0, &legend, false);
+    }
 }
 
 fn draw(content: &mut Content, x: f32, y: f32, font: Font, size: f32, text: &str, red: bool) {
@@ -476,6 +508,16 @@ pub fn render(report: &Report) -> Vec<u8> {
         for op in ops {
             match op {
                 Op::Text { x, y, font, size, text, red } => draw(&mut content, *x, *y, *font, *size, text, *red),
+                Op::Bar { x, y, width, height, matched } => {
+                    if *matched {
+                        content.set_fill_rgb(0.16, 0.54, 0.23);
+                    } else {
+                        content.set_fill_rgb(0.75, 0.22, 0.17);
+                    }
+                    content.rect(*x, *y, *width, *height);
+                    content.fill_nonzero();
+                    content.set_fill_rgb(0.0, 0.0, 0.0);
+                }
                 Op::Rule { y } => {
                     content.set_line_width(0.4);
                     content.move_to(MARGIN, *y);

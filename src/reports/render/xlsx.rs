@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use rust_xlsxwriter::{Color, Format, Formula, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Chart, ChartType, Color, Format, Formula, Workbook, Worksheet, XlsxError};
 
 use super::super::model::{DiscrepancyRow, MatchRow, Report};
 use super::super::{money, ReportError, ReportFormat};
@@ -88,7 +88,7 @@ fn table(
         for (c, cell) in row.iter().enumerate() {
             write_cell(ws, r as u32 + 1, c as u16, cell, f)?;
             if let (Cell::Money(d), Some(t), Some(is)) = (cell, totals.get_mut(c), money_cols.get_mut(c)) {
-                *t += *d;
+                *t = t.saturating_add(*d);
                 *is = true;
             }
         }
@@ -336,6 +336,21 @@ fn workbook(report: &Report) -> Result<Vec<u8>, XlsxError> {
         .map(|p| vec![Cell::Date(p.date), Cell::Int(p.matched as i64), Cell::Int(p.unmatched as i64)])
         .collect();
     table(&mut wb, "Chart data", &["Date", "Matched", "Unmatched"], chart, &f, c)?;
+    if !s.chart.is_empty() {
+        let last = s.chart.len() as u32;
+        let mut chart = Chart::new(ChartType::ColumnStacked);
+        chart.title().set_name("Matched vs unmatched bank lines");
+        for (col, name) in [(1, "Matched"), (2, "Unmatched")] {
+            chart.add_series().set_name(name).set_categories(("Chart data", 1, 0, last, 0)).set_values((
+                "Chart data",
+                1,
+                col,
+                last,
+                col,
+            ));
+        }
+        wb.worksheet_from_name("Summary")?.insert_chart(1, 3, &chart)?;
+    }
     wb.save_to_buffer()
 }
 
