@@ -904,4 +904,43 @@ mod tests {
         assert_eq!(r.summary.auto_match_rate, Decimal::ZERO);
         assert_eq!(r.summary.chart.len(), 31, "one bar a day");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn the_open_items_always_add_up_to_the_difference(
+            lines in proptest::collection::vec((1u32..=31, -1_000_000i64..1_000_000), 0..30),
+            books in proptest::collection::vec((1u32..=31, -1_000_000i64..1_000_000), 0..30),
+            pairs in proptest::collection::vec((0usize..30, 0usize..30, 0u8..1), 0..20),
+            stated in proptest::option::of(-10_000_000i64..10_000_000),
+            end in 1u32..=31,
+        ) {
+            let mut data = march(None);
+            data.end_date = day(end);
+            data.start_date = day(1);
+            data.bank_lines = lines.iter().enumerate().map(|(i, (d, a))| BankLine {
+                id: format!("b{i}"), date: day(*d), amount: Decimal::new(*a, 2), description: String::new(),
+                status: ItemStatus::Pending,
+            }).collect();
+            data.records = books.iter().enumerate().map(|(i, (d, a))| BookLine {
+                id: format!("r{i}"), kind: "bill".into(), date: day(*d), amount: Decimal::new(*a, 2),
+                description: String::new(), status: ItemStatus::Pending,
+            }).collect();
+            // Each item in at most one match; a match's difference is what its amounts differ by.
+            let (mut used_b, mut used_r) = (HashSet::new(), HashSet::new());
+            data.matches = pairs
+                .iter()
+                .filter(|(b, r, _)| *b < lines.len() && *r < books.len() && used_b.insert(*b) && used_r.insert(*r))
+                .map(|(b, r, _)| {
+                    let mut m = matched(&format!("m{b}"), &[&format!("b{b}")], &[&format!("r{r}")], "0");
+                    m.difference = Decimal::new(lines[*b].1 - books[*r].1, 2);
+                    m
+                })
+                .collect();
+            data.stated_closing = stated.map(|s| (Decimal::new(s, 2), "stated".to_string()));
+            let r = Report::build(&data, Utc::now());
+            let st = &r.statement;
+            proptest::prop_assert_eq!(st.difference, st.open_items.total);
+            proptest::prop_assert_eq!(st.difference, st.adjusted_bank_balance - st.book_balance);
+        }
+    }
 }
