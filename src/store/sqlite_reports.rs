@@ -123,3 +123,48 @@ impl ReportStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, Utc};
+
+    use super::*;
+
+    fn job(id: &str) -> ReportJob {
+        ReportJob {
+            id: id.into(),
+            account_id: "acc_1".into(),
+            start_date: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default(),
+            end_date: NaiveDate::from_ymd_opt(2026, 3, 31).unwrap_or_default(),
+            format: "pdf".into(),
+            status: ReportStatus::Pending,
+            blob_key: None,
+            error: None,
+            created_by: "key_1".into(),
+            created_at: Utc::now(),
+            finished_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_is_stored_updated_and_invisible_to_other_tenants() -> Result<(), StoreError> {
+        let store = SqliteStore::open_in_memory()?;
+        let (a, b) =
+            (TenantId::new("a").map_err(StoreError::backend)?, TenantId::new("b").map_err(StoreError::backend)?);
+        let mut j = job("rpt_1");
+        store.create_report_job(&a, &j).await?;
+        assert!(matches!(store.create_report_job(&a, &j).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(store.get_report_job(&b, "rpt_1").await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.update_report_job(&b, &j).await, Err(StoreError::NotFound { .. })));
+        j.status = ReportStatus::Ready;
+        j.blob_key = Some("reports/a/rpt_1.pdf".into());
+        j.finished_at = Some(Utc::now());
+        store.update_report_job(&a, &j).await?;
+        let back = store.get_report_job(&a, "rpt_1").await?;
+        assert_eq!((back.status, back.blob_key.as_deref()), (ReportStatus::Ready, Some("reports/a/rpt_1.pdf")));
+        // The same id in another tenant is another job.
+        store.create_report_job(&b, &job("rpt_1")).await?;
+        assert_eq!(store.get_report_job(&b, "rpt_1").await?.status, ReportStatus::Pending);
+        Ok(())
+    }
+}
