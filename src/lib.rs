@@ -7,6 +7,7 @@ pub mod api;
 pub mod domain;
 pub mod matching;
 pub mod parse;
+pub mod reports;
 pub mod rules;
 pub mod store;
 pub mod workflows;

@@ -64,6 +64,19 @@ pub struct AppState {
     pub engine: Arc<EngineConfig>,
     /// How long `POST /reconcile` waits for the run before answering 202.
     pub run_wait: Duration,
+    /// Report jobs and download links; the report routes answer 503 without them.
+    pub reports: Option<ReportServices>,
+}
+
+/// What the report routes need besides the store and blobs.
+#[derive(Clone)]
+pub struct ReportServices {
+    /// Report jobs.
+    pub jobs: Arc<dyn crate::store::ReportStore>,
+    /// Download URLs of finished reports.
+    pub links: Arc<dyn crate::reports::ReportLinks>,
+    /// Starts building a requested report.
+    pub dispatch: Arc<dyn crate::reports::ReportDispatch>,
 }
 
 impl AppState {
@@ -84,6 +97,7 @@ impl AppState {
             uploads,
             engine: Arc::new(EngineConfig::default()),
             run_wait: DEFAULT_RUN_WAIT,
+            reports: None,
         }
     }
 
@@ -108,6 +122,17 @@ impl AppState {
     /// Reconciles with `engine` instead of the default settings.
     pub fn with_engine(mut self, engine: EngineConfig) -> Self {
         self.engine = Arc::new(engine);
+        self
+    }
+
+    /// Enables the report routes.
+    pub fn with_reports(
+        mut self,
+        jobs: Arc<dyn crate::store::ReportStore>,
+        links: Arc<dyn crate::reports::ReportLinks>,
+        dispatch: Arc<dyn crate::reports::ReportDispatch>,
+    ) -> Self {
+        self.reports = Some(ReportServices { jobs, links, dispatch });
         self
     }
 }
@@ -170,6 +195,7 @@ pub fn routes() -> Vec<ApiRoute> {
     all.extend(routes::recon::routes());
     all.extend(routes::rules::routes());
     all.extend(routes::uploads::routes());
+    all.extend(routes::reports::routes());
     all
 }
 

@@ -11,6 +11,7 @@ mod keys;
 mod learn;
 mod parse;
 mod reconcile;
+mod report;
 mod serve;
 
 /// bankrec: bank reconciliation for finance teams.
@@ -31,6 +32,8 @@ enum Command {
     Learn(learn::LearnArgs),
     /// Score a matcher on a generated workload with known truth, or write demo data.
     Eval(eval::EvalArgs),
+    /// Write the reconciliation report of an account over a period (JSON, CSV zip, XLSX, PDF, HTML).
+    Report(report::ReportArgs),
     /// Serve the REST API on the embedded store.
     Serve(serve::ServeArgs),
     /// Manage API keys.
@@ -44,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reconcile(args) => reconcile::run(args),
         Command::Learn(args) => learn::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Keys(args) => keys::run(args),
     }

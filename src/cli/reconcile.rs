@@ -8,8 +8,11 @@ use anyhow::Context;
 use bankrec::domain::{read_records, BankTransaction, Currency, Money, Record};
 use bankrec::matching::{self, EngineConfig, MatchStatus, Memory, ReconcileResult};
 use bankrec::parse::{self, DateOrder, ParseOptions};
+use bankrec::reports::{self, gather, Report, ReportFormat};
 use bankrec::rules::RuleSet;
+use chrono::NaiveDate;
 use clap::Args;
+use rust_decimal::Decimal;
 
 use super::{display_name, FileBytes};
 
@@ -37,11 +40,17 @@ pub struct ReconcileArgs {
     /// Day/month order for ambiguous statement dates: dmy, mdy or ymd.
     #[arg(long)]
     date_order: Option<DateOrder>,
+    /// Also write the reconciliation report to this file; its extension chooses the format
+    /// (.html, .pdf, .xlsx, .json, .csv.zip).
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 /// Runs `bankrec reconcile`.
 pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
-    let (bank, records, accounts) = load_inputs(&args.statement, &args.records, args.currency, args.date_order)?;
+    let report_format = args.report.as_deref().map(|p| super::report::format_for(None, p)).transpose()?;
+    let (inputs, period) = load_statement(&args.statement, &args.records, args.currency, args.date_order)?;
+    let (bank, records, accounts) = inputs;
     let rules = match &args.rules {
         Some(dir) => RuleSet::load_dir(dir)?,
         None => RuleSet::defaults()?,
@@ -54,6 +63,9 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let config = EngineConfig { own_accounts: accounts, ..EngineConfig::default() };
     let result =
         with_spinner(bank.len() + records.len(), || matching::reconcile(&bank, &records, &rules, &memory, &config))?;
+    if let (Some(path), Some(format)) = (&args.report, report_format) {
+        write_report(path, format, &args.statement, (&bank, &records), &result, &period)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&result)?);
     } else {
@@ -65,6 +77,19 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
 /// The bank lines, the records and the statement file's distinct account identifiers.
 pub type Inputs = (Vec<BankTransaction>, Vec<Record>, Vec<String>);
 
+/// What a one-shot report needs of the statement file besides its lines.
+#[derive(Debug, Clone, Default)]
+pub struct StatementPeriod {
+    /// The account id of the first statement.
+    pub account: String,
+    /// The first statement's opening balance.
+    pub opening: Option<Decimal>,
+    /// The last statement's closing balance.
+    pub closing: Option<Decimal>,
+    /// First and last day covered, when the file states them.
+    pub dates: Option<(NaiveDate, NaiveDate)>,
+}
+
 /// Reads a statement (all its statements' lines) and a records file. When the statement states
 /// no currency and the records use a single one, the statement is read in that currency.
 pub fn load_inputs(
@@ -73,6 +98,16 @@ pub fn load_inputs(
     currency: Option<Currency>,
     date_order: Option<DateOrder>,
 ) -> anyhow::Result<Inputs> {
+    Ok(load_statement(statement, records_path, currency, date_order)?.0)
+}
+
+/// [`load_inputs`], with the statement's balances and period.
+pub fn load_statement(
+    statement: &Path,
+    records_path: &Path,
+    currency: Option<Currency>,
+    date_order: Option<DateOrder>,
+) -> anyhow::Result<(Inputs, StatementPeriod)> {
     let rec_bytes = FileBytes::open(records_path)?;
     let records = read_records(&display_name(records_path), rec_bytes.bytes())?;
     let options = ParseOptions { currency, date_order, ..ParseOptions::default() };
@@ -96,6 +131,18 @@ pub fn load_inputs(
             }
         }
     }
+    let period = StatementPeriod {
+        account: parsed.statements.first().map(|s| s.account.id.clone()).unwrap_or_default(),
+        opening: parsed.statements.first().and_then(|s| s.opening_balance).map(|m| m.amount()),
+        closing: parsed.statements.last().and_then(|s| s.closing_balance).map(|m| m.amount()),
+        dates: match (
+            parsed.statements.iter().filter_map(|s| s.start_date).min(),
+            parsed.statements.iter().filter_map(|s| s.end_date).max(),
+        ) {
+            (Some(a), Some(b)) if a <= b => Some((a, b)),
+            _ => None,
+        },
+    };
     let distinct = parsed.statements.iter().map(|s| &s.account.id).collect::<std::collections::BTreeSet<_>>().len();
     if distinct < 2 {
         accounts.clear();
@@ -114,7 +161,43 @@ pub fn load_inputs(
             eprintln!("note: {name} states no currency; reading it as {only}, the records' currency");
         }
     }
-    Ok((bank, records, accounts))
+    Ok(((bank, records, accounts), period))
+}
+
+/// Writes the report of a one-shot reconciliation.
+fn write_report(
+    path: &Path,
+    format: ReportFormat,
+    statement: &Path,
+    (bank, records): (&[BankTransaction], &[Record]),
+    result: &ReconcileResult,
+    period: &StatementPeriod,
+) -> anyhow::Result<()> {
+    let currency = bank
+        .iter()
+        .map(|t| t.amount.currency())
+        .find(|c| !c.is_unknown())
+        .or_else(|| records.first().map(|r| r.amount.currency()))
+        .unwrap_or(Currency::XXX);
+    let account = if period.account.trim().is_empty() { display_name(statement) } else { period.account.clone() };
+    let data = gather::from_result(&gather::OneShot {
+        account,
+        currency,
+        bank,
+        records,
+        result,
+        // A statement that states only its closing balance still fixes where it opened.
+        opening_balance: period
+            .opening
+            .or_else(|| period.closing.map(|c| bank.iter().fold(c, |acc, t| acc.saturating_sub(t.amount.amount())))),
+        closing_balance: period.closing,
+        period: period.dates,
+    });
+    let report = Report::build(&data, chrono::Utc::now());
+    let bytes = reports::render(&report, format)?;
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("wrote the {format} report to {} (difference {})", path.display(), report.statement.difference);
+    Ok(())
 }
 
 /// Reads a memory file; a missing file is an empty memory.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bankrec::api::{self, AppState};
+use bankrec::reports::{LocalDispatch, LocalLinks};
 use bankrec::store::{FsBlobs, SqliteKeyStore, SqliteStore};
 use clap::Args;
 use tracing_subscriber::EnvFilter;
@@ -52,7 +53,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // The upload-URL signing secret lives in the data directory, so URLs survive a restart.
     let uploads = api::uploads::SignedUploads::for_data_dir(&args.data)
         .with_context(|| format!("cannot set up upload URLs in {}", args.data.display()))?;
-    let state = AppState::new(Arc::new(store), Arc::new(blobs), Arc::new(keys)).with_uploads(Arc::new(uploads));
+    let (store, blobs) = (Arc::new(store), Arc::new(blobs));
+    let reports = Arc::new(LocalDispatch::new(store.clone(), store.clone(), blobs.clone()));
+    let state = AppState::new(store.clone(), blobs, Arc::new(keys)).with_uploads(Arc::new(uploads)).with_reports(
+        store,
+        Arc::new(LocalLinks),
+        reports,
+    );
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr().context("cannot read the listening address")?;

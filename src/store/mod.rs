@@ -9,8 +9,10 @@ pub mod blobs;
 pub mod keys;
 pub mod model;
 pub mod recon;
+pub mod reports;
 pub mod sqlite;
 mod sqlite_recon;
+mod sqlite_reports;
 
 use async_trait::async_trait;
 
@@ -25,6 +27,7 @@ pub use recon::{
     AuditEvent, Discrepancy, DiscrepancyKind, DiscrepancyStore, MatchAction, MatchState, ReconStore, Resolution,
     ResolutionAction, RuleStore, RuleVersion, Run, RunOutcome, RunStatus, StoredMatch,
 };
+pub use reports::{ReportJob, ReportStatus, ReportStore};
 pub use sqlite::SqliteStore;
 
 /// Largest page any listing returns.

@@ -215,6 +215,23 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_by_tenant ON api_keys (tenant, id);
 "#,
+    r#"
+CREATE TABLE report_jobs (
+    tenant      TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    account_id  TEXT NOT NULL,
+    start_date  TEXT NOT NULL,
+    end_date    TEXT NOT NULL,
+    format      TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    blob_key    TEXT,
+    error       TEXT,
+    created_by  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    finished_at TEXT,
+    PRIMARY KEY (tenant, id)
+);
+"#,
 ];
 
 /// The SQLite store.

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use bankrec::api::{self, AppState, BASE_PATH};
+use bankrec::reports::{LocalDispatch, LocalLinks};
 use bankrec::store::keys::create_key;
 use bankrec::store::{FsBlobs, SqliteKeyStore, SqliteStore, TenantId};
 use serde_json::{json, Value};
@@ -35,8 +36,10 @@ pub(crate) async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) ->
     let keys = SqliteKeyStore::open_dir(&data).unwrap();
     let key_a = create_key(&keys, &TenantId::new("tenant-a").unwrap()).await.unwrap().secret;
     let key_b = create_key(&keys, &TenantId::new("tenant-b").unwrap()).await.unwrap().secret;
-    let blobs = FsBlobs::new(data.join("blobs"));
-    let router = api::app(adjust(AppState::new(Arc::new(store), Arc::new(blobs), Arc::new(keys))));
+    let (store, blobs) = (Arc::new(store), Arc::new(FsBlobs::new(data.join("blobs"))));
+    let dispatch = Arc::new(LocalDispatch::new(store.clone(), store.clone(), blobs.clone()));
+    let state = AppState::new(store.clone(), blobs, Arc::new(keys)).with_reports(store, Arc::new(LocalLinks), dispatch);
+    let router = api::app(adjust(state));
     TestApp { router, key_a, key_b, data, _dir: dir }
 }
 
@@ -407,6 +410,22 @@ async fn a_second_tenant_sees_nothing_of_the_first_on_every_route() {
     assert_eq!(txns["items"].as_array().unwrap().len(), 3);
     let (_, accounts) = app.get(a, "/accounts").await;
     assert_eq!(accounts["items"].as_array().unwrap().len(), 1);
+
+    // Reports: B can neither report on A's account nor see or download A's report.
+    cover("POST", "/reports");
+    let request =
+        json!({"account_id": account, "start_date": "2026-03-01", "end_date": "2026-03-31", "format": "json"});
+    let (status, created) = app.post_json(a, "/reports", request.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let (status, body) = app.post_json(b, "/reports", request).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let report = created["report_id"].as_str().unwrap();
+    cover("GET", "/reports/{id}");
+    let (status, body) = app.get(b, &format!("/reports/{report}")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    cover("GET", "/reports/{id}/download");
+    let (status, body) = app.get(b, &format!("/reports/{report}/download")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 
     let all: BTreeSet<_> = api::routes()
         .into_iter()

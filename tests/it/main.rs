@@ -6,4 +6,5 @@ mod cli;
 mod corpus;
 mod fuzz_regressions;
 mod golden;
+mod reports;
 mod store;

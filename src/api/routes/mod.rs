@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod recon;
 pub mod records;
+pub mod reports;
 pub mod rules;
 pub mod uploads;
 
