@@ -1488,8 +1488,18 @@ mod tests {
     }
 
     fn gen_account() -> impl Strategy<Value = GenAccount> {
-        ("[0-9]{4,12}", -100_000_000i64..100_000_000, prop::collection::vec(gen_line(), 0..8))
-            .prop_map(|(number, opening, lines)| GenAccount { number, opening, lines })
+        ("[0-9]{4,12}", -100_000_000i64..100_000_000, prop::collection::vec(gen_line(), 0..8)).prop_map(
+            |(number, opening, mut lines)| {
+                // A bank reference is unique within an account (a repeat is deliberately not used
+                // as an id), so the generated ones are made unique too.
+                for (i, line) in lines.iter_mut().enumerate() {
+                    if !line.bank_ref.is_empty() {
+                        line.bank_ref = format!("{}-{i}", line.bank_ref);
+                    }
+                }
+                GenAccount { number, opening, lines }
+            },
+        )
     }
 
     /// Writes a BAI2 file the way a bank would: records cut at 80 bytes into `88` continuations,
