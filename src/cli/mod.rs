@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod parse;
+mod store;
 
 /// bankrec: bank reconciliation for finance teams.
 #[derive(Debug, Parser)]
@@ -20,12 +21,15 @@ pub struct Cli {
 enum Command {
     /// Parse a bank statement and print what it holds.
     Parse(parse::ParseArgs),
+    /// Set up storage: `bankrec store init --store dynamodb://TABLE --blobs s3://BUCKET`.
+    Store(store::StoreArgs),
 }
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Parse(args) => parse::run(args),
+        Command::Store(args) => store::run(args),
     }
 }
 

@@ -6,7 +6,11 @@
 //! carries it, and an object of another tenant is reported as not found.
 
 pub mod blobs;
+#[cfg(feature = "aws")]
+pub mod dynamo;
 pub mod model;
+#[cfg(feature = "aws")]
+pub mod s3;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -17,6 +21,10 @@ pub use model::{
     Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord, StoredTransaction,
     TenantId, TransactionQuery,
 };
+#[cfg(feature = "aws")]
+pub use dynamo::DynamoStore;
+#[cfg(feature = "aws")]
+pub use s3::{PresignedRequest, S3Blobs};
 pub use sqlite::SqliteStore;
 
 /// Largest page any listing returns.

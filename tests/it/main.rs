@@ -1,5 +1,7 @@
 //! bankrec's integration suite: one test binary, one module per area.
 
+#[cfg(feature = "aws")]
+mod aws;
 mod corpus;
 mod golden;
 mod store;

@@ -17,6 +17,8 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn Blobs>,
     _dir: tempfile::TempDir,
+    #[cfg(feature = "aws")]
+    _s3: Option<crate::aws::S3Server>,
 }
 
 /// The embedded adapters: a SQLite file and a folder in a fresh temporary directory.
@@ -24,7 +26,24 @@ pub async fn embedded() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_dir(&dir.path().join("data")).unwrap();
     let blobs = FsBlobs::new(dir.path().join("blobs"));
-    Harness { store: Arc::new(store), blobs: Arc::new(blobs), _dir: dir }
+    Harness {
+        store: Arc::new(store),
+        blobs: Arc::new(blobs),
+        _dir: dir,
+        #[cfg(feature = "aws")]
+        _s3: None,
+    }
+}
+
+/// The AWS adapters: a fresh table in DynamoDB Local and a fresh bucket on an in-process S3
+/// server. `None` (the test is skipped) when no DynamoDB endpoint is configured.
+#[cfg(feature = "aws")]
+pub async fn aws_adapters() -> Option<Harness> {
+    let store = crate::aws::fresh_store().await?;
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = crate::aws::S3Server::start(dir.path()).await;
+    let blobs = s3.fresh_bucket().await;
+    Some(Harness { store: Arc::new(store), blobs: Arc::new(blobs), _dir: dir, _s3: Some(s3) })
 }
 
 fn tenant(name: &str) -> TenantId {
@@ -265,6 +284,72 @@ pub async fn a_broken_balance_chain_is_reported(h: Harness) {
     assert!(second.warnings.iter().any(|w| w.message.contains("balance chain broken")), "{:?}", second.warnings);
 }
 
+pub async fn listings_that_end_on_a_full_page_say_so_without_an_empty_page_after(h: Harness) {
+    let t = tenant("t1");
+    for i in 0..4 {
+        h.store.create_account(&t, &account(&format!("acc_{i}"), "USD")).await.unwrap();
+    }
+    let first = h.store.list_accounts(&t, None, 2).await.unwrap();
+    let second = h.store.list_accounts(&t, first.cursor.as_deref(), 2).await.unwrap();
+    assert_eq!(second.items.len(), 2);
+    assert_eq!(second.cursor, None, "the last full page has no cursor");
+
+    let csv = b"id,kind,date,amount,currency\nR1,invoice,2026-03-01,1.00,USD\nR2,bill,2026-03-01,-2.00,USD\n\
+R3,invoice,2026-03-02,3.00,USD\nR4,bill,2026-03-03,-4.00,USD\nR5,invoice,2026-03-03,5.00,USD\n";
+    h.store.upsert_records(&t, &read_records("r.csv", csv).unwrap()).await.unwrap();
+    let mut invoices = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let q = RecordQuery {
+            kind: Some(bankrec::domain::RecordKind::Invoice),
+            cursor: cursor.clone(),
+            limit: 1,
+            ..Default::default()
+        };
+        let page = h.store.list_records(&t, &q).await.unwrap();
+        pages += 1;
+        invoices.extend(page.items.iter().map(|r| r.record.id.clone()));
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(invoices, ["R1", "R3", "R5"]);
+    assert_eq!(pages, 3);
+    let march_2 = RecordQuery {
+        from: NaiveDate::from_ymd_opt(2026, 3, 2),
+        to: NaiveDate::from_ymd_opt(2026, 3, 2),
+        status: Some(ItemStatus::Pending),
+        ..Default::default()
+    };
+    let ids: Vec<_> =
+        h.store.list_records(&t, &march_2).await.unwrap().items.into_iter().map(|r| r.record.id).collect();
+    assert_eq!(ids, ["R3"]);
+    let bad = RecordQuery { cursor: Some("2026-03-01".into()), ..Default::default() };
+    assert!(matches!(h.store.list_records(&t, &bad).await, Err(StoreError::Invalid(_))));
+}
+
+pub async fn a_large_import_is_stored_whole_and_counted_exactly(h: Harness) {
+    let t = tenant("t1");
+    h.store.create_account(&t, &account("acc_1", "USD")).await.unwrap();
+    let lines: Vec<(u32, String, String)> =
+        (0..230).map(|i| (1 + i % 28, format!("{i}.01"), format!("L{i:03}"))).collect();
+    let refs: Vec<(u32, &str, &str)> = lines.iter().map(|(d, a, f)| (*d, a.as_str(), f.as_str())).collect();
+    let first = ofx("USD", &refs[..120], "0.00");
+    import_statement(&*h.store, &*h.blobs, &t, "acc_1", "a.ofx", &first, &ParseOptions::default()).await.unwrap();
+    let all = ofx("USD", &refs, "0.00");
+    let second =
+        import_statement(&*h.store, &*h.blobs, &t, "acc_1", "b.ofx", &all, &ParseOptions::default()).await.unwrap();
+    assert_eq!((second.import.transactions_imported, second.import.duplicates_skipped), (110, 120));
+    let stored = all_transactions(&*h.store, &t, "acc_1").await;
+    assert_eq!(stored.len(), 230);
+    let first_line = &stored[0];
+    assert_eq!(h.store.get_transaction(&t, &first_line.id).await.unwrap(), *first_line);
+    let imports = h.store.list_imports(&t, "acc_1").await.unwrap();
+    assert_eq!(imports.iter().map(|i| i.transactions_imported).sum::<usize>(), 230);
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -280,6 +365,8 @@ macro_rules! conformance {
                 transactions_are_filtered_by_date_and_paginated_without_gaps,
                 records_are_imported_updated_and_skipped_idempotently,
                 a_broken_balance_chain_is_reported,
+                listings_that_end_on_a_full_page_say_so_without_an_empty_page_after,
+                a_large_import_is_stored_whole_and_counted_exactly,
             );
         }
     };
@@ -287,10 +374,14 @@ macro_rules! conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                super::$name($make().await).await;
+                if let Some(harness) = Into::<Option<Harness>>::into($make().await) {
+                    super::$name(harness).await;
+                }
             }
         )*
     };
 }
 
 conformance!(sqlite, embedded);
+#[cfg(feature = "aws")]
+conformance!(aws, aws_adapters);
