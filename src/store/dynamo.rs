@@ -695,7 +695,7 @@ impl DynamoStore {
                 return Ok(Err(import_from_item(&existing)?));
             }
             let lease_until = get_n(&existing, "lease_until")?;
-            if lease_until < now_secs() {
+            if lease_until <= now_secs() {
                 // The other attempt stopped without finishing: take its import over.
                 let old_owner = get_s(&existing, "owner")?.to_string();
                 let taken = self

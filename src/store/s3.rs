@@ -126,7 +126,7 @@ fn presigned(request: &aws_sdk_s3::presigning::PresignedRequest, expires_in: Dur
     }
 }
 
-fn is_not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+fn is_not_found<E: ProvideErrorMetadata>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
     matches!(e.code(), Some("NoSuchKey" | "NotFound"))
         || matches!(e, SdkError::ServiceError(s) if s.raw().status().as_u16() == 404)
 }
