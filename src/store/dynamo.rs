@@ -239,7 +239,8 @@ impl DynamoStore {
             Err(e) => return Err(StoreError::backend(e)),
         };
         for attempt in 0..60 {
-            let table = self.client.describe_table().table_name(&self.table).send().await.map_err(StoreError::backend)?;
+            let table =
+                self.client.describe_table().table_name(&self.table).send().await.map_err(StoreError::backend)?;
             if table.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
                 return Ok(created);
             }
@@ -377,8 +378,7 @@ impl DynamoStore {
             let Some(reasons) = reasons else {
                 return Err(self.err(e));
             };
-            let failed: Vec<bool> =
-                reasons.iter().map(|r| r.as_deref() == Some("ConditionalCheckFailed")).collect();
+            let failed: Vec<bool> = reasons.iter().map(|r| r.as_deref() == Some("ConditionalCheckFailed")).collect();
             let retryable = reasons
                 .iter()
                 .all(|r| matches!(r.as_deref(), None | Some("None" | "TransactionConflict" | "ThrottlingError")));
@@ -636,7 +636,16 @@ impl AccountStore for DynamoStore {
     ) -> Result<Page<Account>, StoreError> {
         let limit = page_size(limit);
         let items = self
-            .range(None, PK, Keys::of(tenant).accounts(), SK, cursor.map(str::to_string), None, None, limit + usize::from(cursor.is_some()))
+            .range(
+                None,
+                PK,
+                Keys::of(tenant).accounts(),
+                SK,
+                cursor.map(str::to_string),
+                None,
+                None,
+                limit + usize::from(cursor.is_some()),
+            )
             .await?;
         let mut accounts = Vec::with_capacity(items.len());
         for item in &items {
@@ -758,8 +767,7 @@ impl DynamoStore {
                     out.imported += items.len();
                     break;
                 };
-                let (existing, rest): (Vec<_>, Vec<_>) =
-                    items.into_iter().zip(failed).partition(|(_, failed)| *failed);
+                let (existing, rest): (Vec<_>, Vec<_>) = items.into_iter().zip(failed).partition(|(_, failed)| *failed);
                 items = rest.into_iter().map(|(i, _)| i).collect();
                 let stored = self.batch_get(existing.iter().map(|(i, _)| item_key(i)).collect()).await?;
                 for line in &stored {
@@ -820,7 +828,9 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys.imports(&imp.account_id), imp.file_sha256.clone())))
-            .update_expression("SET #state = :complete, imported = :imported, duplicates = :duplicates REMOVE #owner, lease_until")
+            .update_expression(
+                "SET #state = :complete, imported = :imported, duplicates = :duplicates REMOVE #owner, lease_until",
+            )
             .condition_expression("#owner = :me AND #state = :pending")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_names("#state", "state")
@@ -958,8 +968,11 @@ impl LedgerStore for DynamoStore {
 
     async fn list_imports(&self, tenant: &TenantId, account_id: &str) -> Result<Vec<StatementImport>, StoreError> {
         let keys = Keys::of(tenant);
-        let filter =
-            Filter { expression: "#state = :complete", name: ("#state", "state"), value: (":complete", s(STATE_COMPLETE)) };
+        let filter = Filter {
+            expression: "#state = :complete",
+            name: ("#state", "state"),
+            value: (":complete", s(STATE_COMPLETE)),
+        };
         let items = self.range_all(None, keys.imports(account_id), Some(filter)).await?;
         let mut imports = items.iter().map(import_from_item).collect::<Result<Vec<_>, _>>()?;
         imports.sort_by(|a, b| {
@@ -991,7 +1004,16 @@ impl LedgerStore for DynamoStore {
         // Lines of an unfinished import are invisible; skipping them may need more than one round.
         loop {
             let items = self
-                .range(Some(index), &format!("{index}PK"), pk.clone(), &sk_name, lo.clone(), bounds.hi.clone(), None, limit + 1)
+                .range(
+                    Some(index),
+                    &format!("{index}PK"),
+                    pk.clone(),
+                    &sk_name,
+                    lo.clone(),
+                    bounds.hi.clone(),
+                    None,
+                    limit + 1,
+                )
                 .await?;
             let exhausted = items.len() <= limit + 1;
             let unknown: HashSet<String> =
@@ -1094,7 +1116,8 @@ impl RecordStore for DynamoStore {
                     outcome.updated += 1;
                 }
                 None => {
-                    let new = StoredRecord { record: r.clone(), status: ItemStatus::Pending, match_id: None, version: 1 };
+                    let new =
+                        StoredRecord { record: r.clone(), status: ItemStatus::Pending, match_id: None, version: 1 };
                     order.push(r.id.clone());
                     changes.insert(r.id.clone(), Change::Insert(new));
                     outcome.imported += 1;
@@ -1151,8 +1174,11 @@ impl RecordStore for DynamoStore {
             Some(status) => (GSI2, keys.records_by_status(status)),
             None => (GSI1, keys.records_by_date()),
         };
-        let filter =
-            query.kind.map(|k| Filter { expression: "#kind = :kind", name: ("#kind", "kind"), value: (":kind", s(k.as_str())) });
+        let filter = query.kind.map(|k| Filter {
+            expression: "#kind = :kind",
+            name: ("#kind", "kind"),
+            value: (":kind", s(k.as_str())),
+        });
         let sk_name = format!("{index}SK");
         let items = self
             .range(
@@ -1174,5 +1200,108 @@ impl RecordStore for DynamoStore {
             records.push(record_from_item(item)?);
         }
         Ok(paginate(records, limit, |r| format!("{}~{}", r.record.date, r.record.id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Currency, Money, RecordKind};
+    use rust_decimal::Decimal;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 3, d).unwrap_or_default()
+    }
+
+    #[test]
+    fn no_key_of_one_tenant_is_a_prefix_of_another_tenants_key() {
+        let (a, ab) = (TenantId::new("a").unwrap(), TenantId::new("ab").unwrap());
+        let (ka, kab) = (Keys::of(&a), Keys::of(&ab));
+        let of = |k: &Keys<'_>| {
+            vec![
+                k.accounts(),
+                k.imports("acc"),
+                k.line("txn"),
+                k.lines_by_date("acc"),
+                k.lines_by_status("acc", ItemStatus::Pending),
+                k.record("r"),
+                k.records_by_date(),
+                k.records_by_status(ItemStatus::Matched),
+            ]
+        };
+        for x in of(&ka) {
+            for y in of(&kab) {
+                assert!(!x.starts_with(&format!("{y}#")) && !y.starts_with(&format!("{x}#")) && x != y, "{x} / {y}");
+            }
+            assert!(x.starts_with("T#a#"));
+        }
+    }
+
+    #[test]
+    fn date_bounds_start_at_the_later_of_filter_and_cursor_and_end_after_the_last_day() {
+        let after = ("2026-03-05".to_string(), "txn_b".to_string());
+        let b = date_bounds(Some(day(3)), Some(day(9)), Some(&after));
+        assert_eq!(b.lo.as_deref(), Some("2026-03-05#txn_b"));
+        assert_eq!(b.skip.as_deref(), Some("2026-03-05#txn_b"));
+        let hi = b.hi.unwrap_or_default();
+        assert!(date_key(day(9), "zzzz") < hi && hi < date_key(day(10), "0"));
+        let b = date_bounds(Some(day(7)), None, Some(&after));
+        assert_eq!(b.lo.as_deref(), Some("2026-03-07"));
+        assert!(b.lo.as_deref() < Some(date_key(day(7), "a").as_str()));
+    }
+
+    #[test]
+    fn a_page_that_ends_the_listing_carries_no_cursor() {
+        let full = paginate(vec![1, 2], 2, |i| i.to_string());
+        assert_eq!(full.cursor, None);
+        let more = paginate(vec![1, 2, 3], 2, |i| i.to_string());
+        assert_eq!((more.items, more.cursor), (vec![1, 2], Some("2".to_string())));
+    }
+
+    #[test]
+    fn lines_and_records_read_back_exactly_as_written() {
+        let t = TenantId::new("t1").unwrap();
+        let keys = Keys::of(&t);
+        let mut txn = BankTransaction::new(day(4), Money::new(Decimal::new(-123_456, 3), Currency::EUR));
+        txn.id = "F1".into();
+        txn.description = "Coffee, ünïcode".into();
+        let line = StoredTransaction {
+            id: "txn_1".into(),
+            account_id: "acc_1".into(),
+            statement_id: "stm_1".into(),
+            transaction: txn,
+            status: ItemStatus::Matched,
+            match_id: Some("mat_1".into()),
+        };
+        let item = line_item(&keys, "abc", &line).unwrap();
+        assert_eq!(line_from_item(&item).unwrap(), line);
+        assert_eq!(opt_s(&item, "GSI2PK").as_deref(), Some("T#t1#A#acc_1#TXN#matched"));
+
+        let record = StoredRecord {
+            record: Record {
+                id: "INV-1".into(),
+                kind: RecordKind::Invoice,
+                date: day(1),
+                due_date: Some(day(30)),
+                amount: Money::new(Decimal::new(1000, 2), Currency::EUR),
+                counterparty: Some("Acme".into()),
+                reference: None,
+                description: None,
+            },
+            status: ItemStatus::Pending,
+            match_id: None,
+            version: 7,
+        };
+        let item = record_item(&keys, &record).unwrap();
+        assert_eq!(record_from_item(&item).unwrap(), record);
+        assert_eq!(opt_s(&item, "GSI1SK").as_deref(), Some("2026-03-01#INV-1"));
+    }
+
+    #[test]
+    fn an_item_missing_an_attribute_is_reported_not_panicked_on() {
+        let item: Item = HashMap::from([("id".to_string(), s("txn_1")), ("version".to_string(), s("x"))]);
+        assert!(matches!(line_from_item(&item), Err(StoreError::Backend(_))));
+        assert!(matches!(record_from_item(&item), Err(StoreError::Backend(_))));
+        assert!(matches!(get_n(&item, "version"), Err(StoreError::Backend(_))));
     }
 }

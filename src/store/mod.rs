@@ -17,12 +17,12 @@ use async_trait::async_trait;
 
 use crate::domain::Record;
 pub use blobs::{BlobError, BlobKey, Blobs, FsBlobs};
+#[cfg(feature = "aws")]
+pub use dynamo::DynamoStore;
 pub use model::{
     Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord, StoredTransaction,
     TenantId, TransactionQuery,
 };
-#[cfg(feature = "aws")]
-pub use dynamo::DynamoStore;
 #[cfg(feature = "aws")]
 pub use s3::{PresignedRequest, S3Blobs};
 pub use sqlite::SqliteStore;

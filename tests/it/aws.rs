@@ -160,12 +160,8 @@ impl Intercept for FaultInterceptor {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request();
-        let operation = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or_default()
-            .to_string();
+        let operation =
+            request.headers().get("x-amz-target").and_then(|t| t.rsplit('.').next()).unwrap_or_default().to_string();
         let body = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok());
         *self.0.last_body.lock().unwrap() = body;
         self.0.calls.lock().unwrap().push(operation.clone());
@@ -199,7 +195,9 @@ impl Intercept for FaultInterceptor {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let operation = self.0.calls.lock().unwrap().last().cloned().unwrap_or_default();
-        let take = |counter: &AtomicUsize| counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        let take = |counter: &AtomicUsize| {
+            counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+        };
         let response = context.response_mut();
         if operation == "GetItem" && take(&self.0.throttle_get_item) {
             *response.status_mut() = 400u16.try_into()?;
@@ -248,7 +246,9 @@ fn ofx(lines: usize) -> Vec<u8> {
 }
 
 /// Every item in the table, read with a Scan: only tests look at a whole table.
-async fn table_items(store: &DynamoStore) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+async fn table_items(
+    store: &DynamoStore,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
     let out = client.scan().table_name(store.table()).consistent_read(true).send().await.unwrap();
     out.items.unwrap_or_default()

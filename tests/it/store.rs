@@ -350,6 +350,29 @@ pub async fn a_large_import_is_stored_whole_and_counted_exactly(h: Harness) {
     assert_eq!(imports.iter().map(|i| i.transactions_imported).sum::<usize>(), 230);
 }
 
+pub async fn records_beyond_one_transaction_are_upserted_and_counted_exactly(h: Harness) {
+    let t = tenant("t1");
+    let csv = |amount: &str| {
+        let mut text = String::from("id,kind,date,amount,currency\n");
+        for i in 0..250 {
+            text.push_str(&format!("R{i:03},invoice,2026-03-{:02},{amount},USD\n", 1 + i % 28));
+        }
+        read_records("r.csv", text.as_bytes()).unwrap()
+    };
+    let mut v1 = csv("1.00");
+    v1.push(v1[0].clone());
+    let first = h.store.upsert_records(&t, &v1).await.unwrap();
+    assert_eq!((first.imported, first.updated, first.duplicates_skipped), (250, 0, 1));
+    let mut v2 = csv("2.00");
+    v2.truncate(240);
+    let second = h.store.upsert_records(&t, &v2).await.unwrap();
+    assert_eq!((second.imported, second.updated, second.duplicates_skipped), (0, 240, 0));
+    assert_eq!(h.store.get_record(&t, "R239").await.unwrap().version, 2);
+    assert_eq!(h.store.get_record(&t, "R240").await.unwrap().record.amount.to_fixed(), "1.00");
+    let all = h.store.list_records(&t, &RecordQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    assert_eq!((all.items.len(), all.cursor), (250, None));
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -367,6 +390,7 @@ macro_rules! conformance {
                 a_broken_balance_chain_is_reported,
                 listings_that_end_on_a_full_page_say_so_without_an_empty_page_after,
                 a_large_import_is_stored_whole_and_counted_exactly,
+                records_beyond_one_transaction_are_upserted_and_counted_exactly,
             );
         }
     };
