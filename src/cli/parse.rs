@@ -1,6 +1,6 @@
 //! `bankrec parse`: read a statement file and show what it holds.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -30,15 +30,53 @@ pub struct ParseArgs {
     /// Account id for files that carry none (QIF, CSV).
     #[arg(long)]
     account: Option<String>,
-    /// A CSV column mapping (TOML or JSON profile) that overrides detection.
+    /// A CSV column mapping that overrides detection: a TOML/JSON file, or the name of a profile
+    /// saved with --save-profile.
     #[arg(long)]
-    profile: Option<PathBuf>,
+    profile: Option<String>,
+    /// Save the CSV mapping used for this file (detected, or given with --profile) under this
+    /// name, to reuse for the same bank's next exports with --profile NAME.
+    #[arg(long, value_name = "NAME")]
+    save_profile: Option<String>,
+    /// Folder of saved CSV profiles.
+    #[arg(long, env = "BANKREC_PROFILES", default_value = "bankrec-data/profiles")]
+    profiles: PathBuf,
+}
+
+/// Resolves `--profile`: an existing file, else a saved profile's name.
+fn load_profile(arg: &str, dir: &Path) -> anyhow::Result<parse::csv::CsvProfile> {
+    let as_path = Path::new(arg);
+    let path = if as_path.is_file() { as_path.to_path_buf() } else { profile_path(dir, arg)? };
+    parse::csv::CsvProfile::load(&path).with_context(|| format!("cannot load CSV profile {}", path.display()))
+}
+
+fn profile_path(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+        "profile name {name:?} may use only letters, digits, '-', '_' and '.'"
+    );
+    Ok(dir.join(format!("{name}.toml")))
+}
+
+fn save_profile(name: &str, dir: &Path, file: &str, bytes: &[u8], options: &ParseOptions) -> anyhow::Result<PathBuf> {
+    let mut profile = match &options.csv_profile {
+        Some(p) => p.clone(),
+        None => {
+            let source = parse::Source { name: file, bytes, options, progress: None };
+            parse::csv::detect_profile(&source)?
+        }
+    };
+    profile.name.get_or_insert_with(|| name.to_string());
+    let path = profile_path(dir, name)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(&path, toml::to_string(&profile)?).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 /// Runs `bankrec parse`.
 pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
     let csv_profile = match &args.profile {
-        Some(path) => Some(parse::csv::CsvProfile::load(path)?),
+        Some(arg) => Some(load_profile(arg, &args.profiles)?),
         None => None,
     };
     let options = ParseOptions {
@@ -54,6 +92,15 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
         parse::parse_with_progress(&name, file.bytes(), &options, progress)
     })
     .with_context(|| format!("cannot import {name}"))?;
+    if let Some(name) = &args.save_profile {
+        anyhow::ensure!(
+            parsed.format == Format::Csv,
+            "--save-profile applies to CSV files; {name} is {}",
+            parsed.format
+        );
+        let path = save_profile(name, &args.profiles, name, file.bytes(), &options)?;
+        eprintln!("saved CSV profile {name} to {}", path.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&parsed.to_json())?);
     } else {

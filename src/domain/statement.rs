@@ -160,16 +160,23 @@ impl Statement {
         }
     }
 
-    /// Sum of all transaction amounts.
+    /// Sum of all transaction amounts; `None` if it overflows `Decimal` (only absurd input can).
+    pub fn checked_total(&self) -> Option<Decimal> {
+        self.transactions.iter().try_fold(Decimal::ZERO, |acc, t| acc.checked_add(t.amount.amount()))
+    }
+
+    /// Sum of all transaction amounts, saturating at the largest `Decimal` on overflow.
     pub fn total(&self) -> Decimal {
-        self.transactions.iter().map(|t| t.amount.amount()).sum()
+        self.checked_total().unwrap_or(Decimal::MAX)
     }
 
     /// Whether opening + sum(lines) = closing, where the file gives both balances.
     pub fn balance_check(&self) -> BalanceCheck {
         match (&self.opening_balance, &self.closing_balance) {
             (Some(open), Some(close)) => {
-                let computed = open.amount() + self.total();
+                let Some(computed) = self.checked_total().and_then(|t| t.checked_add(open.amount())) else {
+                    return BalanceCheck::NotApplicable;
+                };
                 if computed == close.amount() {
                     BalanceCheck::Balanced
                 } else {

@@ -345,12 +345,17 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     {
         return Some(Format::Bai2);
     }
-    if trimmed.starts_with('!')
-        && ["!TYPE:", "!ACCOUNT", "!OPTION:", "!CLEAR:"].iter().any(|p| upper_start.starts_with(p))
-    {
+    // QIF may open with `#` comment lines or a stray `^` before its first header.
+    let first_qif_line =
+        trimmed.lines().map(str::trim_start).find(|l| !(l.is_empty() || l.starts_with('#') || l.starts_with('^')));
+    if first_qif_line.is_some_and(|l| {
+        ["!TYPE:", "!ACCOUNT", "!OPTION:", "!CLEAR:"]
+            .iter()
+            .any(|p| l.get(..p.len()).is_some_and(|s| s.eq_ignore_ascii_case(p)))
+    }) {
         return Some(Format::Qif);
     }
-    if looks_like_mt940(head) {
+    if looks_like_mt940(head) || starts_with_swift_tag(trimmed) {
         return Some(if head.contains(":34F:") && !head.contains(":60F:") && !head.contains(":60M:") {
             Format::Mt942
         } else {
@@ -370,6 +375,13 @@ fn looks_like_mt940(head: &str) -> bool {
     let has = |tag: &str| head.contains(tag);
     (has(":20:") || has(":25:"))
         && (has(":60F:") || has(":60M:") || has(":61:") || has(":62F:") || has(":28C:") || has(":34F:"))
+}
+
+/// A first line such as `:20:` or `:60F:`: a SWIFT field tag, whatever follows.
+fn starts_with_swift_tag(trimmed: &str) -> bool {
+    let b = trimmed.as_bytes();
+    let digits = b.len() > 3 && b[0] == b':' && b[1].is_ascii_digit() && b[2].is_ascii_digit();
+    digits && (b[3] == b':' || (b.len() > 4 && b[3].is_ascii_uppercase() && b[4] == b':'))
 }
 
 fn looks_like_qif_body(trimmed: &str) -> bool {

@@ -71,6 +71,12 @@ pub fn parse_amount(raw: &str, sep: DecimalSeparator) -> Option<Decimal> {
         negative = true;
         s = s[1..s.len() - 1].trim();
     }
+    // A currency code may stand before or after the number (`EUR 12,50`, `12.50 USD`), but only
+    // a real ISO 4217 code: `12a` or `100.00 CR` are not amounts this function can read.
+    let letters: Vec<&str> = s.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).collect();
+    if letters.len() > 1 || letters.iter().any(|w| crate::domain::Currency::new(w).is_err()) {
+        return None;
+    }
     // Keep digits, separators and signs; drop currency symbols/codes and spacing.
     let mut digits = String::with_capacity(s.len());
     let mut sign_seen = false;
@@ -334,6 +340,9 @@ mod tests {
         assert_eq!(amt("abc"), None);
         assert_eq!(amt("12a34"), None);
         assert_eq!(amt("--5"), None);
+        assert_eq!(amt("12a"), None);
+        assert_eq!(amt("100.00 CR"), None);
+        assert_eq!(amt("EUR 1 USD"), None);
         assert_eq!(amt("1.2.3,4,5"), None);
     }
 

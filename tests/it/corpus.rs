@@ -90,6 +90,51 @@ const DEVIATIONS: &[(&str, Instead, &str)] = &[
         Instead::Without(&["account_id"]),
         "the asserted IBAN comes from the source's configuration, not the file, whose account id is its Othr/Id",
     ),
+    (
+        "mt940/oca__test-rabo.swi",
+        Instead::Without(&["statements"]),
+        "statements without lines are kept (every `:20:` is a statement); the source drops the two empty ones",
+    ),
+    (
+        "mt940/wolph-mt940__betterplace-sepa_snippet_broken.sta",
+        Instead::Reject(ParseErrorKind::Syntax),
+        "a corrupted `:86:` appears as a second `:25:` after a `:61:`; the source reads its text as the account id",
+    ),
+    (
+        "mt940/wolph-mt940__self-provided-invalid_statement.sta",
+        Instead::Reject(ParseErrorKind::UnknownFormat),
+        "the lines \"1\" to \"10\" are not a statement; the source reports an empty one",
+    ),
+    (
+        "csv/beangulp__examples-tests-csvbank-statement.csv",
+        Instead::Without(&["currency"]),
+        "the file names no currency; the source's USD comes from its importer configuration",
+    ),
+    (
+        "csv/oca__original_currency.csv",
+        Instead::Without(&["currency"]),
+        "the file's only currency column says EUR; the source's USD is the currency of the journal it imported into",
+    ),
+    (
+        "csv/oca__empty_lines_statement.csv",
+        Instead::Without(&["opening_balance"]),
+        "the file states no balance; the source's 0.00 is its own default, not the bank's figure",
+    ),
+    (
+        "csv/ofxstatement__danske.csv",
+        Instead::Without(&["opening_balance", "closing_balance"]),
+        "the file states no balance; the source's 0.00 means \"not provided\"",
+    ),
+    (
+        "csv/oca__multi_currency.csv",
+        Instead::Transactions(2),
+        "the file holds a USD and a EUR line and both are imported (one statement per currency); the source drops the EUR line",
+    ),
+    (
+        "csv/ofxstatement__litas_esis.acc",
+        Instead::Without(&["account_id"]),
+        "the account id is the IBAN as written; the source glues the currency code (a separate field) onto it",
+    ),
 ];
 
 fn corpus_dir() -> Option<PathBuf> {

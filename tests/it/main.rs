@@ -2,6 +2,7 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+mod cli;
 mod corpus;
 mod golden;
 mod store;
