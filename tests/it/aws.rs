@@ -409,3 +409,44 @@ async fn blobs_are_put_read_checked_and_deleted_in_s3() {
     blobs.delete(&key).await.unwrap();
     assert!(!blobs.exists(&key).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_init_creates_the_table_and_the_bucket_once_and_then_finds_them() {
+    if !dynamodb_configured() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(dir.path()).await;
+    let table = fresh_table_name();
+    let bucket = format!("bankrec-{}", new_id("init").replace('_', "-"));
+    let run = |table: String, bucket: String, endpoint: String| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_bankrec"))
+                .args([
+                    "store",
+                    "init",
+                    "--store",
+                    &format!("dynamodb://{table}"),
+                    "--blobs",
+                    &format!("s3://{bucket}"),
+                ])
+                .env("AWS_ENDPOINT_URL_S3", endpoint)
+                .output()
+                .unwrap()
+        })
+    };
+    let first = run(table.clone(), bucket.clone(), s3.endpoint.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(stdout.contains(&format!("DynamoDB table {table} created")), "{stdout}");
+    assert!(stdout.contains(&format!("S3 bucket {bucket} created")), "{stdout}");
+    let second = run(table.clone(), bucket.clone(), s3.endpoint.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(stdout.contains("already exists") && !stdout.contains("created"), "{stdout}");
+
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk_config().await), table);
+    store.create_account(&TenantId::new("t1").unwrap(), &account("acc_1")).await.unwrap();
+    let blobs = S3Blobs::new(s3.client(), bucket);
+    blobs.put(&BlobKey::new("k").unwrap(), b"x", "text/plain").await.unwrap();
+}
