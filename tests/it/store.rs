@@ -373,6 +373,23 @@ pub async fn records_beyond_one_transaction_are_upserted_and_counted_exactly(h: 
     assert_eq!((all.items.len(), all.cursor), (250, None));
 }
 
+pub async fn a_filtered_listing_reaches_past_long_runs_of_items_it_leaves_out(h: Harness) {
+    let t = tenant("t1");
+    let mut csv = String::from("id,kind,date,amount,currency\n");
+    for i in 0..40 {
+        csv.push_str(&format!("B{i:02},bill,2026-03-01,-1.00,USD\n"));
+    }
+    csv.push_str("I1,invoice,2026-03-02,1.00,USD\nI2,invoice,2026-03-03,1.00,USD\n");
+    h.store.upsert_records(&t, &read_records("r.csv", csv.as_bytes()).unwrap()).await.unwrap();
+    let q = RecordQuery { kind: Some(bankrec::domain::RecordKind::Invoice), limit: 1, ..Default::default() };
+    let first = h.store.list_records(&t, &q).await.unwrap();
+    assert_eq!(first.items.iter().map(|r| r.record.id.as_str()).collect::<Vec<_>>(), ["I1"]);
+    let next = RecordQuery { cursor: first.cursor.clone(), ..q };
+    let second = h.store.list_records(&t, &next).await.unwrap();
+    assert_eq!(second.items.iter().map(|r| r.record.id.as_str()).collect::<Vec<_>>(), ["I2"]);
+    assert_eq!(second.cursor, None);
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -391,6 +408,7 @@ macro_rules! conformance {
                 listings_that_end_on_a_full_page_say_so_without_an_empty_page_after,
                 a_large_import_is_stored_whole_and_counted_exactly,
                 records_beyond_one_transaction_are_upserted_and_counted_exactly,
+                a_filtered_listing_reaches_past_long_runs_of_items_it_leaves_out,
             );
         }
     };
