@@ -665,6 +665,8 @@ struct LineWrites {
     owned: Vec<Item>,
     imported: usize,
     duplicates: usize,
+    /// Set when this attempt stepped back for a concurrent import of overlapping lines.
+    stepped_back: bool,
 }
 
 impl DynamoStore {
@@ -745,19 +747,21 @@ impl DynamoStore {
         lines: &[StoredTransaction],
         out: &mut LineWrites,
     ) -> Result<(), StoreError> {
-        let mut import_states: HashMap<String, bool> = HashMap::new();
+        let deadline = std::time::Instant::now() + self.lease + Duration::from_secs(5);
         for chunk in lines.chunks(TRANSACTION_MAX) {
             let mut items = Vec::with_capacity(chunk.len());
             for t in chunk {
                 items.push(line_item(keys, &imp.file_sha256, t)?);
             }
-            for round in 0.. {
-                if items.is_empty() {
-                    break;
+            let mut round = 0;
+            while !items.is_empty() {
+                if std::time::Instant::now() > deadline {
+                    return Err(StoreError::Conflict(format!("the lines of import {} stayed contended", imp.id)));
                 }
-                if round >= MAX_ATTEMPTS {
-                    return Err(StoreError::Conflict(format!("the lines of import {} keep changing", imp.id)));
+                if round > 0 {
+                    backoff(round.min(6)).await;
                 }
+                round += 1;
                 let ops = items
                     .iter()
                     .map(|i| put(&self.table, i.clone(), "attribute_not_exists(PK)", None))
@@ -770,38 +774,54 @@ impl DynamoStore {
                 let (existing, rest): (Vec<_>, Vec<_>) = items.into_iter().zip(failed).partition(|(_, failed)| *failed);
                 items = rest.into_iter().map(|(i, _)| i).collect();
                 let stored = self.batch_get(existing.iter().map(|(i, _)| item_key(i)).collect()).await?;
+                let mut states: HashMap<String, Option<Item>> = HashMap::new();
+                let mut blocked: HashSet<String> = HashSet::new();
                 for line in &stored {
-                    if get_s(line, "statement_id")? == imp.id {
+                    let statement = get_s(line, "statement_id")?;
+                    if statement == imp.id {
                         // Written by an earlier attempt at this same file.
                         out.owned.push(item_key(line));
                         out.imported += 1;
                         continue;
                     }
                     let sha = get_s(line, "import_sha")?.to_string();
-                    let account = get_s(line, "account_id")?.to_string();
-                    let complete = match import_states.get(&sha) {
-                        Some(c) => *c,
-                        None => {
-                            let other = self.get(key(keys.imports(&account), sha.clone())).await?;
-                            let c = other.as_ref().and_then(|o| opt_s(o, "state")).as_deref() == Some(STATE_COMPLETE);
-                            import_states.insert(sha, c);
-                            c
-                        }
-                    };
-                    if !complete {
+                    if !states.contains_key(&sha) {
+                        let account = get_s(line, "account_id")?;
+                        let other = self.get(key(keys.imports(account), sha.clone())).await?;
+                        states.insert(sha.clone(), other);
+                    }
+                    let other = states.get(&sha).and_then(Option::as_ref);
+                    if other.and_then(|o| opt_s(o, "state")).as_deref() == Some(STATE_COMPLETE) {
+                        out.duplicates += 1;
+                        continue;
+                    }
+                    // Another import of an overlapping file is under way. Wait-die on the import
+                    // id keeps two such imports from waiting on each other: the smaller id waits
+                    // for the other to finish, the larger one steps back and starts over.
+                    let expired = other.and_then(|o| get_n(o, "lease_until").ok()).is_some_and(|l| l <= now_secs());
+                    if expired {
                         return Err(StoreError::Conflict(format!(
-                            "transaction {} is being stored by statement import {}, which has not completed; retry \
-                             shortly, or import that file again to complete it",
+                            "transaction {} belongs to statement import {}, which was never completed; import that \
+                             file again to complete it",
                             get_s(line, "id")?,
-                            get_s(line, "statement_id")?
+                            statement
                         )));
                     }
-                    out.duplicates += 1;
+                    if imp.id.as_str() > statement {
+                        out.stepped_back = true;
+                        return Err(StoreError::Conflict(format!(
+                            "statement import {statement} is storing the same lines at the same time"
+                        )));
+                    }
+                    if let Some(pk) = opt_s(line, PK) {
+                        blocked.insert(pk);
+                    }
                 }
-                // A line seen as existing but gone by the read (its import was undone) is written again.
+                // Lines to try again: those blocked by an unfinished import, and those seen as
+                // existing but gone by the read (their import was undone).
                 let seen: HashSet<String> = stored.iter().filter_map(|l| opt_s(l, PK)).collect();
                 for (i, _) in existing {
-                    if opt_s(&i, PK).is_some_and(|pk| !seen.contains(&pk)) {
+                    if opt_s(&i, PK).is_some_and(|pk| !seen.contains(&pk) || blocked.contains(&pk)) {
                         items.push(i);
                     }
                 }
@@ -948,21 +968,28 @@ impl LedgerStore for DynamoStore {
         item.insert("imported".into(), n(0));
         item.insert("duplicates".into(), n(0));
         item.insert("data".into(), to_json(&pending)?);
-        let owner = match self.claim_import(&keys, &item, import).await? {
-            Ok(owner) => owner,
-            Err(mut existing) => {
-                existing.duplicates_skipped += existing.transactions_imported;
-                existing.transactions_imported = 0;
-                return Ok(existing);
+        let mut attempt = 0;
+        loop {
+            let owner = match self.claim_import(&keys, &item, import).await? {
+                Ok(owner) => owner,
+                Err(mut existing) => {
+                    existing.duplicates_skipped += existing.transactions_imported;
+                    existing.transactions_imported = 0;
+                    return Ok(existing);
+                }
+            };
+            let mut out = LineWrites::default();
+            match self.store_import(&keys, &pending, &lines, duplicates_in_file, &owner, &mut out).await {
+                Ok(stored) => return Ok(stored),
+                Err(e) => {
+                    self.undo_import(&keys, import, &owner, out.owned).await;
+                    if !out.stepped_back || attempt + 1 >= MAX_ATTEMPTS {
+                        return Err(e);
+                    }
+                }
             }
-        };
-        let mut out = LineWrites::default();
-        match self.store_import(&keys, &pending, &lines, duplicates_in_file, &owner, &mut out).await {
-            Ok(stored) => Ok(stored),
-            Err(e) => {
-                self.undo_import(&keys, import, &owner, out.owned).await;
-                Err(e)
-            }
+            attempt += 1;
+            backoff(attempt + 2).await;
         }
     }
 

@@ -390,6 +390,33 @@ pub async fn a_filtered_listing_reaches_past_long_runs_of_items_it_leaves_out(h:
     assert_eq!(second.cursor, None);
 }
 
+pub async fn concurrent_imports_of_overlapping_files_store_each_line_once(h: Harness) {
+    let t = tenant("t1");
+    h.store.create_account(&t, &account("acc_1", "USD")).await.unwrap();
+    let lines: Vec<(u32, String, String)> =
+        (0..225).map(|i| (1 + i % 28, format!("{i}.25"), format!("X{i:03}"))).collect();
+    let refs: Vec<(u32, &str, &str)> = lines.iter().map(|(d, a, f)| (*d, a.as_str(), f.as_str())).collect();
+    let files =
+        [ofx("USD", &refs[..150], "0.00"), ofx("USD", &refs[75..], "0.00"), ofx("USD", &refs[100..130], "0.00")];
+    let mut tasks = Vec::new();
+    for (i, file) in files.into_iter().enumerate() {
+        let (store, blobs, t) = (h.store.clone(), h.blobs.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let name = format!("s{i}.ofx");
+            import_statement(&*store, &*blobs, &t, "acc_1", &name, &file, &ParseOptions::default()).await.unwrap()
+        }));
+    }
+    let (mut imported, mut duplicates) = (0, 0);
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        imported += outcome.import.transactions_imported;
+        duplicates += outcome.import.duplicates_skipped;
+    }
+    assert_eq!((imported, duplicates), (225, 75 + 30));
+    assert_eq!(all_transactions(&*h.store, &t, "acc_1").await.len(), 225);
+    assert_eq!(h.store.list_imports(&t, "acc_1").await.unwrap().len(), 3);
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -409,6 +436,7 @@ macro_rules! conformance {
                 a_large_import_is_stored_whole_and_counted_exactly,
                 records_beyond_one_transaction_are_upserted_and_counted_exactly,
                 a_filtered_listing_reaches_past_long_runs_of_items_it_leaves_out,
+                concurrent_imports_of_overlapping_files_store_each_line_once,
             );
         }
     };
