@@ -64,9 +64,8 @@ async fn fresh_store_with(faults: Option<Arc<Faults>>) -> Option<DynamoStore> {
             .with_initial_backoff(Duration::from_millis(5))
             .with_max_backoff(Duration::from_millis(50)),
     );
-    if let Some(f) = faults {
-        builder = builder.interceptor(FaultInterceptor(f));
-    }
+    // Every store under test refuses Scan: no access path may read a whole table.
+    builder = builder.interceptor(FaultInterceptor(faults.unwrap_or_default()));
     Some(DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(builder.build()), table))
 }
 
@@ -165,6 +164,9 @@ impl Intercept for FaultInterceptor {
         let body = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok());
         *self.0.last_body.lock().unwrap() = body;
         self.0.calls.lock().unwrap().push(operation.clone());
+        if operation == "Scan" {
+            return Err("a Scan is never an access path of the store".into());
+        }
         let is_write = matches!(
             operation.as_str(),
             "TransactWriteItems" | "BatchWriteItem" | "UpdateItem" | "DeleteItem" | "PutItem"
