@@ -261,6 +261,11 @@ impl DynamoStore {
                 self.table, self.table
             ));
         }
+        if e.code() == Some("ValidationException") {
+            // Values DynamoDB cannot hold (an item over 400 KB, a key over its size limit).
+            let message = e.message().unwrap_or("refused by DynamoDB").to_string();
+            return StoreError::Invalid(message);
+        }
         StoreError::backend(e)
     }
 
@@ -623,6 +628,10 @@ impl AccountStore for DynamoStore {
     }
 
     async fn get_account(&self, tenant: &TenantId, id: &str) -> Result<Account, StoreError> {
+        if id.is_empty() {
+            // DynamoDB refuses empty key values; no account has an empty id.
+            return Err(StoreError::NotFound { what: "account", id: String::new() });
+        }
         let item = self.get(key(Keys::of(tenant).accounts(), id)).await?;
         let item = item.ok_or_else(|| StoreError::NotFound { what: "account", id: id.to_string() })?;
         from_json(&item, "data")
@@ -635,6 +644,7 @@ impl AccountStore for DynamoStore {
         limit: usize,
     ) -> Result<Page<Account>, StoreError> {
         let limit = page_size(limit);
+        let cursor = cursor.filter(|c| !c.is_empty());
         let items = self
             .range(
                 None,
@@ -919,6 +929,9 @@ impl LedgerStore for DynamoStore {
         account_id: &str,
         file_sha256: &str,
     ) -> Result<Option<StatementImport>, StoreError> {
+        if file_sha256.is_empty() {
+            return Ok(None);
+        }
         let item = self.get(key(Keys::of(tenant).imports(account_id), file_sha256)).await?;
         match item {
             Some(i) if get_s(&i, "state")? == STATE_COMPLETE => Ok(Some(import_from_item(&i)?)),

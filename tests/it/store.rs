@@ -417,6 +417,18 @@ pub async fn concurrent_imports_of_overlapping_files_store_each_line_once(h: Har
     assert_eq!(h.store.list_imports(&t, "acc_1").await.unwrap().len(), 3);
 }
 
+pub async fn empty_or_unknown_ids_are_simply_not_found(h: Harness) {
+    let t = tenant("t1");
+    assert!(matches!(h.store.get_account(&t, "").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(h.store.get_transaction(&t, "").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(h.store.get_record(&t, "").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(h.store.get_record(&t, "no such record").await, Err(StoreError::NotFound { .. })));
+    assert!(h.store.find_import(&t, "acc_1", "").await.unwrap().is_none());
+    assert!(h.store.list_imports(&t, "").await.unwrap().is_empty());
+    h.store.create_account(&t, &account("acc_1", "USD")).await.unwrap();
+    assert_eq!(h.store.list_accounts(&t, Some(""), 10).await.unwrap().items.len(), 1);
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -437,6 +449,7 @@ macro_rules! conformance {
                 records_beyond_one_transaction_are_upserted_and_counted_exactly,
                 a_filtered_listing_reaches_past_long_runs_of_items_it_leaves_out,
                 concurrent_imports_of_overlapping_files_store_each_line_once,
+                empty_or_unknown_ids_are_simply_not_found,
             );
         }
     };
