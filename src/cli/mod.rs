@@ -12,6 +12,7 @@ mod learn;
 mod parse;
 mod reconcile;
 mod serve;
+mod store;
 
 /// bankrec: bank reconciliation for finance teams.
 #[derive(Debug, Parser)]
@@ -35,6 +36,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage API keys.
     Keys(keys::KeysArgs),
+    /// Set up storage: `bankrec store init --store dynamodb://TABLE --blobs s3://BUCKET`.
+    Store(store::StoreArgs),
 }
 
 /// Runs one command.
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Store(args) => store::run(args),
     }
 }
 

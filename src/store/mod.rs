@@ -6,9 +6,13 @@
 //! carries it, and an object of another tenant is reported as not found.
 
 pub mod blobs;
+#[cfg(feature = "aws")]
+pub mod dynamo;
 pub mod keys;
 pub mod model;
 pub mod recon;
+#[cfg(feature = "aws")]
+pub mod s3;
 pub mod sqlite;
 mod sqlite_recon;
 
@@ -17,6 +21,8 @@ use async_trait::async_trait;
 use crate::domain::Record;
 pub use blobs::{BlobError, BlobKey, Blobs, FsBlobs};
 pub use keys::{ApiKey, KeyHash, KeyStore, SqliteKeyStore};
+#[cfg(feature = "aws")]
+pub use dynamo::DynamoStore;
 pub use model::{
     Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord, StoredTransaction,
     TenantId, TransactionQuery,
@@ -25,6 +31,8 @@ pub use recon::{
     AuditEvent, Discrepancy, DiscrepancyKind, DiscrepancyStore, MatchAction, MatchState, ReconStore, Resolution,
     ResolutionAction, RuleStore, RuleVersion, Run, RunOutcome, RunStatus, StoredMatch,
 };
+#[cfg(feature = "aws")]
+pub use s3::{PresignedRequest, S3Blobs};
 pub use sqlite::SqliteStore;
 
 /// Largest page any listing returns.
