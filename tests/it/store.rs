@@ -769,6 +769,8 @@ pub async fn a_bank_fee_is_booked_by_resolution_and_the_period_completes(h: Harn
     let done = complete(&*h.store, &t, &out.run.id, None, "key_a").await.unwrap();
     assert_eq!(done.status, RunStatus::Reconciled);
     assert_eq!(h.store.get_transaction(&t, &charge.id).await.unwrap().status, ItemStatus::Reconciled);
+}
+
 pub async fn listings_that_end_on_a_full_page_say_so_without_an_empty_page_after(h: Harness) {
     let t = tenant("t1");
     for i in 0..4 {
