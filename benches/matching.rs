@@ -1,27 +1,37 @@
 //! Matching benchmark: generates workloads of 10k, 100k and 1M records (about as many bank lines)
 //! and prints, for each matcher, wall time, peak heap, peak resident memory and F1.
 //!
-//! `cargo bench --bench matching -- --sizes 10k,100k [--profile hard] [--engine baseline]`
+//! `cargo bench --bench matching -- --sizes 10k,100k [--profile hard] [--engine baseline|bankrec]`
 
 mod common;
 
 use std::time::Instant;
 
-use bankrec::matching::ReconcileResult;
+use std::error::Error;
+
+use bankrec::matching::{self, EngineConfig, Memory, ReconcileResult};
+use bankrec::rules::RuleSet;
 use bankrec::workload::{self, Profile, Workload};
 
 #[global_allocator]
 static ALLOC: common::Counting = common::Counting;
 
 /// A matcher under test.
-type Matcher = fn(&Workload) -> Result<ReconcileResult, String>;
+type Matcher = fn(&Workload) -> Result<ReconcileResult, Box<dyn Error>>;
 
-fn baseline(w: &Workload) -> Result<ReconcileResult, String> {
+fn baseline(w: &Workload) -> Result<ReconcileResult, Box<dyn Error>> {
     Ok(workload::baseline(&w.bank, &w.records))
 }
 
+/// bankrec's engine with the default rules, no memory and the default configuration; compiling
+/// the rules is part of the measured time, as it is of every run.
+fn bankrec(w: &Workload) -> Result<ReconcileResult, Box<dyn Error>> {
+    let rules = RuleSet::defaults()?;
+    Ok(matching::reconcile(&w.bank, &w.records, &rules, &Memory::default(), &EngineConfig::default())?)
+}
+
 fn matchers() -> Vec<(&'static str, Matcher)> {
-    let all: Vec<(&'static str, Matcher)> = vec![("baseline", baseline)];
+    let all: Vec<(&'static str, Matcher)> = vec![("baseline", baseline), ("bankrec", bankrec)];
     match common::arg("engine") {
         Some(name) => all.into_iter().filter(|(n, _)| *n == name).collect(),
         None => all,

@@ -200,8 +200,11 @@ fn main() {
                 Ok(parsed) => {
                     let found = parsed.transaction_count();
                     let mbps = bytes.len() as f64 / 1e6 / secs.max(1e-9);
-                    let check =
+                    let mut check =
                         if found == size { "ok".to_string() } else { format!("ok, but {found} transactions read") };
+                    if let Some(first) = parsed.warnings.first() {
+                        check.push_str(&format!(", {} warning(s), first: {}", parsed.warnings.len(), first.message));
+                    }
                     println!(
                         "| {size} | {} | {file_mib:.1} | {secs:.3} | {mbps:.1} | {:.1} | {rss} | {check} |",
                         kind.name(),

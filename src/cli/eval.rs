@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use bankrec::matching::ReconcileResult;
-use bankrec::workload::{self, write, Profile, Scores, Workload};
+use bankrec::matching::{self, EngineConfig, Feedback, Memory, ReconcileResult};
+use bankrec::rules::RuleSet;
+use bankrec::workload::{self, write, Business, Profile, Scores, Workload};
 use clap::{Args, ValueEnum};
 
 /// Which matcher `bankrec eval` scores.
@@ -40,6 +41,10 @@ pub struct EvalArgs {
     /// Which period of the business to generate.
     #[arg(long, default_value_t = 1)]
     period: u32,
+    /// Before matching, learn memory from the truth of this many earlier periods of the same
+    /// business, as if a person had confirmed every match there (bankrec engine only).
+    #[arg(long, default_value_t = 0)]
+    learn: u32,
     /// Number of book records (about as many bank lines result); the profile's default otherwise.
     #[arg(long)]
     records: Option<usize>,
@@ -62,7 +67,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         None => args.profile.clone(),
     };
     let started = Instant::now();
-    let workload = workload::generate(&profile, args.seed, args.period);
+    let business = Business::new(&profile, args.seed);
+    let workload = workload::generate_for(&profile, &business, args.period);
     let generated = started.elapsed();
     if let Some(dir) = &args.write_sample {
         write_sample(dir, &workload)?;
@@ -75,17 +81,27 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    // Learning replays earlier periods; it is not part of the matcher's time.
+    let memory = match args.engine {
+        Engine::Bankrec => learned_memory(&profile, &business, args.period, args.learn),
+        Engine::Baseline => Memory::default(),
+    };
     let started = Instant::now();
     let result = match args.engine {
         Engine::Baseline => workload::baseline(&workload.bank, &workload.records),
-        Engine::Bankrec => run_engine(&workload)?,
+        Engine::Bankrec => run_engine(&workload, &memory)?,
     };
     let matched = started.elapsed();
+    let learned = match (args.engine, args.learn) {
+        (Engine::Bankrec, n) if n > 0 => format!(", learned from {n}"),
+        _ => String::new(),
+    };
     let scores = workload::evaluate(&result, &workload.truth).labelled(format!(
-        "{}/{} seed {}",
+        "{}/{} seed {} period {}{learned}",
         profile.name,
         args.engine.as_str(),
-        args.seed
+        args.seed,
+        args.period
     ));
     eprintln!(
         "generated {} bank lines and {} records in {} ms; {} ran in {} ms",
@@ -104,10 +120,27 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs bankrec's own matching engine on `workload` with default rules, empty memory and the
-/// default configuration.
-fn run_engine(_workload: &Workload) -> anyhow::Result<ReconcileResult> {
-    anyhow::bail!("the bankrec matching engine is not part of this build yet; use --engine baseline")
+/// Runs bankrec's matching engine on `workload` with the default rules, `memory` and the default
+/// configuration.
+fn run_engine(workload: &Workload, memory: &Memory) -> anyhow::Result<ReconcileResult> {
+    let rules = RuleSet::defaults().context("the default rules do not compile")?;
+    matching::reconcile(&workload.bank, &workload.records, &rules, memory, &EngineConfig::default())
+        .context("the matching engine failed")
+}
+
+/// Memory learned from the `count` periods before `period`, every truth group confirmed.
+fn learned_memory(profile: &Profile, business: &Business, period: u32, count: u32) -> Memory {
+    let mut memory = Memory::default();
+    for earlier in period.saturating_sub(count)..period {
+        let past = workload::generate_for(profile, business, earlier);
+        let feedback: Vec<Feedback> = past
+            .truth
+            .iter()
+            .map(|g| Feedback { bank_ids: g.bank_ids.clone(), record_ids: g.record_ids.clone(), confirmed: true })
+            .collect();
+        memory.learn(&feedback, &past.bank, &past.records);
+    }
+    memory
 }
 
 fn write_sample(dir: &Path, workload: &Workload) -> anyhow::Result<()> {
@@ -123,4 +156,37 @@ fn write_sample(dir: &Path, workload: &Workload) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut truth, &workload.truth).context("cannot write truth.json")?;
     std::io::Write::flush(&mut truth).context("cannot write truth.json")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_sample_reads_back_as_records_and_truth() {
+        let dir = std::env::temp_dir().join(format!("bankrec-eval-sample-{}", std::process::id()));
+        let w = workload::generate(&Profile::easy().with_records(200), 5, 1);
+        write_sample(&dir, &w).unwrap();
+        let records =
+            bankrec::domain::read_records("records.csv", &std::fs::read(dir.join("records.csv")).unwrap()).unwrap();
+        assert_eq!(records, w.records);
+        let truth: Vec<workload::TruthGroup> =
+            serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap();
+        assert_eq!(truth, w.truth);
+        let statement = std::fs::read_to_string(dir.join("statement.csv")).unwrap();
+        assert_eq!(statement.lines().count(), w.bank.len() + 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn memory_is_learned_only_from_earlier_periods_of_the_same_business() {
+        let profile = Profile::easy().with_records(300);
+        let business = Business::new(&profile, 2);
+        assert_eq!(learned_memory(&profile, &business, 3, 0), Memory::default());
+        let memory = learned_memory(&profile, &business, 3, 2);
+        assert!(memory.confirmed > 0);
+        assert!(!memory.aliases.is_empty());
+        // Period 0 has nothing before it.
+        assert_eq!(learned_memory(&profile, &business, 0, 5), Memory::default());
+    }
 }

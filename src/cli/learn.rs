@@ -31,7 +31,7 @@ pub struct LearnArgs {
 
 /// Runs `bankrec learn`.
 pub fn run(args: LearnArgs) -> anyhow::Result<ExitCode> {
-    let (bank, records) = load_inputs(&args.statement, &args.records, None, None)?;
+    let (bank, records, _) = load_inputs(&args.statement, &args.records, None, None)?;
     let text = std::fs::read_to_string(&args.confirmed)
         .with_context(|| format!("cannot read {}", args.confirmed.display()))?;
     let feedback = read_feedback(&text).with_context(|| format!("cannot use {}", args.confirmed.display()))?;

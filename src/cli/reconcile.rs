@@ -41,7 +41,7 @@ pub struct ReconcileArgs {
 
 /// Runs `bankrec reconcile`.
 pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
-    let (bank, records) = load_inputs(&args.statement, &args.records, args.currency, args.date_order)?;
+    let (bank, records, accounts) = load_inputs(&args.statement, &args.records, args.currency, args.date_order)?;
     let rules = match &args.rules {
         Some(dir) => RuleSet::load_dir(dir)?,
         None => RuleSet::defaults()?,
@@ -50,7 +50,8 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         Some(path) => load_memory(path)?,
         None => Memory::default(),
     };
-    let config = EngineConfig::default();
+    // A file with several accounts' statements: money moved between them is a transfer.
+    let config = EngineConfig { own_accounts: accounts, ..EngineConfig::default() };
     let result =
         with_spinner(bank.len() + records.len(), || matching::reconcile(&bank, &records, &rules, &memory, &config))?;
     if args.json {
@@ -61,6 +62,9 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The bank lines, the records and the statement file's distinct account identifiers.
+pub type Inputs = (Vec<BankTransaction>, Vec<Record>, Vec<String>);
+
 /// Reads a statement (all its statements' lines) and a records file. When the statement states
 /// no currency and the records use a single one, the statement is read in that currency.
 pub fn load_inputs(
@@ -68,7 +72,7 @@ pub fn load_inputs(
     records_path: &Path,
     currency: Option<Currency>,
     date_order: Option<DateOrder>,
-) -> anyhow::Result<(Vec<BankTransaction>, Vec<Record>)> {
+) -> anyhow::Result<Inputs> {
     let rec_bytes = FileBytes::open(records_path)?;
     let records = read_records(&display_name(records_path), rec_bytes.bytes())?;
     let options = ParseOptions { currency, date_order, ..ParseOptions::default() };
@@ -84,6 +88,18 @@ pub fn load_inputs(
             None => eprintln!("warning: {name}: {}", w.message),
         }
     }
+    let mut accounts: Vec<String> = Vec::new();
+    for s in &parsed.statements {
+        for id in [Some(&s.account.id), s.account.iban.as_ref()].into_iter().flatten() {
+            if !id.trim().is_empty() && !accounts.contains(id) {
+                accounts.push(id.clone());
+            }
+        }
+    }
+    let distinct = parsed.statements.iter().map(|s| &s.account.id).collect::<std::collections::BTreeSet<_>>().len();
+    if distinct < 2 {
+        accounts.clear();
+    }
     let mut bank: Vec<BankTransaction> = parsed.statements.into_iter().flat_map(|s| s.transactions).collect();
     let mut book_currencies: Vec<Currency> = records.iter().map(|r| r.amount.currency()).collect();
     book_currencies.sort();
@@ -98,7 +114,7 @@ pub fn load_inputs(
             eprintln!("note: {name} states no currency; reading it as {only}, the records' currency");
         }
     }
-    Ok((bank, records))
+    Ok((bank, records, accounts))
 }
 
 /// Reads a memory file; a missing file is an empty memory.
@@ -165,4 +181,58 @@ fn summary(r: &ReconcileResult) -> String {
     section(&mut out, "Bank transactions without a match", r.unmatched_bank.clone());
     section(&mut out, "Records without a match", r.unmatched_records.clone());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use bankrec::workload::{generate, write, Profile};
+
+    use super::*;
+
+    #[test]
+    fn a_csv_statement_and_records_reconcile_to_the_documented_json_shape() {
+        let dir = std::env::temp_dir().join(format!("bankrec-reconcile-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let w = generate(&Profile::realistic().with_records(300), 11, 1);
+        let (statement, records) = (dir.join("statement.csv"), dir.join("records.csv"));
+        let wrote = std::fs::File::create(&statement)
+            .map_err(anyhow::Error::from)
+            .and_then(|f| Ok(write::statement_csv(f, &w.bank)?))
+            .and_then(|_| std::fs::File::create(&records).map_err(anyhow::Error::from))
+            .and_then(|f| Ok(write::records_csv(f, &w.records)?));
+        assert!(wrote.is_ok(), "{wrote:?}");
+        let loaded = load_inputs(&statement, &records, None, None);
+        let _ = std::fs::remove_dir_all(&dir);
+        let (bank, books, accounts) = loaded.unwrap_or_default();
+        assert!(accounts.is_empty(), "one account gives no transfer accounts: {accounts:?}");
+        assert_eq!((bank.len(), books.len()), (w.bank.len(), w.records.len()));
+        let rules = RuleSet::defaults().unwrap_or_default();
+        let result = matching::reconcile(&bank, &books, &rules, &Memory::default(), &EngineConfig::default())
+            .unwrap_or_default();
+        let json = serde_json::to_value(&result).unwrap_or_default();
+        let keys =
+            |v: &serde_json::Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(keys(&json), ["matches", "summary", "unmatched_bank", "unmatched_records"]);
+        assert_eq!(
+            keys(&json["summary"]),
+            [
+                "auto_match_rate",
+                "bank_transactions",
+                "discrepancies",
+                "matched",
+                "records",
+                "suggested",
+                "unmatched_bank",
+                "unmatched_records"
+            ]
+        );
+        let first = &json["matches"][0];
+        for key in
+            ["id", "status", "bank_ids", "record_ids", "confidence", "method", "rule", "difference", "explanation"]
+        {
+            assert!(first.get(key).is_some(), "match lacks {key}: {first}");
+        }
+        assert!(result.summary.matched > 0);
+        assert!(summary(&result).contains("auto-match rate"));
+    }
 }

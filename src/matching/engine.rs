@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::memory::Memory;
 use super::model::{Alternative, Explanation, Match, MatchStatus, Method, ReconcileResult, Summary};
-use super::prepare::{in_window, units, BankIndex, BankItem, RecordIndex, RecordItem};
-use super::score::{pair_features, score_pair, sigmoid, PairFeatures, Scored, Weights};
+use super::prepare::{in_window, units, window, BankIndex, BankItem, RecordIndex, RecordItem};
+use super::score::{pair_features, pair_features_with, score_pair, sigmoid, NameCache, PairFeatures, Scored, Weights};
 use super::subset::{self, Caps};
 use super::text::{self, RefEvidence};
 use crate::domain::{BankTransaction, Record};
@@ -37,6 +37,8 @@ pub struct GroupConfig {
     pub payouts: bool,
     /// Calendar days a payout may lag behind the records it pays.
     pub payout_days: i64,
+    /// Candidates considered per payout search.
+    pub payout_candidates: usize,
 }
 
 impl Default for GroupConfig {
@@ -49,6 +51,7 @@ impl Default for GroupConfig {
             window_days: 60,
             payouts: true,
             payout_days: 7,
+            payout_candidates: 20,
         }
     }
 }
@@ -88,6 +91,16 @@ pub struct EngineConfig {
     pub max_alternatives: usize,
     /// Group search limits.
     pub groups: GroupConfig,
+    /// The tenant's own accounts (numbers or IBANs; case, spaces and punctuation ignored). A bank
+    /// line whose counterparty account is one of them, with an opposite line on another statement
+    /// in the input, is paired with it as a transfer.
+    pub own_accounts: Vec<String>,
+    /// Business days a transfer may take to arrive.
+    pub transfer_days: i64,
+    /// Whether to use the confidence calibration learned in memory. Off by default: on generated
+    /// workloads it trades recall for little precision, because the passed-over candidates it
+    /// learns from are easier than the mistakes it should prevent.
+    pub use_calibration: bool,
     /// Evidence weights.
     pub weights: Weights,
 }
@@ -99,7 +112,7 @@ impl Default for EngineConfig {
             suggest_threshold: 0.5,
             discrepancy_threshold: 0.8,
             ambiguity_margin: 1.5,
-            tolerance_abs: Decimal::new(500, 2),
+            tolerance_abs: Decimal::new(2500, 2),
             tolerance_pct: Decimal::TWO,
             tolerance_max: Decimal::new(5000, 2),
             days_before: 10,
@@ -109,6 +122,9 @@ impl Default for EngineConfig {
             max_candidates: 5,
             max_alternatives: 3,
             groups: GroupConfig::default(),
+            own_accounts: Vec::new(),
+            transfer_days: 3,
+            use_calibration: false,
             weights: Weights::default(),
         }
     }
@@ -204,11 +220,14 @@ pub fn reconcile(
         // part of a batch rather than a fee.
         let mut best_bank = vec![0.0f64; banks.len()];
         let mut best_rec = vec![0.0f64; recs.len()];
-        let mut unexplained = vec![true; recs.len()];
+        // How well each record is already explained: 0 not at all, 1 by a suggestion, 2 by a
+        // certain match.
+        let mut explained = vec![0u8; recs.len()];
         for e in &edges {
+            let level = if e.confidence >= config.auto_threshold { 2 } else { 1 };
             for r in &e.recs {
-                if let Some(x) = unexplained.get_mut(*r as usize) {
-                    *x &= e.confidence < config.suggest_threshold;
+                if let Some(x) = explained.get_mut(*r as usize) {
+                    *x = (*x).max(level);
                 }
             }
             if !e.difference.is_zero() {
@@ -229,7 +248,7 @@ pub fn reconcile(
         let many_recs: Vec<Vec<Edge>> = (0..banks.len())
             .into_par_iter()
             .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map(|i| ctx.bank_groups(i as u32, &unexplained))
+            .map(|i| ctx.bank_groups(i as u32, &explained))
             .collect::<Result<_, _>>()?;
         let many_banks: Vec<Vec<Edge>> = (0..recs.len())
             .into_par_iter()
@@ -238,6 +257,9 @@ pub fn reconcile(
             .collect::<Result<_, _>>()?;
         edges.extend(many_recs.into_iter().flatten());
         edges.extend(many_banks.into_iter().flatten());
+    }
+    if !config.own_accounts.is_empty() {
+        edges.extend(transfer_edges(&ctx));
     }
     let matches = assign(edges, &ctx, bank, records);
     Ok(result(matches, bank, records))
@@ -274,21 +296,30 @@ impl Ctx<'_, '_> {
         self.recs.get(i as usize).and_then(Option::as_ref)
     }
 
+    /// A pair's confidence: the learned calibration when memory has one, else the logistic of
+    /// the score.
+    fn confidence(&self, score: f64) -> f64 {
+        match (&self.memory.calibration, self.config.use_calibration) {
+            (Some(c), true) => c.confidence(score),
+            _ => sigmoid(score),
+        }
+    }
+
     /// Name keys of a bank line, learned aliases included.
     fn bank_name_keys(&self, b: &BankItem<'_>) -> Vec<String> {
         let mut keys = b.name_keys.clone();
         for alias in self.memory.aliases_of(&b.name) {
             for k in text::name_keys(alias) {
-                if !keys.iter().any(|x| x == k) {
-                    keys.push(k.to_string());
+                if !keys.contains(&k) {
+                    keys.push(k);
                 }
             }
         }
         keys
     }
 
-    fn name_evidence(&self, b: &BankItem<'_>, r: &RecordItem<'_>) -> bool {
-        self.memory.is_alias(&b.name, &r.name) || text::similar_normalised(&b.name, &r.name).is_some_and(|s| s >= 0.75)
+    fn name_evidence<'n>(&self, b: &BankItem<'_>, r: &'n RecordItem<'_>, cache: &mut NameCache<'n>) -> bool {
+        self.memory.is_alias(&b.name, &r.name) || cache.similarity(&b.name, &r.name).is_some_and(|s| s >= 0.75)
     }
 
     fn pair_candidates(&self, i: u32) -> Vec<PairCandidate> {
@@ -298,7 +329,9 @@ impl Ctx<'_, '_> {
         let date = |r: &RecordItem<'_>| r.rec.date;
         let mut ids: Vec<u32> = Vec::new();
         if let Some(list) = self.rindex.by_amount.get(&(b.currency, b.units)) {
-            ids.extend(in_window(list, self.recs, date, from, to));
+            // A round amount can recur thousands of times in a dense period: the records dated
+            // nearest the bank line are the only plausible ones.
+            ids.extend(nearest(window(list, self.recs, date, from, to), self.recs, date, b.date, EXACT_SCAN));
         }
         let tol = cfg.tolerance_units(b.units);
         let near = |r: &RecordItem<'_>| {
@@ -322,15 +355,27 @@ impl Ctx<'_, '_> {
                 );
             }
         }
+        // Name lists sorted by amount: only the slice within tolerance is read, however many
+        // records share the name word.
         for key in self.bank_name_keys(b) {
-            if let Some(list) = self.rindex.by_name.get(&key) {
+            if let Some(list) = self.rindex.by_name_amount.get(&key) {
+                let amount = |i: &u32| self.rec(*i).map_or(i64::MIN, |r| r.units);
+                let start = list.partition_point(|i| amount(i) < b.units - tol);
                 ids.extend(
-                    in_window(list, self.recs, date, from, to).filter(|r| self.rec(*r).is_some_and(near)).take(256),
+                    list.get(start..)
+                        .unwrap_or(&[])
+                        .iter()
+                        .copied()
+                        .take_while(|i| amount(i) <= b.units + tol)
+                        .take(NAME_SCAN)
+                        .filter(|i| self.rec(*i).is_some_and(|r| near(r) && r.rec.date >= from && r.rec.date <= to))
+                        .take(256),
                 );
             }
         }
         ids.sort_unstable();
         ids.dedup();
+        let mut names = NameCache::default();
         let mut out: Vec<(f64, PairCandidate)> = ids
             .into_iter()
             .filter_map(|ri| {
@@ -338,7 +383,7 @@ impl Ctx<'_, '_> {
                 if r.currency != b.currency || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let features = pair_features(b, r, self.memory);
+                let features = pair_features_with(b, r, self.memory, names.similarity(&b.name, &r.name));
                 if !features.exact
                     && features.reference < RefEvidence::Core
                     && (!features.alias && features.name.is_none_or(|n| n < 0.75) || (r.units - b.units).abs() > tol)
@@ -376,10 +421,13 @@ impl Ctx<'_, '_> {
         let mut out = Vec::new();
         let mut bank_map: Option<Dynamic> = None;
         let competitors = cands.len() as i64 - 1;
+        // Rules are asked only about candidates that could still win for this bank line: script
+        // time goes to the few pairs where a decision can change the outcome.
+        let best = cands.iter().map(|c| score_pair(&c.features, &self.config.weights).score).fold(f64::MIN, f64::max);
         for c in cands {
             let Some(r) = self.rec(c.rec) else { continue };
             let mut scored = score_pair(&c.features, &self.config.weights);
-            let mut confidence = sigmoid(scored.score);
+            let mut confidence = self.confidence(scored.score);
             let mut method = if c.features.reference >= RefEvidence::Core {
                 Method::Reference
             } else if c.features.alias || c.features.habit_fee {
@@ -389,7 +437,7 @@ impl Ctx<'_, '_> {
             };
             let mut rule = None;
             let mut kept_verdict = None;
-            if confidence >= self.config.rule_floor && self.rules.judges_pairs() {
+            if confidence >= self.config.rule_floor && scored.score >= best - RULE_BAND && self.rules.judges_pairs() {
                 let bm = bank_map.get_or_insert_with(|| bank_dynamic(b)).clone();
                 let verdict =
                     self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
@@ -403,7 +451,7 @@ impl Ctx<'_, '_> {
                         method = Method::Rule;
                         rule = Some(name);
                     }
-                    Applied::Score => confidence = sigmoid(scored.score),
+                    Applied::Score => confidence = self.confidence(scored.score),
                 }
             }
             if confidence < floor {
@@ -423,7 +471,7 @@ impl Ctx<'_, '_> {
     }
 
     /// n:1 — several records paid by one bank line.
-    fn bank_groups(&self, i: u32, unclaimed: &[bool]) -> Result<Vec<Edge>, RuleError> {
+    fn bank_groups(&self, i: u32, explained: &[u8]) -> Result<Vec<Edge>, RuleError> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
@@ -434,7 +482,8 @@ impl Ctx<'_, '_> {
         let mut ids: Vec<u32> = Vec::new();
         for key in self.bank_name_keys(b) {
             if let Some(list) = self.rindex.by_name.get(&key) {
-                ids.extend(in_window(list, self.recs, date, from, to).take(256));
+                // The records nearest the bank date, latest first: a batch pays recent invoices.
+                ids.extend(window(list, self.recs, date, from, to).iter().rev().take(GROUP_SCAN));
             }
         }
         for run in b.runs.iter().filter(|r| r.len() >= 3) {
@@ -444,6 +493,7 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
+        let mut names = NameCache::default();
         let mut cands: Vec<(u32, i64, f64)> = ids
             .into_iter()
             .filter_map(|ri| {
@@ -456,7 +506,7 @@ impl Ctx<'_, '_> {
                     .reference
                     .as_deref()
                     .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
-                if !refd && !self.name_evidence(b, r) {
+                if !refd && !self.name_evidence(b, r, &mut names) {
                     return None;
                 }
                 let dist = (b.date - r.rec.date).num_days().abs() as f64;
@@ -475,7 +525,7 @@ impl Ctx<'_, '_> {
             }
         }
         if out.is_empty() && self.config.groups.payouts {
-            out = self.payout_groups(i, b, unclaimed)?;
+            out = self.payout_groups(i, b, explained)?;
         }
         Ok(out)
     }
@@ -483,11 +533,11 @@ impl Ctx<'_, '_> {
     /// A processor payout or lockbox deposit pays invoices of many customers and names none of
     /// them. Its parts can only be found among records nothing else explains, dated shortly
     /// before it, adding up exactly; without evidence such a group is only ever suggested.
-    fn payout_groups(&self, i: u32, b: &BankItem<'_>, unclaimed: &[bool]) -> Result<Vec<Edge>, RuleError> {
+    fn payout_groups(&self, i: u32, b: &BankItem<'_>, explained: &[u8]) -> Result<Vec<Edge>, RuleError> {
         let g = &self.config.groups;
         let from = shift(b.date, -g.payout_days);
         let start = self.rindex.by_date.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date < from));
-        let mut cands: Vec<(u32, i64, i64)> = self
+        let mut cands: Vec<(u32, i64, (u8, i64))> = self
             .rindex
             .by_date
             .get(start..)
@@ -495,18 +545,21 @@ impl Ctx<'_, '_> {
             .iter()
             .copied()
             .take_while(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date))
-            .filter(|r| unclaimed.get(*r as usize).copied().unwrap_or(false))
             .filter_map(|ri| {
                 let r = self.rec(ri)?;
+                let level = explained.get(ri as usize).copied().unwrap_or(2);
+                if level >= 2 {
+                    return None;
+                }
                 let fits = r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs();
                 (fits && !self.memory.is_rejected(&b.tx.id, &r.rec.id))
-                    .then(|| (ri, r.units.abs(), (b.date - r.rec.date).num_days()))
+                    .then(|| (ri, r.units.abs(), (level, (b.date - r.rec.date).num_days())))
             })
             .collect();
         cands.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)));
-        cands.truncate(g.max_candidates);
+        cands.truncate(g.payout_candidates);
         let items: Vec<(u32, i64)> = cands.iter().map(|c| (c.0, c.1)).collect();
-        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 2 };
+        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps * 4, max_solutions: 2 };
         let mut out = Vec::new();
         for group in subset::find(b.units.abs(), 0, &items, caps) {
             if let Some(mut e) = self.group_edge(vec![i], group)? {
@@ -532,14 +585,15 @@ impl Ctx<'_, '_> {
                 && b.date <= to
         };
         let mut ids: Vec<u32> = Vec::new();
-        for list in text::name_keys(&r.name).filter_map(|k| bindex.by_name.get(k)) {
-            ids.extend(in_window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).take(256));
+        for list in text::name_keys(&r.name).filter_map(|k| bindex.by_name.get(&k)) {
+            ids.extend(window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).iter().take(GROUP_SCAN));
         }
         if let Some(list) = r.ref_core.as_ref().and_then(|k| bindex.by_ref.get(k)) {
-            ids.extend(in_window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).take(256));
+            ids.extend(window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).iter().take(GROUP_SCAN));
         }
         ids.sort_unstable();
         ids.dedup();
+        let mut names = NameCache::default();
         let mut cands: Vec<(u32, i64, f64)> = ids
             .into_iter()
             .filter_map(|bi| {
@@ -552,7 +606,10 @@ impl Ctx<'_, '_> {
                     .reference
                     .as_deref()
                     .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
-                if !refd && !self.name_evidence(b, r) {
+                if !refd
+                    && !self.memory.is_alias(&b.name, &r.name)
+                    && names.similarity(&r.name, &b.name).is_none_or(|s| s < 0.75)
+                {
                     return None;
                 }
                 let dist = (b.date - r.rec.date).num_days().abs() as f64;
@@ -692,6 +749,101 @@ impl Ctx<'_, '_> {
         };
         same_bank(eb, xb) && same_rec(er, xr)
     }
+}
+
+/// Exact-amount records read per bank line, nearest dates first.
+const EXACT_SCAN: usize = 48;
+
+/// Records read from one amount-sorted name list per bank line.
+const NAME_SCAN: usize = 512;
+
+/// Up to `k` positions of a date-sorted `slice`, nearest to `center` first.
+fn nearest<T>(
+    slice: &[u32],
+    items: &[Option<T>],
+    date: impl Fn(&T) -> NaiveDate + Copy,
+    center: NaiveDate,
+    k: usize,
+) -> Vec<u32> {
+    let key = |i: usize| slice.get(i).and_then(|x| items.get(*x as usize)).and_then(|x| x.as_ref()).map(date);
+    let mid = slice
+        .partition_point(|x| items.get(*x as usize).and_then(|x| x.as_ref()).map(date).is_some_and(|d| d < center));
+    let (mut lo, mut hi) = (mid, mid);
+    let mut out = Vec::with_capacity(k.min(slice.len()));
+    while out.len() < k && (lo > 0 || hi < slice.len()) {
+        let before = lo.checked_sub(1).and_then(&key).map(|d| (center - d).num_days());
+        let after = key(hi).map(|d| (d - center).num_days());
+        let take_before = match (before, after) {
+            (Some(b), Some(a)) => b <= a,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if take_before {
+            lo -= 1;
+            out.extend(slice.get(lo).copied());
+        } else if hi < slice.len() {
+            out.extend(slice.get(hi).copied());
+            hi += 1;
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+/// How far (log-odds) below a bank line's best candidate rules are still asked.
+const RULE_BAND: f64 = 3.0;
+
+/// Items read from one name list when gathering group candidates.
+const GROUP_SCAN: usize = 96;
+
+/// Transfers between the tenant's own accounts: a line naming one of them as counterparty and an
+/// opposite line (same amount, other sign) within a few business days.
+fn transfer_edges(ctx: &Ctx<'_, '_>) -> Vec<Edge> {
+    let own: Vec<String> = ctx.config.own_accounts.iter().map(|a| text::compact(a)).filter(|a| !a.is_empty()).collect();
+    let marked = |b: &BankItem<'_>| {
+        b.tx.counterparty_account.as_deref().map(text::compact).is_some_and(|c| !c.is_empty() && own.contains(&c))
+    };
+    let mut by_amount: std::collections::HashMap<(crate::domain::Currency, i64), Vec<u32>> =
+        std::collections::HashMap::new();
+    for (i, b) in ctx.banks.iter().enumerate() {
+        if let Some(b) = b {
+            by_amount.entry((b.currency, b.units)).or_default().push(i as u32);
+        }
+    }
+    let w = &ctx.config.weights;
+    let mut out = Vec::new();
+    for (i, b) in ctx.banks.iter().enumerate() {
+        let Some(b) = b.as_ref().filter(|b| marked(b)) else { continue };
+        let Some(opposite) = b.units.checked_neg().and_then(|u| by_amount.get(&(b.currency, u))) else { continue };
+        for &j in opposite.iter().take(64) {
+            let Some(o) = ctx.bank(j).filter(|_| j as usize != i) else { continue };
+            let days = crate::rules::business_days(b.date, o.date);
+            if days.abs() > ctx.config.transfer_days || (marked(o) && (j as usize) < i) {
+                continue;
+            }
+            let mut s = Scored { score: w.prior, ..Scored::default() };
+            s.features.insert("prior".into(), w.prior);
+            s.add("amount", w.exact_amount, "opposite amounts");
+            s.add("date", super::score::date_weight(days, w), format!("{days} business day(s) apart"));
+            s.add("transfer", w.name_strong, "counterparty account is an own account");
+            if marked(o) {
+                s.add("transfer", w.name_strong, "both lines name an own account");
+            }
+            let mut pair = vec![i as u32, j];
+            pair.sort_unstable();
+            out.push(Edge {
+                bank: pair,
+                recs: Vec::new(),
+                confidence: sigmoid(s.score),
+                method: Method::Transfer,
+                rule: None,
+                evidence: Evidence::Group(Box::new(s)),
+                difference: Decimal::ZERO,
+            });
+        }
+    }
+    out
 }
 
 /// Marks exact-amount candidates that are the only one on the record's side too.

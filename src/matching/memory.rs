@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::prepare::bank_name;
+use super::prepare::{bank_name, BankItem, RecordItem};
+use super::score::{pair_features, score_pair, Weights};
 use super::text;
 use crate::domain::{BankTransaction, Record};
 use crate::rules::business_days;
@@ -74,6 +75,76 @@ pub struct Memory {
     /// Groups rejected so far.
     #[serde(default)]
     pub rejected: u64,
+    /// Scores of confirmed (true) and rejected or passed-over (false) pairs, newest last, at most
+    /// [`MAX_SAMPLES`]: what the calibration is fitted on.
+    #[serde(default)]
+    pub samples: Vec<(f64, bool)>,
+    /// The confidence calibration fitted on `samples`, once there are enough of both kinds.
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+}
+
+/// Samples kept for calibration.
+pub const MAX_SAMPLES: usize = 5_000;
+/// Samples of each kind needed before a calibration is used.
+pub const MIN_SAMPLES: usize = 30;
+
+/// A logistic calibration of the engine's score: confidence = sigmoid(slope × score + intercept),
+/// fitted by maximum likelihood with a prior that keeps it near the identity (slope 1, intercept
+/// 0) when evidence is thin.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Multiplies the score.
+    pub slope: f64,
+    /// Added after.
+    pub intercept: f64,
+}
+
+impl Calibration {
+    /// The calibrated confidence of a score.
+    pub fn confidence(&self, score: f64) -> f64 {
+        super::score::sigmoid(self.slope * score + self.intercept)
+    }
+
+    /// Fits slope and intercept by Newton's method on the log-likelihood plus a Gaussian prior
+    /// around the identity.
+    pub fn fit(samples: &[(f64, bool)]) -> Option<Calibration> {
+        let positives = samples.iter().filter(|s| s.1).count();
+        if positives < MIN_SAMPLES || samples.len() - positives < MIN_SAMPLES {
+            return None;
+        }
+        // The prior grows with the data so that a few separable samples cannot send the slope to
+        // infinity: the calibration bends the score, it does not replace it.
+        let prior = 1.0 + samples.len() as f64 / 20.0;
+        let (mut a, mut c) = (1.0f64, 0.0f64);
+        for _ in 0..50 {
+            let (mut ga, mut gc) = (prior * (a - 1.0), prior * c);
+            let (mut haa, mut hac, mut hcc) = (prior, 0.0, prior);
+            for &(x, y) in samples {
+                let p = super::score::sigmoid(a * x + c);
+                let err = p - if y { 1.0 } else { 0.0 };
+                let w = (p * (1.0 - p)).max(1e-9);
+                ga += err * x;
+                gc += err;
+                haa += w * x * x;
+                hac += w * x;
+                hcc += w;
+            }
+            let det = haa * hcc - hac * hac;
+            if !det.is_finite() || det.abs() < 1e-12 {
+                break;
+            }
+            let da = (hcc * ga - hac * gc) / det;
+            let dc = (haa * gc - hac * ga) / det;
+            a -= da;
+            c -= dc;
+            if da.abs() + dc.abs() < 1e-9 {
+                break;
+            }
+        }
+        // A calibration may sharpen or soften the score, never turn it around.
+        (a.is_finite() && c.is_finite() && a > 0.05).then_some(Calibration { slope: a, intercept: c })
+    }
 }
 
 impl Default for Memory {
@@ -86,6 +157,8 @@ impl Default for Memory {
             rejected_names: BTreeMap::new(),
             confirmed: 0,
             rejected: 0,
+            samples: Vec::new(),
+            calibration: None,
         }
     }
 }
@@ -180,6 +253,7 @@ impl Memory {
                 stats.skipped += 1;
                 continue;
             }
+            self.sample(&txs, &recs, group.confirmed, records);
             if group.confirmed {
                 self.learn_confirmed(&txs, &recs);
                 stats.confirmed += 1;
@@ -199,7 +273,33 @@ impl Memory {
                 self.rejected += 1;
             }
         }
+        let excess = self.samples.len().saturating_sub(MAX_SAMPLES);
+        self.samples.drain(..excess);
+        self.calibration = Calibration::fit(&self.samples);
         stats
+    }
+
+    /// Records the engine's own score of a judged pair, and for a confirmed one the scores of the
+    /// same-amount records it was not matched with (the candidates a person passed over).
+    fn sample(&mut self, txs: &[&BankTransaction], recs: &[&Record], confirmed: bool, records: &[Record]) {
+        let (Some(t), Some(r), 1, 1) = (txs.first(), recs.first(), txs.len(), recs.len()) else { return };
+        let (Some(b), Some(ri)) = (BankItem::new(t), RecordItem::new(r)) else { return };
+        let blank = Memory::default();
+        let weights = Weights::default();
+        let score = |x: &RecordItem<'_>| score_pair(&pair_features(&b, x, &blank), &weights).score;
+        self.samples.push((score(&ri), confirmed));
+        if !confirmed {
+            return;
+        }
+        let passed_over = records
+            .iter()
+            .filter(|o| o.id != r.id && o.amount == r.amount && (o.date - t.booking_date).num_days().abs() <= 45)
+            .take(3);
+        for o in passed_over {
+            if let Some(oi) = RecordItem::new(o) {
+                self.samples.push((score(&oi), false));
+            }
+        }
     }
 
     fn learn_confirmed(&mut self, txs: &[&BankTransaction], recs: &[&Record]) {
@@ -301,6 +401,22 @@ mod tests {
             &records,
         );
         assert!(m.aliases.is_empty());
+    }
+
+    #[test]
+    fn the_calibration_recovers_a_softer_slope_and_stays_off_without_both_kinds() {
+        // Scores twice as confident as the truth: true log-odds are score / 2.
+        let mut samples = Vec::new();
+        for i in 0..400 {
+            let score = f64::from(i % 40) / 4.0 - 5.0;
+            let p = crate::matching::score::sigmoid(score / 2.0);
+            // A deterministic stand-in for sampling: a share `p` of each score's samples is true.
+            samples.push((score, f64::from(i / 40) / 10.0 < p));
+        }
+        let fitted = Calibration::fit(&samples);
+        assert!(fitted.is_some_and(|c| c.slope > 0.3 && c.slope < 0.8), "{fitted:?}");
+        let only_positive: Vec<(f64, bool)> = (0..100).map(|i| (f64::from(i), true)).collect();
+        assert_eq!(Calibration::fit(&only_positive), None);
     }
 
     #[test]

@@ -11,10 +11,18 @@ use rust_decimal::Decimal;
 use super::text;
 use crate::domain::{BankTransaction, Currency, Record};
 
+/// Largest amount matched, in ten-thousandths (10^13 in money): far beyond any real payment, and
+/// small enough that sums and differences of such amounts never overflow.
+const MAX_UNITS: i64 = 100_000_000_000_000_000;
+
 /// Amounts as integers in ten-thousandths, so indexing and subset sums use exact integer
 /// arithmetic; `None` for amounts too large to represent (they are never matched).
 pub fn units(amount: Decimal) -> Option<i64> {
-    amount.checked_mul(Decimal::from(10_000)).map(|d| d.round()).and_then(|d| d.to_i64())
+    amount
+        .checked_mul(Decimal::from(10_000))
+        .map(|d| d.round())
+        .and_then(|d| d.to_i64())
+        .filter(|u| u.checked_abs().is_some_and(|a| a <= MAX_UNITS))
 }
 
 /// A bank line as matching sees it.
@@ -67,8 +75,9 @@ impl<'a> BankItem<'a> {
         let name = bank_name(tx);
         let mut name_keys: Vec<String> = Vec::new();
         for w in name.split(' ').chain(text::name_words(&tx.description).iter().map(String::as_str)) {
-            if w.chars().count() >= 3 && !name_keys.iter().any(|k| k == w) && name_keys.len() < 2 {
-                name_keys.push(w.to_string());
+            let key = text::word_key(w);
+            if w.chars().count() >= 3 && !name_keys.contains(&key) && name_keys.len() < 2 {
+                name_keys.push(key);
             }
         }
         Some(BankItem {
@@ -124,6 +133,8 @@ pub struct RecordIndex {
     pub by_ref: HashMap<String, Vec<u32>>,
     /// Name key → records.
     pub by_name: HashMap<String, Vec<u32>>,
+    /// Name key → records, sorted by amount.
+    pub by_name_amount: HashMap<String, Vec<u32>>,
     /// All records by date.
     pub by_date: Vec<u32>,
 }
@@ -140,13 +151,18 @@ impl RecordIndex {
                 idx.by_ref.entry(core.clone()).or_default().push(i);
             }
             for key in text::name_keys(&r.name) {
-                idx.by_name.entry(key.to_string()).or_default().push(i);
+                idx.by_name.entry(key).or_default().push(i);
             }
         }
         let date = |i: &u32| records.get(*i as usize).and_then(|r| r.as_ref()).map(|r| (r.rec.date, *i));
         idx.by_date =
             (0..records.len() as u32).filter(|i| records.get(*i as usize).is_some_and(Option::is_some)).collect();
         idx.by_date.sort_by_key(date);
+        idx.by_name_amount = idx.by_name.clone();
+        let amount = |i: &u32| records.get(*i as usize).and_then(|r| r.as_ref()).map(|r| (r.units, *i));
+        for list in idx.by_name_amount.values_mut() {
+            list.sort_by_key(amount);
+        }
         for list in idx.by_amount.values_mut().chain(idx.by_ref.values_mut()).chain(idx.by_name.values_mut()) {
             list.sort_by_key(date);
         }
@@ -188,6 +204,20 @@ impl BankIndex {
         }
         idx
     }
+}
+
+/// The slice of a date-sorted `list` whose dates lie in `[from, to]`.
+pub fn window<'l, T>(
+    list: &'l [u32],
+    items: &[Option<T>],
+    date: impl Fn(&T) -> NaiveDate + Copy,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> &'l [u32] {
+    let key = |i: &u32| items.get(*i as usize).and_then(|x| x.as_ref()).map(date);
+    let start = list.partition_point(|i| key(i).is_some_and(|d| d < from));
+    let end = list.partition_point(|i| key(i).is_some_and(|d| d <= to));
+    list.get(start..end.max(start)).unwrap_or(&[])
 }
 
 /// The positions in a date-sorted `list` whose date lies in `[from, to]`.

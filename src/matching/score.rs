@@ -120,8 +120,28 @@ pub struct PairFeatures {
     pub rejected_names: bool,
 }
 
+/// Name similarities of one bank line against many records, computed once per distinct
+/// counterparty: the records of one customer share a name, so a bank line's candidates usually
+/// have only a few.
+#[derive(Debug, Default)]
+pub struct NameCache<'n> {
+    seen: std::collections::HashMap<&'n str, Option<f64>>,
+}
+
+impl<'n> NameCache<'n> {
+    /// The similarity of `fixed` (the same name for every call on this cache) to `varying`.
+    pub fn similarity(&mut self, fixed: &str, varying: &'n str) -> Option<f64> {
+        *self.seen.entry(varying).or_insert_with(|| text::similar_normalised(fixed, varying))
+    }
+}
+
 /// Gathers the evidence for a pair.
 pub fn pair_features(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory) -> PairFeatures {
+    pair_features_with(b, r, memory, text::similar_normalised(&b.name, &r.name))
+}
+
+/// [`pair_features`] with the name similarity already known.
+pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory, name: Option<f64>) -> PairFeatures {
     let difference = b.tx.amount.amount().checked_sub(r.rec.amount.amount()).unwrap_or(Decimal::MAX);
     let mut days = business_days(r.rec.date, b.date);
     let mut calendar_days = days_between(r.rec.date, b.date);
@@ -152,7 +172,7 @@ pub fn pair_features(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory) -> P
         days,
         calendar_days,
         reference: reference.max(check),
-        name: text::similar_normalised(&b.name, &r.name),
+        name,
         alias,
         unique: false,
         round: (b.units % 500_000 == 0) || (r.units % 500_000 == 0),
@@ -186,7 +206,9 @@ impl Scored {
 
 /// The date contribution for a lag in business days.
 pub fn date_weight(days: i64, w: &Weights) -> f64 {
-    match days.unsigned_abs() {
+    // Money rarely arrives before the document it settles: an early date counts double.
+    let lag = if days < 0 { days.unsigned_abs().saturating_mul(2) } else { days.unsigned_abs() };
+    match lag {
         lag @ 0..=10 => w.date_close - w.date_decay * lag as f64,
         11..=20 => w.date_late,
         _ => w.date_far,

@@ -141,8 +141,15 @@ pub fn name_words(text: &str) -> Vec<String> {
 
 /// The keys a counterparty is indexed under: its first two words of at least three characters
 /// (two, because banks print personal names surname first or last).
-pub fn name_keys(normalised: &str) -> impl Iterator<Item = &str> {
-    normalised.split(' ').filter(|w| w.chars().count() >= 3).take(2)
+pub fn name_keys(normalised: &str) -> impl Iterator<Item = String> + '_ {
+    normalised.split(' ').filter(|w| w.chars().count() >= 3).take(2).map(word_key)
+}
+
+/// The index key of one name word: its first four letters once German umlaut spellings are
+/// folded, so that a bank's truncation (`LUKASI MARKET`) finds the full name (`Łukasiewicz
+/// Marketing`).
+pub fn word_key(word: &str) -> String {
+    word.replace("oe", "o").replace("ue", "u").replace("ae", "a").chars().take(4).collect()
 }
 
 /// How alike two counterparty names are, in [0, 1]; `None` when either is empty after

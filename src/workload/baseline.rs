@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{Days, NaiveDate};
 use rust_decimal::Decimal;
 
 use crate::domain::{BankTransaction, Money, Record};
@@ -17,20 +17,30 @@ pub const BASELINE_WINDOW_DAYS: i64 = 5;
 /// the record listed first). Every pair is reported as `matched`. It ignores names and references
 /// on purpose: it measures how far amount and date alone get.
 pub fn baseline(bank: &[BankTransaction], records: &[Record]) -> ReconcileResult {
+    // Per amount, records sorted by date: each bank line looks only at its date window.
     let mut by_amount: HashMap<Money, Vec<(NaiveDate, usize)>> = HashMap::new();
     for (i, r) in records.iter().enumerate() {
         by_amount.entry(r.amount).or_default().push((r.date, i));
     }
+    for candidates in by_amount.values_mut() {
+        candidates.sort_unstable();
+    }
+    let window = Days::new(BASELINE_WINDOW_DAYS as u64);
     let mut used = vec![false; records.len()];
     let mut matches = Vec::new();
     let mut unmatched_bank = Vec::new();
     for t in bank {
+        let from = t.booking_date.checked_sub_days(window).unwrap_or(NaiveDate::MIN);
+        let to = t.booking_date.checked_add_days(window).unwrap_or(NaiveDate::MAX);
         let best = by_amount.get(&t.amount).and_then(|candidates| {
+            let first = candidates.partition_point(|(date, _)| *date < from);
             candidates
+                .get(first..)
+                .unwrap_or(&[])
                 .iter()
+                .take_while(|(date, _)| *date <= to)
                 .filter(|(_, i)| !used.get(*i).copied().unwrap_or(true))
                 .map(|&(date, i)| ((date - t.booking_date).num_days().abs(), i))
-                .filter(|(gap, _)| *gap <= BASELINE_WINDOW_DAYS)
                 .min()
         });
         match best.and_then(|(gap, i)| records.get(i).map(|r| (gap, i, r))) {

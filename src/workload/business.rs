@@ -308,7 +308,8 @@ const VENDORS: &[(&str, bool)] = &[
 
 fn counterparty(profile: &Profile, style: BankStyle, role_seed: u64, index: u64, role: Role) -> Counterparty {
     let mut rng = Rng::derived(role_seed, index);
-    let (name, recurring_vendor) = match role {
+    // The flag is "pays by direct debit" for a vendor and "is a person" for a customer.
+    let (name, flag) = match role {
         Role::Vendor => {
             let base = VENDORS.get(index as usize % VENDORS.len()).copied().unwrap_or(("Vendor", false));
             let name = if (index as usize) < VENDORS.len() {
@@ -318,14 +319,16 @@ fn counterparty(profile: &Profile, style: BankStyle, role_seed: u64, index: u64,
             };
             (name, base.1)
         }
-        _ if role == Role::Customer && rng.chance(0.15) => (person_name(&mut rng), false),
+        _ if role == Role::Customer && rng.chance(0.15) => (person_name(&mut rng), true),
         _ => (company_name(&mut rng, style), false),
     };
-    let bank_names = bank_names(&mut rng, &name, style);
+    let person = role == Role::Customer && flag;
+    let direct_debit = role == Role::Vendor && flag;
+    let bank_names = bank_names(&mut rng, &name, style, person);
     let account = account_number(&mut rng, style);
     let channel = match role {
         Role::Vendor => {
-            if recurring_vendor {
+            if direct_debit {
                 Channel::DirectDebit
             } else {
                 Channel::Card
@@ -349,7 +352,7 @@ fn counterparty(profile: &Profile, style: BankStyle, role_seed: u64, index: u64,
     };
     let lag_days = match role {
         Role::Vendor => rng.range(0, 2) as u32,
-        _ => rng.range(0, i64::from(profile.max_lag_days.saturating_mul(2) / 3)) as u32,
+        _ => rng.range(0, i64::from(profile.lag_limit() * 2 / 3)) as u32,
     };
     let fee = (channel == Channel::Wire).then(|| {
         let fees = [750_i64, 1000, 1500, 2000, 2500, 3500];
@@ -509,7 +512,7 @@ fn abbreviate(word: &str) -> String {
     }
 }
 
-fn bank_names(rng: &mut Rng, name: &str, style: BankStyle) -> Vec<String> {
+fn bank_names(rng: &mut Rng, name: &str, style: BankStyle, person: bool) -> Vec<String> {
     let width = style.payee_width();
     let full = bank_print(name, 80);
     let words: Vec<&str> = full.split_whitespace().collect();
@@ -526,12 +529,16 @@ fn bank_names(rng: &mut Rng, name: &str, style: BankStyle) -> Vec<String> {
         cut(core.join(" ")),
         cut(core.iter().map(|w| abbreviate(w)).collect::<Vec<_>>().join(" ")),
     ];
-    let first = core.first().copied().unwrap_or("X");
-    variants.push(cut(if rng.chance(0.5) { format!("{first} HOLDINGS") } else { format!("{first} GROUP") }));
-    if words.len() == 2 {
-        // A person: banks print "SMITH J" or "J SMITH".
-        let initial: String = words.first().and_then(|w| w.chars().next()).map(String::from).unwrap_or_default();
-        variants.push(cut(format!("{} {initial}", words.get(1).copied().unwrap_or(""))));
+    if person {
+        // Banks print people as "SMITH J" or "J SMITH", whichever order the books use.
+        let first_initial: String = words.first().and_then(|w| w.chars().next()).map(String::from).unwrap_or_default();
+        let last_initial: String = words.last().and_then(|w| w.chars().next()).map(String::from).unwrap_or_default();
+        variants.push(cut(format!("{} {first_initial}", words.last().copied().unwrap_or(""))));
+        variants.push(cut(format!("{last_initial} {}", words.first().copied().unwrap_or(""))));
+    } else {
+        // A parent company or trading name pays on the customer's behalf.
+        let first = core.first().copied().unwrap_or("X");
+        variants.push(cut(if rng.chance(0.5) { format!("{first} HOLDINGS") } else { format!("{first} GROUP") }));
     }
     // The usual form first, then one or two others in a fixed per-counterparty order.
     let primary = rng.index(3);

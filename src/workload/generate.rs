@@ -227,6 +227,9 @@ impl<'a> Gen<'a> {
         for d in 0..day_count {
             let day = self.days.get(d).copied().unwrap_or(self.start);
             let quota = target * (d + 1) / day_count;
+            if d > 0 && self.days.get(d - 1).is_some_and(|prev| prev.month() != day.month()) {
+                self.monthly_lines(day);
+            }
             while self.records.len() < quota {
                 match self.rng.weighted(&weights) {
                     0 => self.one_to_one(day),
@@ -340,7 +343,7 @@ impl<'a> Gen<'a> {
 
     fn lag(&mut self, side: Side) -> u32 {
         let usual = i64::from(self.cp(side).map(|c| c.lag_days).unwrap_or(1));
-        self.rng.range(usual - 1, usual + 2).clamp(0, i64::from(self.profile.max_lag_days)) as u32
+        self.rng.range(usual - 1, usual + 2).clamp(0, i64::from(self.profile.lag_limit())) as u32
     }
 
     // ---- records ---------------------------------------------------------------------------------
@@ -548,7 +551,8 @@ impl<'a> Gen<'a> {
             return;
         }
         let side = self.customer_with(|c| c.fee.is_some());
-        let amount = self.amount_cents(side).max(5_000);
+        // Wires carry invoices large enough to be worth their fee.
+        let amount = self.amount_cents(side).max(50_000);
         let rec = self.invoice(day, side, amount);
         let habit_fee = self.cp(side).and_then(|c| c.fee);
         let short = match habit_fee {
@@ -620,7 +624,11 @@ impl<'a> Gen<'a> {
         let mut total = 0;
         for _ in 0..k {
             let side = self.customer_with(|c| matches!(c.channel, Channel::Card | Channel::Check));
-            let amount = self.amount_cents(side);
+            // Card payments and mailed checks are small; large invoices are paid by transfer.
+            let mut amount = self.amount_cents(side);
+            while amount > 250_000 {
+                amount /= 10;
+            }
             total += amount;
             let rec = self.invoice(day, side, amount);
             recs.push(rec);
@@ -708,7 +716,7 @@ impl<'a> Gen<'a> {
             reference: Some(number.clone()),
             description: Some(format!("Check {number} to {name}")),
         });
-        let date = add_business_days(day, self.rng.range(2, i64::from(self.profile.max_lag_days.max(2))) as u32);
+        let date = add_business_days(day, self.rng.range(2, i64::from(self.profile.lag_limit().max(2))) as u32);
         if !self.in_period(date) {
             return; // outstanding check
         }
@@ -803,24 +811,24 @@ impl<'a> Gen<'a> {
     /// an invoice from before this period.
     fn bank_noise(&mut self, day: NaiveDate) {
         let style = self.business.style;
-        match self.rng.weighted(&[0.35, 0.15, 0.2, 0.3]) {
+        match self.rng.weighted(&[0.25, 0.2, 0.45, 0.1]) {
             0 => {
+                // Per-item charges: incoming wire fees, returned-item fees, stop-payment fees.
                 let (text, code) = verb(style, Verb::Fee);
-                let fee = self.rng.pick(&[500_i64, 1_200, 1_500, 2_500, 3_500]).copied().unwrap_or(1_500);
-                let mut t = BankTransaction::new(day, self.money(-fee));
-                t.description = text.to_string();
-                t.bank_code = Some(code.to_string());
-                self.push_bank(t);
+                let (what, fee) = match self.rng.below(3) {
+                    0 => ("WIRE FEE", 1_500),
+                    1 => ("RETURNED ITEM FEE", 3_500),
+                    _ => ("STOP PAYMENT FEE", 3_000),
+                };
+                self.simple_line(day, -fee, format!("{text} {what}"), code);
             }
             1 => {
-                let (text, code) = verb(style, Verb::Interest);
-                let amount = self.rng.range(1, 20_000);
-                let mut t = BankTransaction::new(day, self.money(amount));
-                t.description = text.to_string();
-                t.bank_code = Some(code.to_string());
-                self.push_bank(t);
+                let (text, code) = verb(style, Verb::Deposit);
+                let amount = self.rng.pick(ROUND_UNITS).copied().unwrap_or(100) * 100;
+                self.simple_line(day, amount, text.to_string(), code);
             }
-            3 if self.first_invoice > 1 => {
+            2 if self.first_invoice > 1 => {
+                // A payment of an invoice from an earlier period, which these books do not hold.
                 let side = self.customer();
                 let amount = self.amount_cents(side);
                 let back = 1 + self.rng.below((self.first_invoice - 1).min(500));
@@ -829,13 +837,32 @@ impl<'a> Gen<'a> {
                 self.line(day, amount, side, Verb::CreditTransfer, style.apply(&reference), style.in_field());
             }
             _ => {
-                let (text, code) = verb(style, Verb::Deposit);
-                let amount = self.rng.pick(ROUND_UNITS).copied().unwrap_or(100) * 100;
-                let mut t = BankTransaction::new(day, self.money(amount));
-                t.description = text.to_string();
-                t.bank_code = Some(code.to_string());
-                self.push_bank(t);
+                // A card payment disputed by the customer and pulled back by the processor.
+                let processor = self.business.processor.clone();
+                let (text, code) = verb(style, Verb::DirectDebit);
+                let amount = self.rng.range(1_000, 50_000);
+                self.simple_line(day, -amount, format!("{text} {processor} CHARGEBACK"), code);
             }
         }
+    }
+
+    /// The charges and interest a bank books once a month.
+    fn monthly_lines(&mut self, day: NaiveDate) {
+        let style = self.business.style;
+        let (text, code) = verb(style, Verb::Fee);
+        let fee = self.rng.pick(&[900_i64, 1_200, 1_500, 2_500]).copied().unwrap_or(1_500);
+        self.simple_line(day, -fee, text.to_string(), code);
+        if self.rng.chance(0.7) {
+            let (text, code) = verb(style, Verb::Interest);
+            let amount = self.rng.range(1, 20_000);
+            self.simple_line(day, amount, text.to_string(), code);
+        }
+    }
+
+    fn simple_line(&mut self, day: NaiveDate, amount: i64, description: String, code: &str) -> usize {
+        let mut t = BankTransaction::new(day, self.money(amount));
+        t.description = description;
+        t.bank_code = Some(code.to_string());
+        self.push_bank(t)
     }
 }

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 /// line cannot exhaust memory.
 pub const MAX_RECORDS: usize = 5_000_000;
 
+/// The longest payment lag honoured, in business days, whatever a profile asks for: longer lags
+/// would only push payments out of the period.
+pub const MAX_LAG_DAYS: u32 = 60;
+
 /// The longest period a workload spans, in business days (about one year): beyond that the
 /// workload grows denser rather than longer, as a larger business would.
 pub const MAX_BUSINESS_DAYS: u32 = 260;
@@ -70,7 +74,7 @@ impl Profile {
             batch: 0.02,
             split: 0.01,
             check: 0.03,
-            transfer: 0.01,
+            transfer: 0.005,
             mangled_reference: 0.05,
             missing_reference: 0.02,
             round_amount: 0.05,
@@ -92,7 +96,7 @@ impl Profile {
             batch: 0.06,
             split: 0.03,
             check: 0.06,
-            transfer: 0.02,
+            transfer: 0.01,
             mangled_reference: 0.35,
             missing_reference: 0.15,
             round_amount: 0.20,
@@ -114,7 +118,7 @@ impl Profile {
             batch: 0.12,
             split: 0.06,
             check: 0.08,
-            transfer: 0.03,
+            transfer: 0.01,
             mangled_reference: 0.60,
             missing_reference: 0.35,
             round_amount: 0.40,
@@ -152,6 +156,11 @@ impl Profile {
         let per_day = self.records_per_day.max(1);
         let days = self.record_target().div_ceil(per_day);
         (days.min(MAX_BUSINESS_DAYS as usize) as u32).max(20)
+    }
+
+    /// [`max_lag_days`](Self::max_lag_days), at most [`MAX_LAG_DAYS`].
+    pub fn lag_limit(&self) -> u32 {
+        self.max_lag_days.min(MAX_LAG_DAYS)
     }
 
     /// How many customers the business has: more records, more customers, but each customer still
