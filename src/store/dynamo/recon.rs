@@ -1535,7 +1535,7 @@ impl RuleStore for DynamoStore {
         let head = self.rule_head(&keys, name).await?.ok_or_else(not_found)?;
         let items = self.range_all(None, keys.rule_versions(name), None).await?;
         let mut versions = items.iter().map(|i| rule_from_item(i, head.active)).collect::<Result<Vec<_>, _>>()?;
-        versions.sort_by(|a, b| b.version.cmp(&a.version));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.version));
         if versions.is_empty() {
             return Err(not_found());
         }
