@@ -5,6 +5,8 @@
 //! 100 items. In short: every partition key starts with `T#{tenant}#`, so no query can reach
 //! another tenant's items; listings are keyset-paginated Queries (never a Scan); creations are
 //! conditional on `attribute_not_exists(PK)`; records carry a `version` checked on every update.
+//! Runs, matches with their claims, discrepancies, rules, the audit trail and API keys are in
+//! `dynamo/recon.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
