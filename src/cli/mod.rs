@@ -13,6 +13,7 @@ mod parse;
 mod reconcile;
 mod report;
 mod serve;
+mod store;
 
 /// bankrec: bank reconciliation for finance teams.
 #[derive(Debug, Parser)]
@@ -38,6 +39,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage API keys.
     Keys(keys::KeysArgs),
+    /// Set up storage: `bankrec store init --store dynamodb://TABLE --blobs s3://BUCKET`.
+    Store(store::StoreArgs),
 }
 
 /// Runs one command.
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Store(args) => store::run(args),
     }
 }
 

@@ -6,10 +6,14 @@
 //! carries it, and an object of another tenant is reported as not found.
 
 pub mod blobs;
+#[cfg(feature = "aws")]
+pub mod dynamo;
 pub mod keys;
 pub mod model;
 pub mod recon;
 pub mod reports;
+#[cfg(feature = "aws")]
+pub mod s3;
 pub mod sqlite;
 mod sqlite_recon;
 mod sqlite_reports;
@@ -18,6 +22,8 @@ use async_trait::async_trait;
 
 use crate::domain::Record;
 pub use blobs::{BlobError, BlobKey, Blobs, FsBlobs};
+#[cfg(feature = "aws")]
+pub use dynamo::DynamoStore;
 pub use keys::{ApiKey, KeyHash, KeyStore, SqliteKeyStore};
 pub use model::{
     Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord, StoredTransaction,
@@ -28,6 +34,8 @@ pub use recon::{
     ResolutionAction, RuleStore, RuleVersion, Run, RunOutcome, RunStatus, StoredMatch,
 };
 pub use reports::{ReportJob, ReportStatus, ReportStore};
+#[cfg(feature = "aws")]
+pub use s3::{PresignedRequest, S3Blobs};
 pub use sqlite::SqliteStore;
 
 /// Largest page any listing returns.

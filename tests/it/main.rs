@@ -2,6 +2,8 @@
 
 mod api;
 mod api_recon;
+#[cfg(feature = "aws")]
+mod aws;
 mod cli;
 mod corpus;
 mod fuzz_regressions;
