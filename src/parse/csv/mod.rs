@@ -560,7 +560,17 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         }
         let pos = record.position();
         let line = lines.line_at(text.as_bytes(), pos.map_or(0, |p| p.byte() as usize));
-        let cell_at = |i: usize| record.get(i).and_then(|b| std::str::from_utf8(b).ok()).map(str::trim).unwrap_or("");
+        // The input is already text, so the row is valid UTF-8 as a whole: check it once, then
+        // slice each cell out of it (per-cell checks showed up in profiles).
+        let row_text = std::str::from_utf8(record.as_slice()).ok();
+        let cell_at = |i: usize| {
+            record
+                .range(i)
+                .and_then(|r| row_text.and_then(|t| t.get(r)))
+                .or_else(|| record.get(i).and_then(|b| std::str::from_utf8(b).ok()))
+                .map(str::trim)
+                .unwrap_or("")
+        };
         let blank = (0..record.len()).all(|i| cell_at(i).is_empty());
 
         if cols.is_none() {
