@@ -1210,7 +1210,10 @@ fn result(mut matches: Vec<Match>, bank: &[BankTransaction], records: &[Record])
                 auto_bank += m.bank_ids.len();
             }
             MatchStatus::Suggested => summary.suggested += 1,
-            MatchStatus::Discrepancy => summary.discrepancies += 1,
+            MatchStatus::Discrepancy => {
+                summary.discrepancies += 1;
+                auto_bank += m.bank_ids.len();
+            }
         }
         bank_used.extend(m.bank_ids.iter().cloned());
         rec_used.extend(m.record_ids.iter().cloned());
