@@ -50,7 +50,7 @@ impl Default for GroupConfig {
             max_steps: 5_000,
             window_days: 60,
             payouts: true,
-            payout_days: 7,
+            payout_days: 14,
             payout_candidates: 20,
         }
     }
@@ -245,10 +245,11 @@ pub fn reconcile(
             }
         }
         let bindex = BankIndex::build(&banks);
+        let open = OpenRecords::new(&rindex.by_date, explained);
         let many_recs: Vec<Vec<Edge>> = (0..banks.len())
             .into_par_iter()
             .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map(|i| ctx.bank_groups(i as u32, &explained))
+            .map(|i| ctx.bank_groups(i as u32, &open))
             .collect::<Result<_, _>>()?;
         let many_banks: Vec<Vec<Edge>> = (0..recs.len())
             .into_par_iter()
@@ -471,7 +472,7 @@ impl Ctx<'_, '_> {
     }
 
     /// n:1 — several records paid by one bank line.
-    fn bank_groups(&self, i: u32, explained: &[u8]) -> Result<Vec<Edge>, RuleError> {
+    fn bank_groups(&self, i: u32, open: &OpenRecords) -> Result<Vec<Edge>, RuleError> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
@@ -520,49 +521,71 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(b.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(vec![i], group)? {
+            if let Some(e) = self.group_edge(vec![i], group, false)? {
                 out.push(e);
             }
         }
         if out.is_empty() && self.config.groups.payouts {
-            out = self.payout_groups(i, b, explained)?;
+            out = self.payout_groups(i, b, open)?;
         }
         Ok(out)
     }
 
     /// A processor payout or lockbox deposit pays invoices of many customers and names none of
     /// them. Its parts can only be found among records nothing else explains, dated shortly
-    /// before it, adding up exactly; without evidence such a group is only ever suggested.
-    fn payout_groups(&self, i: u32, b: &BankItem<'_>, explained: &[u8]) -> Result<Vec<Edge>, RuleError> {
+    /// before it, adding up exactly. An exact sum that no other combination of the candidates
+    /// reaches is strong evidence; one made only of records nothing else explains is matched.
+    fn payout_groups(&self, i: u32, b: &BankItem<'_>, open: &OpenRecords) -> Result<Vec<Edge>, RuleError> {
         let g = &self.config.groups;
         let from = shift(b.date, -g.payout_days);
-        let start = self.rindex.by_date.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date < from));
-        let mut cands: Vec<(u32, i64, (u8, i64))> = self
-            .rindex
-            .by_date
-            .get(start..)
-            .unwrap_or(&[])
-            .iter()
-            .copied()
-            .take_while(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date))
-            .filter_map(|ri| {
-                let r = self.rec(ri)?;
-                let level = explained.get(ri as usize).copied().unwrap_or(2);
-                if level >= 2 {
-                    return None;
-                }
-                let fits = r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs();
-                (fits && !self.memory.is_rejected(&b.tx.id, &r.rec.id))
-                    .then(|| (ri, r.units.abs(), (level, (b.date - r.rec.date).num_days())))
+        let fits = |ri: u32| {
+            self.rec(ri).is_some_and(|r| {
+                r.currency == b.currency
+                    && sign(r.units) == sign(b.units)
+                    && r.units.abs() < b.units.abs()
+                    && !self.memory.is_rejected(&b.tx.id, &r.rec.id)
             })
-            .collect();
-        cands.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)));
-        cands.truncate(g.payout_candidates);
-        let items: Vec<(u32, i64)> = cands.iter().map(|c| (c.0, c.1)).collect();
+        };
+        // Nearest first, records nothing explains before those only suggested elsewhere; each
+        // list is read backwards from the bank date a bounded number of steps, so dense days
+        // cost no more than sparse ones.
+        let mut cands: Vec<u32> = Vec::with_capacity(g.payout_candidates);
+        for list in [&open.unexplained, &open.suggested] {
+            let end = list.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date));
+            let room = g.payout_candidates.saturating_sub(cands.len());
+            cands.extend(
+                list.get(..end)
+                    .unwrap_or(&[])
+                    .iter()
+                    .rev()
+                    .take(PAYOUT_SCAN)
+                    .copied()
+                    .take_while(|r| self.rec(*r).is_some_and(|x| x.rec.date >= from))
+                    .filter(|r| fits(*r))
+                    .take(room),
+            );
+        }
+        let items: Vec<(u32, i64)> =
+            cands.iter().filter_map(|ri| self.rec(*ri).map(|r| (*ri, r.units.abs()))).collect();
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps * 4, max_solutions: 2 };
+        let (groups, complete) = subset::find_exact(b.units.abs(), &items, caps);
+        // A unique sum is evidence only when a coincidence was unlikely: the subsets searched,
+        // spread over the cents up to the target, would hit it by chance this often.
+        let subsets: f64 = (2..=g.max_size.min(items.len())).map(|k| binomial(items.len(), k)).sum();
+        let coincidence = subsets / (b.units.unsigned_abs() as f64 / 100.0).max(1.0);
+        let unique = complete && groups.len() == 1 && coincidence <= MAX_COINCIDENCE;
         let mut out = Vec::new();
-        for group in subset::find(b.units.abs(), 0, &items, caps) {
-            if let Some(mut e) = self.group_edge(vec![i], group)? {
+        for group in groups {
+            let all_open = group.iter().all(|r| open.level(*r) == 0);
+            // Deposits gather what arrived over a few days; a sum drawn from records weeks apart
+            // is likelier a coincidence among many candidates.
+            let dates: Vec<NaiveDate> = group.iter().filter_map(|r| self.rec(*r)).map(|r| r.rec.date).collect();
+            let span = match (dates.iter().min(), dates.iter().max()) {
+                (Some(a), Some(z)) => (*z - *a).num_days(),
+                _ => i64::MAX,
+            };
+            let certain = unique && all_open && span <= PAYOUT_SPAN_DAYS;
+            if let Some(mut e) = self.group_edge(vec![i], group, certain)? {
                 if let Evidence::Group(s) = &mut e.evidence {
                     s.reasons.push("parts found among unexplained records (payout or deposit)".into());
                 }
@@ -623,14 +646,15 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(r.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(group, vec![ri])? {
+            if let Some(e) = self.group_edge(group, vec![ri], false)? {
                 out.push(e);
             }
         }
         Ok(out)
     }
 
-    fn group_edge(&self, bank: Vec<u32>, recs: Vec<u32>) -> Result<Option<Edge>, RuleError> {
+    /// A group's edge; `unique` says that its exact sum was the only one among open records.
+    fn group_edge(&self, bank: Vec<u32>, recs: Vec<u32>, unique: bool) -> Result<Option<Edge>, RuleError> {
         let w = &self.config.weights;
         let bs: Vec<&BankItem<'_>> = bank.iter().filter_map(|i| self.bank(*i)).collect();
         let rs: Vec<&RecordItem<'_>> = recs.iter().filter_map(|i| self.rec(*i)).collect();
@@ -688,6 +712,13 @@ impl Ctx<'_, '_> {
         };
         s.add("date", date, format!("{lag} business day(s) apart"));
         s.add("group_size", -0.3 * (members.saturating_sub(2)) as f64, format!("group of {members}"));
+        if unique {
+            s.add(
+                "unique_sum",
+                UNIQUE_SUM,
+                "the only combination of otherwise unexplained records that adds up exactly",
+            );
+        }
         let mut confidence = sigmoid(s.score);
         let mut method = Method::SubsetSum;
         let mut rule = None;
@@ -750,6 +781,47 @@ impl Ctx<'_, '_> {
         same_bank(eb, xb) && same_rec(er, xr)
     }
 }
+
+/// Records not yet explained by a certain match, by date, for payout searches.
+struct OpenRecords {
+    /// Records no edge explains.
+    unexplained: Vec<u32>,
+    /// Records only suggested elsewhere.
+    suggested: Vec<u32>,
+    /// Per record: 0 unexplained, 1 suggested, 2 certain.
+    levels: Vec<u8>,
+}
+
+impl OpenRecords {
+    fn new(by_date: &[u32], levels: Vec<u8>) -> Self {
+        let level = |r: &u32| levels.get(*r as usize).copied().unwrap_or(2);
+        let unexplained = by_date.iter().copied().filter(|r| level(r) == 0).collect();
+        let suggested = by_date.iter().copied().filter(|r| level(r) == 1).collect();
+        OpenRecords { unexplained, suggested, levels }
+    }
+
+    fn level(&self, r: u32) -> u8 {
+        self.levels.get(r as usize).copied().unwrap_or(2)
+    }
+}
+
+/// Log-odds added to a payout whose exact sum is the only one among otherwise unexplained
+/// records: enough for a group of six, dated within days, to be matched without review.
+const UNIQUE_SUM: f64 = 3.5;
+
+/// Expected chance hits of a unique payout sum above which it is not evidence.
+const MAX_COINCIDENCE: f64 = 0.001;
+
+/// `n` choose `k`, as a float (only compared against thresholds).
+fn binomial(n: usize, k: usize) -> f64 {
+    (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+}
+
+/// Calendar days between the oldest and newest part of a payout that is matched on its unique sum.
+const PAYOUT_SPAN_DAYS: i64 = 4;
+
+/// Open records read per list and payout search, nearest dates first.
+const PAYOUT_SCAN: usize = 2_048;
 
 /// Exact-amount records read per bank line, nearest dates first.
 const EXACT_SCAN: usize = 48;
