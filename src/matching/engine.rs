@@ -521,7 +521,7 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(b.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(vec![i], group, false)? {
+            if let Some(e) = self.group_edge(vec![i], group, 0.0)? {
                 out.push(e);
             }
         }
@@ -565,17 +565,44 @@ impl Ctx<'_, '_> {
                     .take(room),
             );
         }
-        let items: Vec<(u32, i64)> =
-            cands.iter().filter_map(|ri| self.rec(*ri).map(|r| (*ri, r.units.abs()))).collect();
+        // A card processor pays out one day's sales, a lockbox deposits one day's checks: each
+        // day's open records are searched on their own too, a much smaller space in which an
+        // exact sum is far less often a coincidence.
+        let mut searches: Vec<Vec<u32>> = vec![cands];
+        let end = open.unexplained.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date));
+        let mut day: Option<(NaiveDate, Vec<u32>)> = None;
+        for ri in open.unexplained.get(..end).unwrap_or(&[]).iter().rev().take(PAYOUT_SCAN).copied() {
+            let Some(d) = self.rec(ri).map(|r| r.rec.date).filter(|d| *d >= from) else { break };
+            if day.as_ref().is_some_and(|(x, _)| *x != d) {
+                searches.extend(day.take().map(|(_, v)| v));
+            }
+            let (_, list) = day.get_or_insert_with(|| (d, Vec::new()));
+            if list.len() < PAYOUT_DAY_CANDIDATES && fits(ri) {
+                list.push(ri);
+            }
+        }
+        searches.extend(day.map(|(_, v)| v));
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps * 4, max_solutions: 2 };
-        let (groups, complete) = subset::find_exact(b.units.abs(), &items, caps);
-        // A unique sum is evidence only when a coincidence was unlikely: the subsets searched,
-        // spread over the cents up to the target, would hit it by chance this often.
-        let subsets: f64 = (2..=g.max_size.min(items.len())).map(|k| binomial(items.len(), k)).sum();
-        let coincidence = subsets / (b.units.unsigned_abs() as f64 / 100.0).max(1.0);
-        let unique = complete && groups.len() == 1 && coincidence <= MAX_COINCIDENCE;
+        let mut found: Vec<(Vec<u32>, f64)> = Vec::new();
+        for cands in searches.iter().filter(|c| c.len() >= 2) {
+            let items: Vec<(u32, i64)> =
+                cands.iter().filter_map(|ri| self.rec(*ri).map(|r| (*ri, r.units.abs()))).collect();
+            let (groups, complete) = subset::find_exact(b.units.abs(), &items, caps);
+            // A unique sum is evidence only when a coincidence was unlikely: the subsets
+            // searched, spread over the cents up to the target, would hit it by chance this often.
+            let subsets: f64 = (2..=g.max_size.min(items.len())).map(|k| binomial(items.len(), k)).sum();
+            let coincidence = subsets / (b.units.unsigned_abs() as f64 / 100.0).max(1.0);
+            let unique = complete && groups.len() == 1;
+            for group in groups {
+                let chance = if unique { coincidence } else { f64::INFINITY };
+                match found.iter_mut().find(|(g, _)| *g == group) {
+                    Some(f) => f.1 = f.1.min(chance),
+                    None => found.push((group, chance)),
+                }
+            }
+        }
         let mut out = Vec::new();
-        for group in groups {
+        for (group, chance) in found {
             let all_open = group.iter().all(|r| open.level(*r) == 0);
             // Deposits gather what arrived over a few days; a sum drawn from records weeks apart
             // is likelier a coincidence among many candidates.
@@ -584,8 +611,14 @@ impl Ctx<'_, '_> {
                 (Some(a), Some(z)) => (*z - *a).num_days(),
                 _ => i64::MAX,
             };
-            let certain = unique && all_open && span <= PAYOUT_SPAN_DAYS;
-            if let Some(mut e) = self.group_edge(vec![i], group, certain)? {
+            let bonus = if chance <= MAX_COINCIDENCE && all_open && span <= PAYOUT_SPAN_DAYS {
+                UNIQUE_SUM
+            } else if chance <= PLAUSIBLE_COINCIDENCE {
+                UNIQUE_PLAUSIBLE
+            } else {
+                0.0
+            };
+            if let Some(mut e) = self.group_edge(vec![i], group, bonus)? {
                 if let Evidence::Group(s) = &mut e.evidence {
                     s.reasons.push("parts found among unexplained records (payout or deposit)".into());
                 }
@@ -646,15 +679,16 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(r.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(group, vec![ri], false)? {
+            if let Some(e) = self.group_edge(group, vec![ri], 0.0)? {
                 out.push(e);
             }
         }
         Ok(out)
     }
 
-    /// A group's edge; `unique` says that its exact sum was the only one among open records.
-    fn group_edge(&self, bank: Vec<u32>, recs: Vec<u32>, unique: bool) -> Result<Option<Edge>, RuleError> {
+    /// A group's edge; `unique` is the log-odds its exact sum earns by being the only one among
+    /// open records (zero when it was not).
+    fn group_edge(&self, bank: Vec<u32>, recs: Vec<u32>, unique: f64) -> Result<Option<Edge>, RuleError> {
         let w = &self.config.weights;
         let bs: Vec<&BankItem<'_>> = bank.iter().filter_map(|i| self.bank(*i)).collect();
         let rs: Vec<&RecordItem<'_>> = recs.iter().filter_map(|i| self.rec(*i)).collect();
@@ -712,12 +746,8 @@ impl Ctx<'_, '_> {
         };
         s.add("date", date, format!("{lag} business day(s) apart"));
         s.add("group_size", -0.3 * (members.saturating_sub(2)) as f64, format!("group of {members}"));
-        if unique {
-            s.add(
-                "unique_sum",
-                UNIQUE_SUM,
-                "the only combination of otherwise unexplained records that adds up exactly",
-            );
+        if unique > 0.0 {
+            s.add("unique_sum", unique, "the only combination of open records found that adds up exactly");
         }
         let mut confidence = sigmoid(s.score);
         let mut method = Method::SubsetSum;
@@ -809,8 +839,17 @@ impl OpenRecords {
 /// records: enough for a group of six, dated within days, to be matched without review.
 const UNIQUE_SUM: f64 = 3.5;
 
-/// Expected chance hits of a unique payout sum above which it is not evidence.
+/// Expected chance hits of a unique payout sum at most which it is matched without review.
 const MAX_COINCIDENCE: f64 = 0.001;
+
+/// Expected chance hits of a unique payout sum at most which it is worth a suggestion.
+const PLAUSIBLE_COINCIDENCE: f64 = 0.2;
+
+/// Log-odds added to a payout whose unique sum is plausible but not certain evidence.
+const UNIQUE_PLAUSIBLE: f64 = 1.0;
+
+/// Open records of one day searched for a payout.
+const PAYOUT_DAY_CANDIDATES: usize = 24;
 
 /// `n` choose `k`, as a float (only compared against thresholds).
 fn binomial(n: usize, k: usize) -> f64 {
