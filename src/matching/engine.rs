@@ -569,9 +569,9 @@ impl Ctx<'_, '_> {
         // day's open records are searched on their own too, a much smaller space in which an
         // exact sum is far less often a coincidence.
         let mut searches: Vec<Vec<u32>> = vec![cands];
-        let end = open.unexplained.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date));
+        let end = open.all.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date));
         let mut day: Option<(NaiveDate, Vec<u32>)> = None;
-        for ri in open.unexplained.get(..end).unwrap_or(&[]).iter().rev().take(PAYOUT_SCAN).copied() {
+        for ri in open.all.get(..end).unwrap_or(&[]).iter().rev().take(PAYOUT_SCAN).copied() {
             let Some(d) = self.rec(ri).map(|r| r.rec.date).filter(|d| *d >= from) else { break };
             if day.as_ref().is_some_and(|(x, _)| *x != d) {
                 searches.extend(day.take().map(|(_, v)| v));
@@ -603,7 +603,9 @@ impl Ctx<'_, '_> {
         }
         let mut out = Vec::new();
         for (group, chance) in found {
-            let all_open = group.iter().all(|r| open.level(*r) == 0);
+            // A suggestion elsewhere does not claim a record; a certain match does, and such
+            // records never reach this search.
+            let all_open = group.iter().all(|r| open.level(*r) <= 1);
             // Deposits gather what arrived over a few days; a sum drawn from records weeks apart
             // is likelier a coincidence among many candidates.
             let dates: Vec<NaiveDate> = group.iter().filter_map(|r| self.rec(*r)).map(|r| r.rec.date).collect();
@@ -818,6 +820,8 @@ struct OpenRecords {
     unexplained: Vec<u32>,
     /// Records only suggested elsewhere.
     suggested: Vec<u32>,
+    /// Both of the above, by date.
+    all: Vec<u32>,
     /// Per record: 0 unexplained, 1 suggested, 2 certain.
     levels: Vec<u8>,
 }
@@ -827,7 +831,8 @@ impl OpenRecords {
         let level = |r: &u32| levels.get(*r as usize).copied().unwrap_or(2);
         let unexplained = by_date.iter().copied().filter(|r| level(r) == 0).collect();
         let suggested = by_date.iter().copied().filter(|r| level(r) == 1).collect();
-        OpenRecords { unexplained, suggested, levels }
+        let all = by_date.iter().copied().filter(|r| level(r) <= 1).collect();
+        OpenRecords { unexplained, suggested, all, levels }
     }
 
     fn level(&self, r: u32) -> u8 {
