@@ -569,10 +569,11 @@ impl Ctx<'_, '_> {
         // day's open records are searched on their own too, a much smaller space in which an
         // exact sum is far less often a coincidence.
         let mut searches: Vec<Vec<u32>> = vec![cands];
+        let day_from = shift(b.date, -PAYOUT_DAY_SPAN);
         let end = open.all.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date));
         let mut day: Option<(NaiveDate, Vec<u32>)> = None;
         for ri in open.all.get(..end).unwrap_or(&[]).iter().rev().take(PAYOUT_SCAN).copied() {
-            let Some(d) = self.rec(ri).map(|r| r.rec.date).filter(|d| *d >= from) else { break };
+            let Some(d) = self.rec(ri).map(|r| r.rec.date).filter(|d| *d >= day_from) else { break };
             if day.as_ref().is_some_and(|(x, _)| *x != d) {
                 searches.extend(day.take().map(|(_, v)| v));
             }
@@ -582,9 +583,11 @@ impl Ctx<'_, '_> {
             }
         }
         searches.extend(day.map(|(_, v)| v));
-        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps * 4, max_solutions: 2 };
         let mut found: Vec<(Vec<u32>, f64)> = Vec::new();
-        for cands in searches.iter().filter(|c| c.len() >= 2) {
+        for (k, cands) in searches.iter().enumerate().filter(|(_, c)| c.len() >= 2) {
+            // The wide search gets the larger budget; a day's records are fewer.
+            let steps = if k == 0 { g.max_steps * 4 } else { g.max_steps };
+            let caps = Caps { max_size: g.max_size, max_steps: steps, max_solutions: 2 };
             let items: Vec<(u32, i64)> =
                 cands.iter().filter_map(|ri| self.rec(*ri).map(|r| (*ri, r.units.abs()))).collect();
             let (groups, complete) = subset::find_exact(b.units.abs(), &items, caps);
@@ -853,6 +856,10 @@ const PLAUSIBLE_COINCIDENCE: f64 = 0.2;
 /// Log-odds added to a payout whose unique sum is plausible but not certain evidence.
 const UNIQUE_PLAUSIBLE: f64 = 1.0;
 
+/// Calendar days back from a payout whose records are searched day by day: processors and
+/// lockboxes pay within a few business days.
+const PAYOUT_DAY_SPAN: i64 = 7;
+
 /// Open records of one day searched for a payout.
 const PAYOUT_DAY_CANDIDATES: usize = 24;
 
@@ -1085,27 +1092,21 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
             .then(a.bank.cmp(&b.bank))
             .then(a.recs.cmp(&b.recs))
     });
-    let mut by_bank: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    let mut by_rec: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (k, e) in edges.iter().enumerate() {
-        for b in &e.bank {
-            by_bank.entry(*b).or_default().push(k);
-        }
-        for r in &e.recs {
-            by_rec.entry(*r).or_default().push(k);
-        }
-    }
-    let mut best_bank: BTreeMap<u32, f64> = BTreeMap::new();
-    let mut best_rec: BTreeMap<u32, f64> = BTreeMap::new();
+    let by_bank = Incidence::build(ctx.banks.len(), edges.iter().map(|e| e.bank.as_slice()));
+    let by_rec = Incidence::build(ctx.recs.len(), edges.iter().map(|e| e.recs.as_slice()));
+    let mut best_bank = vec![f64::NEG_INFINITY; ctx.banks.len()];
+    let mut best_rec = vec![f64::NEG_INFINITY; ctx.recs.len()];
     for e in &edges {
         let l = logit(e.confidence);
         for b in &e.bank {
-            let v = best_bank.entry(*b).or_insert(f64::NEG_INFINITY);
-            *v = v.max(l);
+            if let Some(v) = best_bank.get_mut(*b as usize) {
+                *v = v.max(l);
+            }
         }
         for r in &e.recs {
-            let v = best_rec.entry(*r).or_insert(f64::NEG_INFINITY);
-            *v = v.max(l);
+            if let Some(v) = best_rec.get_mut(*r as usize) {
+                *v = v.max(l);
+            }
         }
     }
     let mut bank_claimed = vec![false; ctx.banks.len()];
@@ -1127,9 +1128,8 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
         let mut rivals: Vec<usize> = e
             .bank
             .iter()
-            .filter_map(|b| by_bank.get(b))
-            .chain(e.recs.iter().filter_map(|r| by_rec.get(r)))
-            .flatten()
+            .flat_map(|b| by_bank.of(*b))
+            .chain(e.recs.iter().flat_map(|r| by_rec.of(*r)))
             .copied()
             .filter(|j| *j != k)
             .filter(|j| edges.get(*j).is_some_and(|x| !claimed(x, &bank_settled, &rec_settled)))
@@ -1144,8 +1144,8 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
         // A rival threatens only if it is close to this match and also (about) the best choice
         // for its own other items: a recurring bill's next payment prefers next month's bill.
         let best_elsewhere = |x: &Edge| {
-            let other_banks = x.bank.iter().filter(|b| !e.bank.contains(b)).filter_map(|b| best_bank.get(b));
-            let other_recs = x.recs.iter().filter(|r| !e.recs.contains(r)).filter_map(|r| best_rec.get(r));
+            let other_banks = x.bank.iter().filter(|b| !e.bank.contains(b)).filter_map(|b| best_bank.get(*b as usize));
+            let other_recs = x.recs.iter().filter(|r| !e.recs.contains(r)).filter_map(|r| best_rec.get(*r as usize));
             other_banks.chain(other_recs).fold(f64::NEG_INFINITY, |m, v| m.max(*v))
         };
         let own = logit(e.confidence);
@@ -1210,6 +1210,54 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
         out.push(to_match(e, outcome, &cfg.weights, bank, records));
     }
     out
+}
+
+/// Which edges touch each item, as one flat list with offsets: millions of items need no map
+/// and no list of their own.
+struct Incidence {
+    starts: Vec<usize>,
+    edges: Vec<usize>,
+}
+
+impl Incidence {
+    fn build<'e>(items: usize, members: impl Iterator<Item = &'e [u32]> + Clone) -> Self {
+        let mut starts = vec![0usize; items + 1];
+        for m in members.clone() {
+            for i in m {
+                if let Some(c) = starts.get_mut(*i as usize + 1) {
+                    *c += 1;
+                }
+            }
+        }
+        for k in 1..starts.len() {
+            let before = starts.get(k - 1).copied().unwrap_or(0);
+            if let Some(c) = starts.get_mut(k) {
+                *c += before;
+            }
+        }
+        let mut fill = starts.clone();
+        let mut edges = vec![0usize; starts.last().copied().unwrap_or(0)];
+        for (k, m) in members.enumerate() {
+            for i in m {
+                if let Some(pos) = fill.get_mut(*i as usize) {
+                    if let Some(slot) = edges.get_mut(*pos) {
+                        *slot = k;
+                    }
+                    *pos += 1;
+                }
+            }
+        }
+        Incidence { starts, edges }
+    }
+
+    /// The edges touching item `i`, in edge order.
+    fn of(&self, i: u32) -> &[usize] {
+        let i = i as usize;
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(a), Some(z)) => self.edges.get(*a..*z).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
 }
 
 /// How much worse than its other items' best option a rival may be and still count.
