@@ -590,11 +590,15 @@ impl Ctx<'_, '_> {
             let caps = Caps { max_size: g.max_size, max_steps: steps, max_solutions: 2 };
             let items: Vec<(u32, i64)> =
                 cands.iter().filter_map(|ri| self.rec(*ri).map(|r| (*ri, r.units.abs()))).collect();
-            let (groups, complete) = subset::find_exact(b.units.abs(), &items, caps);
             // A unique sum is evidence only when a coincidence was unlikely: the subsets
             // searched, spread over the cents up to the target, would hit it by chance this often.
             let subsets: f64 = (2..=g.max_size.min(items.len())).map(|k| binomial(items.len(), k)).sum();
             let coincidence = subsets / (b.units.unsigned_abs() as f64 / 100.0).max(1.0);
+            if k > 0 && coincidence > PLAUSIBLE_COINCIDENCE {
+                // A crowded day's sum would prove nothing; the wide search already proposes it.
+                continue;
+            }
+            let (groups, complete) = subset::find_exact(b.units.abs(), &items, caps);
             let unique = complete && groups.len() == 1;
             for group in groups {
                 let chance = if unique { coincidence } else { f64::INFINITY };
@@ -861,7 +865,7 @@ const UNIQUE_PLAUSIBLE: f64 = 1.0;
 const PAYOUT_DAY_SPAN: i64 = 7;
 
 /// Open records of one day searched for a payout.
-const PAYOUT_DAY_CANDIDATES: usize = 24;
+const PAYOUT_DAY_CANDIDATES: usize = 16;
 
 /// `n` choose `k`, as a float (only compared against thresholds).
 fn binomial(n: usize, k: usize) -> f64 {
