@@ -69,7 +69,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string(&result)?);
     } else {
-        print!("{}", summary(&result));
+        print!("{}", summary(&result, &bank, &records));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -224,7 +224,36 @@ fn with_spinner<T>(items: usize, work: impl FnOnce() -> T) -> T {
 
 const LISTED: usize = 50;
 
-fn summary(r: &ReconcileResult) -> String {
+/// The readable report: counts, then each exception with its date, amount and what it says, so
+/// that a person can act on it without looking the ids up.
+fn summary(r: &ReconcileResult, bank: &[BankTransaction], records: &[Record]) -> String {
+    let bank_by_id: std::collections::HashMap<&str, &BankTransaction> =
+        bank.iter().map(|t| (t.id.as_str(), t)).collect();
+    let rec_by_id: std::collections::HashMap<&str, &Record> = records.iter().map(|x| (x.id.as_str(), x)).collect();
+    let bank_line = |id: &str| match bank_by_id.get(id) {
+        Some(t) => {
+            let text = [t.payee.as_deref(), Some(t.description.as_str())]
+                .into_iter()
+                .flatten()
+                .filter(|x| !x.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join(" / ");
+            format!("{id}  {}  {:>12}  {}", t.booking_date, t.amount.amount(), squash(&text))
+        }
+        None => id.to_string(),
+    };
+    let record_line = |id: &str| match rec_by_id.get(id) {
+        Some(x) => {
+            let text = [x.counterparty.as_deref(), x.reference.as_deref(), x.description.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter(|x| !x.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join(" / ");
+            format!("{id}  {}  {:>12}  {}", x.date, x.amount.amount(), squash(&text))
+        }
+        None => id.to_string(),
+    };
     let s = &r.summary;
     let mut out = format!(
         "{} bank transaction(s), {} record(s)\n  matched        {}\n  suggested      {}\n  discrepancies  {}\n  unmatched bank {}\n  unmatched books {}\n  auto-match rate {:.1}%\n",
@@ -250,20 +279,34 @@ fn summary(r: &ReconcileResult) -> String {
         }
     };
     let describe = |m: &matching::Match| {
-        format!(
-            "bank {} ↔ books {}  confidence {:.2}{}",
-            m.bank_ids.join("+"),
-            m.record_ids.join("+"),
+        let mut text = format!(
+            "confidence {:.2}{}",
             m.confidence,
             if m.difference.is_zero() { String::new() } else { format!("  difference {}", m.difference) }
-        )
+        );
+        for id in &m.bank_ids {
+            text.push_str(&format!("\n    bank  {}", bank_line(id)));
+        }
+        for id in &m.record_ids {
+            text.push_str(&format!("\n    books {}", record_line(id)));
+        }
+        text
     };
     let of = |status: MatchStatus| r.matches.iter().filter(|m| m.status == status).map(describe).collect::<Vec<_>>();
     section(&mut out, "Discrepancies", of(MatchStatus::Discrepancy));
     section(&mut out, "Suggestions to review", of(MatchStatus::Suggested));
-    section(&mut out, "Bank transactions without a match", r.unmatched_bank.clone());
-    section(&mut out, "Records without a match", r.unmatched_records.clone());
+    section(&mut out, "Bank transactions without a match", r.unmatched_bank.iter().map(|id| bank_line(id)).collect());
+    section(&mut out, "Records without a match", r.unmatched_records.iter().map(|id| record_line(id)).collect());
     out
+}
+
+/// Free text on one line, cut to a width that keeps the report readable.
+fn squash(text: &str) -> String {
+    let one_line = bankrec::parse::text::squash_ws(text);
+    match one_line.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", one_line.get(..cut).unwrap_or_default()),
+        None => one_line,
+    }
 }
 
 #[cfg(test)]
@@ -316,6 +359,11 @@ mod tests {
             assert!(first.get(key).is_some(), "match lacks {key}: {first}");
         }
         assert!(result.summary.matched > 0);
-        assert!(summary(&result).contains("auto-match rate"));
+        let text = summary(&result, &bank, &books);
+        assert!(text.contains("auto-match rate"));
+        if let Some(id) = result.unmatched_bank.first() {
+            let line = bank.iter().find(|t| &t.id == id).map(|t| t.booking_date.to_string()).unwrap_or_default();
+            assert!(text.contains(&format!("{id}  {line}")), "unmatched line lacks its date: {text}");
+        }
     }
 }

@@ -50,7 +50,7 @@ impl Default for GroupConfig {
             max_steps: 5_000,
             window_days: 60,
             payouts: true,
-            payout_days: 7,
+            payout_days: 14,
             payout_candidates: 20,
         }
     }
@@ -245,10 +245,11 @@ pub fn reconcile(
             }
         }
         let bindex = BankIndex::build(&banks);
+        let open = OpenRecords::new(&rindex.by_date, explained);
         let many_recs: Vec<Vec<Edge>> = (0..banks.len())
             .into_par_iter()
             .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map(|i| ctx.bank_groups(i as u32, &explained))
+            .map(|i| ctx.bank_groups(i as u32, &open))
             .collect::<Result<_, _>>()?;
         let many_banks: Vec<Vec<Edge>> = (0..recs.len())
             .into_par_iter()
@@ -471,7 +472,7 @@ impl Ctx<'_, '_> {
     }
 
     /// n:1 — several records paid by one bank line.
-    fn bank_groups(&self, i: u32, explained: &[u8]) -> Result<Vec<Edge>, RuleError> {
+    fn bank_groups(&self, i: u32, open: &OpenRecords) -> Result<Vec<Edge>, RuleError> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
@@ -520,49 +521,113 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(b.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(vec![i], group)? {
+            if let Some(e) = self.group_edge(vec![i], group, 0.0)? {
                 out.push(e);
             }
         }
         if out.is_empty() && self.config.groups.payouts {
-            out = self.payout_groups(i, b, explained)?;
+            out = self.payout_groups(i, b, open)?;
         }
         Ok(out)
     }
 
     /// A processor payout or lockbox deposit pays invoices of many customers and names none of
     /// them. Its parts can only be found among records nothing else explains, dated shortly
-    /// before it, adding up exactly; without evidence such a group is only ever suggested.
-    fn payout_groups(&self, i: u32, b: &BankItem<'_>, explained: &[u8]) -> Result<Vec<Edge>, RuleError> {
+    /// before it, adding up exactly. An exact sum that no other combination of the candidates
+    /// reaches is strong evidence; one made only of records nothing else explains is matched.
+    fn payout_groups(&self, i: u32, b: &BankItem<'_>, open: &OpenRecords) -> Result<Vec<Edge>, RuleError> {
         let g = &self.config.groups;
         let from = shift(b.date, -g.payout_days);
-        let start = self.rindex.by_date.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date < from));
-        let mut cands: Vec<(u32, i64, (u8, i64))> = self
-            .rindex
-            .by_date
-            .get(start..)
-            .unwrap_or(&[])
-            .iter()
-            .copied()
-            .take_while(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date))
-            .filter_map(|ri| {
-                let r = self.rec(ri)?;
-                let level = explained.get(ri as usize).copied().unwrap_or(2);
-                if level >= 2 {
-                    return None;
-                }
-                let fits = r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs();
-                (fits && !self.memory.is_rejected(&b.tx.id, &r.rec.id))
-                    .then(|| (ri, r.units.abs(), (level, (b.date - r.rec.date).num_days())))
+        let fits = |ri: u32| {
+            self.rec(ri).is_some_and(|r| {
+                r.currency == b.currency
+                    && sign(r.units) == sign(b.units)
+                    && r.units.abs() < b.units.abs()
+                    && !self.memory.is_rejected(&b.tx.id, &r.rec.id)
             })
-            .collect();
-        cands.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)));
-        cands.truncate(g.payout_candidates);
-        let items: Vec<(u32, i64)> = cands.iter().map(|c| (c.0, c.1)).collect();
-        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps * 4, max_solutions: 2 };
+        };
+        // Nearest first, records nothing explains before those only suggested elsewhere; each
+        // list is read backwards from the bank date a bounded number of steps, so dense days
+        // cost no more than sparse ones.
+        let mut cands: Vec<u32> = Vec::with_capacity(g.payout_candidates);
+        for list in [&open.unexplained, &open.suggested] {
+            let end = list.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date));
+            let room = g.payout_candidates.saturating_sub(cands.len());
+            cands.extend(
+                list.get(..end)
+                    .unwrap_or(&[])
+                    .iter()
+                    .rev()
+                    .take(PAYOUT_SCAN)
+                    .copied()
+                    .take_while(|r| self.rec(*r).is_some_and(|x| x.rec.date >= from))
+                    .filter(|r| fits(*r))
+                    .take(room),
+            );
+        }
+        // A card processor pays out one day's sales, a lockbox deposits one day's checks: each
+        // day's open records are searched on their own too, a much smaller space in which an
+        // exact sum is far less often a coincidence.
+        let mut searches: Vec<Vec<u32>> = vec![cands];
+        let day_from = shift(b.date, -PAYOUT_DAY_SPAN);
+        let end = open.all.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date));
+        let mut day: Option<(NaiveDate, Vec<u32>)> = None;
+        for ri in open.all.get(..end).unwrap_or(&[]).iter().rev().take(PAYOUT_SCAN).copied() {
+            let Some(d) = self.rec(ri).map(|r| r.rec.date).filter(|d| *d >= day_from) else { break };
+            if day.as_ref().is_some_and(|(x, _)| *x != d) {
+                searches.extend(day.take().map(|(_, v)| v));
+            }
+            let (_, list) = day.get_or_insert_with(|| (d, Vec::new()));
+            if list.len() < PAYOUT_DAY_CANDIDATES && fits(ri) {
+                list.push(ri);
+            }
+        }
+        searches.extend(day.map(|(_, v)| v));
+        let mut found: Vec<(Vec<u32>, f64)> = Vec::new();
+        for (k, cands) in searches.iter().enumerate().filter(|(_, c)| c.len() >= 2) {
+            // The wide search gets the larger budget; a day's records are fewer.
+            let steps = if k == 0 { g.max_steps * 4 } else { g.max_steps };
+            let caps = Caps { max_size: g.max_size, max_steps: steps, max_solutions: 2 };
+            let items: Vec<(u32, i64)> =
+                cands.iter().filter_map(|ri| self.rec(*ri).map(|r| (*ri, r.units.abs()))).collect();
+            // A unique sum is evidence only when a coincidence was unlikely: the subsets
+            // searched, spread over the cents up to the target, would hit it by chance this often.
+            let subsets: f64 = (2..=g.max_size.min(items.len())).map(|k| binomial(items.len(), k)).sum();
+            let coincidence = subsets / (b.units.unsigned_abs() as f64 / 100.0).max(1.0);
+            if k > 0 && coincidence > PLAUSIBLE_COINCIDENCE {
+                // A crowded day's sum would prove nothing; the wide search already proposes it.
+                continue;
+            }
+            let (groups, complete) = subset::find_exact(b.units.abs(), &items, caps);
+            let unique = complete && groups.len() == 1;
+            for group in groups {
+                let chance = if unique { coincidence } else { f64::INFINITY };
+                match found.iter_mut().find(|(g, _)| *g == group) {
+                    Some(f) => f.1 = f.1.min(chance),
+                    None => found.push((group, chance)),
+                }
+            }
+        }
         let mut out = Vec::new();
-        for group in subset::find(b.units.abs(), 0, &items, caps) {
-            if let Some(mut e) = self.group_edge(vec![i], group)? {
+        for (group, chance) in found {
+            // A suggestion elsewhere does not claim a record; a certain match does, and such
+            // records never reach this search.
+            let all_open = group.iter().all(|r| open.level(*r) <= 1);
+            // Deposits gather what arrived over a few days; a sum drawn from records weeks apart
+            // is likelier a coincidence among many candidates.
+            let dates: Vec<NaiveDate> = group.iter().filter_map(|r| self.rec(*r)).map(|r| r.rec.date).collect();
+            let span = match (dates.iter().min(), dates.iter().max()) {
+                (Some(a), Some(z)) => (*z - *a).num_days(),
+                _ => i64::MAX,
+            };
+            let bonus = if chance <= MAX_COINCIDENCE && all_open && span <= PAYOUT_SPAN_DAYS {
+                UNIQUE_SUM
+            } else if chance <= PLAUSIBLE_COINCIDENCE {
+                UNIQUE_PLAUSIBLE
+            } else {
+                0.0
+            };
+            if let Some(mut e) = self.group_edge(vec![i], group, bonus)? {
                 if let Evidence::Group(s) = &mut e.evidence {
                     s.reasons.push("parts found among unexplained records (payout or deposit)".into());
                 }
@@ -623,14 +688,16 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(r.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(group, vec![ri])? {
+            if let Some(e) = self.group_edge(group, vec![ri], 0.0)? {
                 out.push(e);
             }
         }
         Ok(out)
     }
 
-    fn group_edge(&self, bank: Vec<u32>, recs: Vec<u32>) -> Result<Option<Edge>, RuleError> {
+    /// A group's edge; `unique` is the log-odds its exact sum earns by being the only one among
+    /// open records (zero when it was not).
+    fn group_edge(&self, bank: Vec<u32>, recs: Vec<u32>, unique: f64) -> Result<Option<Edge>, RuleError> {
         let w = &self.config.weights;
         let bs: Vec<&BankItem<'_>> = bank.iter().filter_map(|i| self.bank(*i)).collect();
         let rs: Vec<&RecordItem<'_>> = recs.iter().filter_map(|i| self.rec(*i)).collect();
@@ -688,6 +755,9 @@ impl Ctx<'_, '_> {
         };
         s.add("date", date, format!("{lag} business day(s) apart"));
         s.add("group_size", -0.3 * (members.saturating_sub(2)) as f64, format!("group of {members}"));
+        if unique > 0.0 {
+            s.add("unique_sum", unique, "the only combination of open records found that adds up exactly");
+        }
         let mut confidence = sigmoid(s.score);
         let mut method = Method::SubsetSum;
         let mut rule = None;
@@ -750,6 +820,63 @@ impl Ctx<'_, '_> {
         same_bank(eb, xb) && same_rec(er, xr)
     }
 }
+
+/// Records not yet explained by a certain match, by date, for payout searches.
+struct OpenRecords {
+    /// Records no edge explains.
+    unexplained: Vec<u32>,
+    /// Records only suggested elsewhere.
+    suggested: Vec<u32>,
+    /// Both of the above, by date.
+    all: Vec<u32>,
+    /// Per record: 0 unexplained, 1 suggested, 2 certain.
+    levels: Vec<u8>,
+}
+
+impl OpenRecords {
+    fn new(by_date: &[u32], levels: Vec<u8>) -> Self {
+        let level = |r: &u32| levels.get(*r as usize).copied().unwrap_or(2);
+        let unexplained = by_date.iter().copied().filter(|r| level(r) == 0).collect();
+        let suggested = by_date.iter().copied().filter(|r| level(r) == 1).collect();
+        let all = by_date.iter().copied().filter(|r| level(r) <= 1).collect();
+        OpenRecords { unexplained, suggested, all, levels }
+    }
+
+    fn level(&self, r: u32) -> u8 {
+        self.levels.get(r as usize).copied().unwrap_or(2)
+    }
+}
+
+/// Log-odds added to a payout whose exact sum is the only one among otherwise unexplained
+/// records: enough for a group of six, dated within days, to be matched without review.
+const UNIQUE_SUM: f64 = 3.5;
+
+/// Expected chance hits of a unique payout sum at most which it is matched without review.
+const MAX_COINCIDENCE: f64 = 0.001;
+
+/// Expected chance hits of a unique payout sum at most which it is worth a suggestion.
+const PLAUSIBLE_COINCIDENCE: f64 = 0.2;
+
+/// Log-odds added to a payout whose unique sum is plausible but not certain evidence.
+const UNIQUE_PLAUSIBLE: f64 = 1.0;
+
+/// Calendar days back from a payout whose records are searched day by day: processors and
+/// lockboxes pay within a few business days.
+const PAYOUT_DAY_SPAN: i64 = 7;
+
+/// Open records of one day searched for a payout.
+const PAYOUT_DAY_CANDIDATES: usize = 16;
+
+/// `n` choose `k`, as a float (only compared against thresholds).
+fn binomial(n: usize, k: usize) -> f64 {
+    (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+}
+
+/// Calendar days between the oldest and newest part of a payout that is matched on its unique sum.
+const PAYOUT_SPAN_DAYS: i64 = 4;
+
+/// Open records read per list and payout search, nearest dates first.
+const PAYOUT_SCAN: usize = 2_048;
 
 /// Exact-amount records read per bank line, nearest dates first.
 const EXACT_SCAN: usize = 48;
@@ -969,27 +1096,21 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
             .then(a.bank.cmp(&b.bank))
             .then(a.recs.cmp(&b.recs))
     });
-    let mut by_bank: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    let mut by_rec: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (k, e) in edges.iter().enumerate() {
-        for b in &e.bank {
-            by_bank.entry(*b).or_default().push(k);
-        }
-        for r in &e.recs {
-            by_rec.entry(*r).or_default().push(k);
-        }
-    }
-    let mut best_bank: BTreeMap<u32, f64> = BTreeMap::new();
-    let mut best_rec: BTreeMap<u32, f64> = BTreeMap::new();
+    let by_bank = Incidence::build(ctx.banks.len(), edges.iter().map(|e| e.bank.as_slice()));
+    let by_rec = Incidence::build(ctx.recs.len(), edges.iter().map(|e| e.recs.as_slice()));
+    let mut best_bank = vec![f64::NEG_INFINITY; ctx.banks.len()];
+    let mut best_rec = vec![f64::NEG_INFINITY; ctx.recs.len()];
     for e in &edges {
         let l = logit(e.confidence);
         for b in &e.bank {
-            let v = best_bank.entry(*b).or_insert(f64::NEG_INFINITY);
-            *v = v.max(l);
+            if let Some(v) = best_bank.get_mut(*b as usize) {
+                *v = v.max(l);
+            }
         }
         for r in &e.recs {
-            let v = best_rec.entry(*r).or_insert(f64::NEG_INFINITY);
-            *v = v.max(l);
+            if let Some(v) = best_rec.get_mut(*r as usize) {
+                *v = v.max(l);
+            }
         }
     }
     let mut bank_claimed = vec![false; ctx.banks.len()];
@@ -1011,9 +1132,8 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
         let mut rivals: Vec<usize> = e
             .bank
             .iter()
-            .filter_map(|b| by_bank.get(b))
-            .chain(e.recs.iter().filter_map(|r| by_rec.get(r)))
-            .flatten()
+            .flat_map(|b| by_bank.of(*b))
+            .chain(e.recs.iter().flat_map(|r| by_rec.of(*r)))
             .copied()
             .filter(|j| *j != k)
             .filter(|j| edges.get(*j).is_some_and(|x| !claimed(x, &bank_settled, &rec_settled)))
@@ -1028,8 +1148,8 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
         // A rival threatens only if it is close to this match and also (about) the best choice
         // for its own other items: a recurring bill's next payment prefers next month's bill.
         let best_elsewhere = |x: &Edge| {
-            let other_banks = x.bank.iter().filter(|b| !e.bank.contains(b)).filter_map(|b| best_bank.get(b));
-            let other_recs = x.recs.iter().filter(|r| !e.recs.contains(r)).filter_map(|r| best_rec.get(r));
+            let other_banks = x.bank.iter().filter(|b| !e.bank.contains(b)).filter_map(|b| best_bank.get(*b as usize));
+            let other_recs = x.recs.iter().filter(|r| !e.recs.contains(r)).filter_map(|r| best_rec.get(*r as usize));
             other_banks.chain(other_recs).fold(f64::NEG_INFINITY, |m, v| m.max(*v))
         };
         let own = logit(e.confidence);
@@ -1094,6 +1214,54 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
         out.push(to_match(e, outcome, &cfg.weights, bank, records));
     }
     out
+}
+
+/// Which edges touch each item, as one flat list with offsets: millions of items need no map
+/// and no list of their own.
+struct Incidence {
+    starts: Vec<usize>,
+    edges: Vec<usize>,
+}
+
+impl Incidence {
+    fn build<'e>(items: usize, members: impl Iterator<Item = &'e [u32]> + Clone) -> Self {
+        let mut starts = vec![0usize; items + 1];
+        for m in members.clone() {
+            for i in m {
+                if let Some(c) = starts.get_mut(*i as usize + 1) {
+                    *c += 1;
+                }
+            }
+        }
+        for k in 1..starts.len() {
+            let before = starts.get(k - 1).copied().unwrap_or(0);
+            if let Some(c) = starts.get_mut(k) {
+                *c += before;
+            }
+        }
+        let mut fill = starts.clone();
+        let mut edges = vec![0usize; starts.last().copied().unwrap_or(0)];
+        for (k, m) in members.enumerate() {
+            for i in m {
+                if let Some(pos) = fill.get_mut(*i as usize) {
+                    if let Some(slot) = edges.get_mut(*pos) {
+                        *slot = k;
+                    }
+                    *pos += 1;
+                }
+            }
+        }
+        Incidence { starts, edges }
+    }
+
+    /// The edges touching item `i`, in edge order.
+    fn of(&self, i: u32) -> &[usize] {
+        let i = i as usize;
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(a), Some(z)) => self.edges.get(*a..*z).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
 }
 
 /// How much worse than its other items' best option a rival may be and still count.
@@ -1210,7 +1378,10 @@ fn result(mut matches: Vec<Match>, bank: &[BankTransaction], records: &[Record])
                 auto_bank += m.bank_ids.len();
             }
             MatchStatus::Suggested => summary.suggested += 1,
-            MatchStatus::Discrepancy => summary.discrepancies += 1,
+            MatchStatus::Discrepancy => {
+                summary.discrepancies += 1;
+                auto_bank += m.bank_ids.len();
+            }
         }
         bank_used.extend(m.bank_ids.iter().cloned());
         rec_used.extend(m.record_ids.iter().cloned());

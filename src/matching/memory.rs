@@ -224,11 +224,15 @@ impl Memory {
 
     /// Whether this exact pair was rejected.
     pub fn is_rejected(&self, bank_id: &str, record_id: &str) -> bool {
-        self.rejected_pairs.contains(&pair_key(bank_id, record_id))
+        // Asked for every candidate pair: without rejections, no key is built.
+        !self.rejected_pairs.is_empty() && self.rejected_pairs.contains(&pair_key(bank_id, record_id))
     }
 
     /// Whether pairing these names was rejected more often than confirmed.
     pub fn names_rejected(&self, bank_name: &str, counterparty: &str) -> bool {
+        if self.rejected_names.is_empty() {
+            return false;
+        }
         let rejected = self.rejected_names.get(&pair_key(bank_name, counterparty)).copied().unwrap_or(0);
         let confirmed = self.aliases.get(bank_name).and_then(|m| m.get(counterparty)).copied().unwrap_or(0);
         rejected > 0 && rejected >= confirmed

@@ -108,7 +108,8 @@ pub struct Summary {
     pub unmatched_bank: usize,
     /// Records in no match.
     pub unmatched_records: usize,
-    /// Share of bank transactions auto-matched (status `matched`), in [0, 1].
+    /// Share of bank transactions matched without review (status `matched` or `discrepancy`), in
+    /// [0, 1].
     pub auto_match_rate: f64,
 }
 

@@ -26,7 +26,19 @@ pub fn find(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> Ve
     search(target, tolerance, items, caps)
 }
 
+/// The exact solutions of a search for `target` among `items`, and whether they are all there
+/// are: true only when the search ran to its end, within its step cap, without stopping at
+/// `max_solutions`.
+pub fn find_exact(target: i64, items: &[(u32, i64)], caps: Caps) -> (Vec<Vec<u32>>, bool) {
+    let (found, complete) = search_all(target, 0, items, caps);
+    (found, complete)
+}
+
 fn search(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> Vec<Vec<u32>> {
+    search_all(target, tolerance, items, caps).0
+}
+
+fn search_all(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> (Vec<Vec<u32>>, bool) {
     let mut sorted: Vec<(u32, i64)> =
         items.iter().copied().filter(|(_, a)| *a > 0 && *a <= target + tolerance).collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -49,12 +61,13 @@ fn search(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> Vec<
         found: Vec::new(),
     };
     search.walk(0, 0);
+    let complete = search.steps <= caps.max_steps && search.found.len() < caps.max_solutions;
     let mut found = search.found;
     found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.len().cmp(&b.1.len())).then(a.1.cmp(&b.1)));
     if found.first().is_some_and(|f| f.0 == 0) {
         found.retain(|f| f.0 == 0);
     }
-    found.into_iter().map(|(_, ids)| ids).collect()
+    (found.into_iter().map(|(_, ids)| ids).collect(), complete)
 }
 
 struct Search<'a> {
@@ -136,6 +149,23 @@ mod tests {
         let items = [(1, 67), (2, 38), (3, 38), (4, 38), (5, 38), (6, 38), (7, 33)];
         let caps = Caps { max_size: 6, max_steps: 100_000, max_solutions: 2 };
         assert_eq!(find(100, 5, &items, caps), vec![vec![1, 7]]);
+    }
+
+    #[test]
+    fn a_single_exact_sum_is_unique_only_when_the_search_ran_to_its_end() {
+        let items = [(1, 210_000), (2, 345_000), (3, 175_000), (4, 98_000)];
+        assert_eq!(find_exact(730_000, &items, CAPS), (vec![vec![1, 2, 3]], true));
+        let cramped = Caps { max_size: 6, max_steps: 2, max_solutions: 2 };
+        assert!(!find_exact(730_000, &items, cramped).1);
+    }
+
+    #[test]
+    fn two_exact_sums_are_not_unique() {
+        let items = [(1, 100), (2, 100), (3, 200)];
+        let caps = Caps { max_size: 6, max_steps: 1_000, max_solutions: 2 };
+        let (found, complete) = find_exact(300, &items, caps);
+        assert_eq!(found.len(), 2);
+        assert!(!complete);
     }
 
     #[test]

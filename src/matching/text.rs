@@ -149,7 +149,21 @@ pub fn name_keys(normalised: &str) -> impl Iterator<Item = String> + '_ {
 /// folded, so that a bank's truncation (`LUKASI MARKET`) finds the full name (`Łukasiewicz
 /// Marketing`).
 pub fn word_key(word: &str) -> String {
-    word.replace("oe", "o").replace("ue", "u").replace("ae", "a").chars().take(4).collect()
+    if has_umlaut_spelling(word) {
+        fold_umlauts(word).chars().take(4).collect()
+    } else {
+        word.chars().take(4).collect()
+    }
+}
+
+/// Whether `word` holds a German umlaut spelled out (`oe`, `ue`, `ae`).
+fn has_umlaut_spelling(word: &str) -> bool {
+    word.as_bytes().windows(2).any(|w| matches!(w, [b'o' | b'u' | b'a', b'e']))
+}
+
+/// `word` with spelled-out umlauts folded to their base letter.
+fn fold_umlauts(word: &str) -> String {
+    word.replace("oe", "o").replace("ue", "u").replace("ae", "a")
 }
 
 /// How alike two counterparty names are, in [0, 1]; `None` when either is empty after
@@ -195,10 +209,13 @@ fn word_match(a: &str, b: &str) -> bool {
     if prefix(a, b) || prefix(b, a) {
         return true;
     }
-    let plain = |s: &str| s.replace("oe", "o").replace("ue", "u").replace("ae", "a");
-    let (pa, pb) = (plain(a), plain(b));
-    if pa == pb || prefix(&pa, &pb) || prefix(&pb, &pa) {
-        return true;
+    // Folding changes nothing (and costs two allocations per comparison) unless a word holds a
+    // spelled-out umlaut.
+    if has_umlaut_spelling(a) || has_umlaut_spelling(b) {
+        let (pa, pb) = (fold_umlauts(a), fold_umlauts(b));
+        if pa == pb || prefix(&pa, &pb) || prefix(&pb, &pa) {
+            return true;
+        }
     }
     let initial = |x: &str, y: &str| x.chars().count() == 1 && y.starts_with(x);
     initial(a, b) || initial(b, a)

@@ -46,7 +46,7 @@ pub struct KindScore {
     pub pairs: usize,
     /// Share of them among all proposals (matched, suggested, discrepancy).
     pub recall: f64,
-    /// Share of them among auto-matches only.
+    /// Share of them among automatic matches (`matched` or `discrepancy`).
     pub auto_recall: f64,
 }
 
@@ -61,11 +61,16 @@ pub struct Scores {
     pub records: usize,
     /// Pairs implied by the truth groups.
     pub truth_pairs: usize,
-    /// Auto-matches only (status `matched`).
+    /// Automatic matches: those the engine made without human review, status `matched` or
+    /// `discrepancy` (a discrepancy claims its items as a match does; only its difference awaits
+    /// resolution).
     pub auto: PairScores,
+    /// Status `matched` alone: the part of the automatic matches whose amounts agree exactly.
+    #[serde(default)]
+    pub matched: PairScores,
     /// Every proposal (matched, suggested and discrepancy).
     pub all: PairScores,
-    /// Share of bank transactions in an auto-match.
+    /// Share of bank transactions in an automatic match (`matched` or `discrepancy`).
     pub auto_match_rate: f64,
     /// Recall per kind of truth group, for the kinds present in the truth.
     pub per_kind: Vec<KindScore>,
@@ -93,6 +98,9 @@ impl<'a> Ids<'a> {
 }
 
 /// Scores `result` against `truth`.
+///
+/// "Auto" means what the engine decided without human review: matches with status `matched` or
+/// `discrepancy`, which both claim their items. Suggestions count only towards `all`.
 pub fn evaluate(result: &ReconcileResult, truth: &[TruthGroup]) -> Scores {
     let mut bank_ids = Ids::default();
     let mut record_ids = Ids::default();
@@ -106,22 +114,27 @@ pub fn evaluate(result: &ReconcileResult, truth: &[TruthGroup]) -> Scores {
         }
     }
     let mut auto: HashSet<(u32, u32)> = HashSet::new();
+    let mut exact: HashSet<(u32, u32)> = HashSet::new();
     let mut all: HashSet<(u32, u32)> = HashSet::new();
     let mut auto_bank: HashSet<u32> = HashSet::new();
     let mut seen_bank: HashSet<u32> = HashSet::new();
     for m in &result.matches {
+        let automatic = matches!(m.status, MatchStatus::Matched | MatchStatus::Discrepancy);
         let matched = m.status == MatchStatus::Matched;
         for b in &m.bank_ids {
             let b = bank_ids.get(b);
             seen_bank.insert(b);
-            if matched {
+            if automatic {
                 auto_bank.insert(b);
             }
             for r in &m.record_ids {
                 let pair = (b, record_ids.get(r));
                 all.insert(pair);
-                if matched {
+                if automatic {
                     auto.insert(pair);
+                }
+                if matched {
+                    exact.insert(pair);
                 }
             }
         }
@@ -162,6 +175,7 @@ pub fn evaluate(result: &ReconcileResult, truth: &[TruthGroup]) -> Scores {
         records,
         truth_pairs: truth_pairs.len(),
         auto: PairScores::new(auto.len(), hits(&auto), truth_pairs.len()),
+        matched: PairScores::new(exact.len(), hits(&exact), truth_pairs.len()),
         all: PairScores::new(all.len(), hits(&all), truth_pairs.len()),
         auto_match_rate: ratio(auto_bank.len(), bank_transactions),
         per_kind,
@@ -314,6 +328,22 @@ mod tests {
         assert_eq!(s.kind_recall(GroupKind::Batch), Some(1.0 / 3.0));
         assert_eq!(s.kind_recall(GroupKind::Split), Some(0.0));
         assert_eq!(s.kind_recall(GroupKind::Check), None);
+    }
+
+    #[test]
+    fn discrepancies_count_as_automatic_matches_but_not_as_exact_ones() {
+        let result = ReconcileResult {
+            matches: vec![
+                proposal(&["b1"], &["r1"], MatchStatus::Discrepancy),
+                proposal(&["b2"], &["r2"], MatchStatus::Matched),
+            ],
+            summary: Summary { bank_transactions: 4, ..Default::default() },
+            ..Default::default()
+        };
+        let s = evaluate(&result, &truth());
+        assert_eq!((s.auto.proposed, s.auto.correct), (2, 2));
+        assert_eq!((s.matched.proposed, s.matched.correct), (1, 1));
+        assert_eq!(s.auto_match_rate, 0.5);
     }
 
     #[test]

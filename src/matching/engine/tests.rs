@@ -356,9 +356,37 @@ fn a_small_realistic_workload_meets_the_quality_bar() {
     let rules = RuleSet::defaults().unwrap_or_default();
     let r = reconcile(&w.bank, &w.records, &rules, &Memory::default(), &EngineConfig::default()).unwrap_or_default();
     let s = evaluate(&r, &w.truth);
-    assert!(s.auto.precision >= 0.99, "auto precision {}", s.auto.precision);
-    assert!(s.auto.recall >= 0.75, "auto recall {}", s.auto.recall);
-    assert!(s.all.recall >= 0.82, "recall {}", s.all.recall);
+    assert!(s.auto.precision >= 0.995, "auto precision {}", s.auto.precision);
+    assert!(s.auto.recall >= 0.8, "auto recall {}", s.auto.recall);
+    assert!(s.all.recall >= 0.88, "recall {}", s.all.recall);
+}
+
+#[test]
+fn a_deposit_naming_nothing_is_matched_to_the_only_open_invoices_adding_up_to_it() {
+    let bank = [tx("dep", 11, 730_000, "", "LOCKBOX DEPOSIT")];
+    let records = [
+        inv("a", 4, 210_000, "Maple & Co", "INV-0144"),
+        inv("b", 5, 345_000, "Lakeside Clinic", "INV-0145"),
+        inv("c", 8, 175_000, "Tidewater Books", "INV-0147"),
+        inv("d", 9, 98_000, "Orchard Bakery", "INV-0151"),
+    ];
+    let r = run(&bank, &records);
+    let m = find(&r, "dep");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["a", "b", "c"])));
+    assert_eq!(m.map(|m| m.status), Some(MatchStatus::Matched));
+}
+
+#[test]
+fn a_deposit_that_two_combinations_explain_is_only_suggested() {
+    let bank = [tx("dep", 11, 300_000, "", "DEPOSIT")];
+    let records = [
+        inv("a", 8, 100_000, "Maple & Co", "INV-1"),
+        inv("b", 8, 200_000, "Lakeside Clinic", "INV-2"),
+        inv("c", 8, 100_000, "Tidewater Books", "INV-3"),
+    ];
+    let r = run(&bank, &records);
+    assert!(!r.matches.is_empty());
+    assert!(r.matches.iter().all(|m| m.status == MatchStatus::Suggested), "{:?}", r.matches);
 }
 
 #[test]
