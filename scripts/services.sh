@@ -54,3 +54,13 @@ start_dynamodb_local() {
 stop_services() {
   [ -z "${DYNAMODB_PID:-}" ] || kill "$DYNAMODB_PID" 2>/dev/null || true
 }
+
+# The report tests rasterise PDF pages with pdftoppm (Debian's poppler-utils).
+ensure_pdftoppm() {
+  command -v pdftoppm >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq poppler-utils >/dev/null) || echo "poppler-utils not installed: the PDF test falls back to reading the PDF text"
+  else
+    echo "pdftoppm not found and cannot be installed: the PDF test falls back to reading the PDF text"
+  fi
+}
