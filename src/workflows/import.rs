@@ -4,12 +4,15 @@
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
+use crate::domain::BalanceCheck;
 use crate::domain::{Currency, Money};
 use crate::parse::{self, Format, ParseError, ParseOptions, Warning};
+use crate::store::model::new_id;
 use crate::store::model::{derived_id, hex};
 use crate::store::{
     Account, BlobError, BlobKey, Blobs, ItemStatus, StatementImport, Store, StoreError, StoredTransaction, TenantId,
 };
+use crate::store::{Discrepancy, DiscrepancyKind};
 
 /// Why an import was refused. Nothing was stored in any of these cases.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +129,9 @@ pub async fn import_statement(
         imported_at: Utc::now(),
     };
 
-    warnings.extend(balance_chain_warning(store, tenant, &import).await?);
+    let chain = balance_chain_break(store, tenant, &import).await?;
+    let chain_gap = chain.as_ref().map(|(_, gap)| *gap);
+    warnings.extend(chain.map(|(w, _)| w));
 
     // The raw file first: if the store write then fails, the blob is removed again; if the
     // process dies in between, the orphan blob is overwritten by the retry (same key, same bytes).
@@ -139,6 +144,14 @@ pub async fn import_statement(
         }
     };
     let created = stored.transactions_imported > 0 || stored.imported_at == import.imported_at;
+    if created {
+        // Carried forward as `balance` discrepancies, so a reconciliation cannot be completed
+        // over a statement that does not add up without someone looking at it.
+        let raised = balance_discrepancies(&statements, &stored, chain_gap.as_ref());
+        if !raised.is_empty() {
+            store.add_discrepancies(tenant, &raised, "import").await?;
+        }
+    }
     Ok(ImportOutcome { import: stored, created, warnings })
 }
 
@@ -196,13 +209,13 @@ fn select_statements(
     Ok(wanted)
 }
 
-/// A warning when this statement's opening balance differs from the closing balance of the import
-/// that ends right before it.
-async fn balance_chain_warning(
+/// A warning, and the difference, when this statement's opening balance differs from the closing
+/// balance of the import that ends right before it.
+async fn balance_chain_break(
     store: &dyn Store,
     tenant: &TenantId,
     import: &StatementImport,
-) -> Result<Option<Warning>, StoreError> {
+) -> Result<Option<(Warning, Money)>, StoreError> {
     let (Some(opening), Some(start)) = (import.opening_balance, import.start_date) else {
         return Ok(None);
     };
@@ -214,13 +227,61 @@ async fn balance_chain_warning(
         .max_by_key(|i| (i.end_date, i.imported_at));
     Ok(previous.and_then(|p| {
         let closing: Money = p.closing_balance?;
-        (closing.amount() != opening.amount()).then(|| Warning {
-            line: None,
-            statement: None,
-            message: format!(
-                "balance chain broken: this statement opens at {opening}, the previous one ({}) closed at {closing}",
-                p.file_name
-            ),
+        (closing.amount() != opening.amount()).then(|| {
+            let warning = Warning {
+                line: None,
+                statement: None,
+                message: format!(
+                    "balance chain broken: this statement opens at {opening}, the previous one ({}) closed at {closing}",
+                    p.file_name
+                ),
+            };
+            (warning, Money::new(opening.amount() - closing.amount(), opening.currency()))
         })
     }))
+}
+
+/// The `balance` discrepancies an import raises: each statement whose lines do not add up to its
+/// closing balance, and a broken chain with the previous statement.
+fn balance_discrepancies(
+    statements: &[crate::domain::Statement],
+    import: &StatementImport,
+    chain: Option<&Money>,
+) -> Vec<Discrepancy> {
+    let now = Utc::now();
+    let date = import.end_date.or(import.start_date).unwrap_or(now.date_naive());
+    let raise = |amount: rust_decimal::Decimal, date, description: String| Discrepancy {
+        id: new_id("dis"),
+        account_id: import.account_id.clone(),
+        run_id: None,
+        kind: DiscrepancyKind::Balance,
+        amount,
+        transaction_ids: vec![],
+        record_ids: vec![],
+        match_id: None,
+        date,
+        description,
+        proposal: Some("ask the bank for the missing or corrected statement, or adjust with a note".into()),
+        resolution: None,
+        created_at: now,
+        version: 1,
+    };
+    let mut out = Vec::new();
+    for s in statements {
+        if let BalanceCheck::Mismatch { computed, stated } = s.balance_check() {
+            out.push(raise(
+                stated.amount() - computed.amount(),
+                s.end_date.unwrap_or(date),
+                format!("{}: opening + lines = {computed}, the closing balance says {stated}", import.file_name),
+            ));
+        }
+    }
+    if let Some(gap) = chain {
+        out.push(raise(
+            gap.amount(),
+            import.start_date.unwrap_or(date),
+            format!("{}: opens {gap} away from the previous statement's closing balance", import.file_name),
+        ));
+    }
+    out
 }

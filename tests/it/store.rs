@@ -290,6 +290,13 @@ pub async fn a_broken_balance_chain_is_reported(h: Harness) {
     assert!(first.warnings.iter().all(|w| !w.message.contains("balance chain")));
     let second = import_statement(&*h.store, &*h.blobs, &t, "acc_1", "mar.csv", &mar, &opts).await.unwrap();
     assert!(second.warnings.iter().any(|w| w.message.contains("balance chain broken")), "{:?}", second.warnings);
+    // Carried forward as an open `balance` discrepancy of the gap (111.00 - 1.00 opens at 110.00,
+    // 7.00 above February's closing 103.00), once only.
+    let open = h.store.list_discrepancies(&t, Some("acc_1"), Some(true), None, 10).await.unwrap().items;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!((open[0].kind, open[0].amount), (DiscrepancyKind::Balance, Decimal::new(700, 2)));
+    import_statement(&*h.store, &*h.blobs, &t, "acc_1", "mar.csv", &mar, &opts).await.unwrap();
+    assert_eq!(h.store.list_discrepancies(&t, Some("acc_1"), Some(true), None, 10).await.unwrap().items.len(), 1);
 }
 
 /// Account `acc_1` with three imported lines (+10.00, -4.50, +7.25) and three records.
@@ -1008,6 +1015,18 @@ pub async fn the_audit_trail_is_paged_by_sequence_and_filtered_by_entity(h: Harn
     assert_eq!(after, one[1..]);
 }
 
+pub async fn a_statement_whose_lines_do_not_add_up_raises_a_balance_discrepancy(h: Harness) {
+    let t = tenant("t1");
+    h.store.create_account(&t, &account("acc_1", "EUR")).await.unwrap();
+    let sta = b":20:STMT\n:25:DE44500105175407324931\n:28C:1\n:60F:C260301EUR10,00\n:61:2603020302C5,00NTRFNONREF//B1\n:86:Payment\n:62F:C260302EUR20,00\n-\n";
+    let out =
+        import_statement(&*h.store, &*h.blobs, &t, "acc_1", "x.sta", sta, &ParseOptions::default()).await.unwrap();
+    assert_eq!(out.import.transactions_imported, 1);
+    let open = h.store.list_discrepancies(&t, Some("acc_1"), Some(true), None, 10).await.unwrap().items;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!((open[0].kind, open[0].amount), (DiscrepancyKind::Balance, Decimal::new(500, 2)));
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -1023,6 +1042,7 @@ macro_rules! conformance {
                 transactions_are_filtered_by_date_and_paginated_without_gaps,
                 records_are_imported_updated_and_skipped_idempotently,
                 a_broken_balance_chain_is_reported,
+                a_statement_whose_lines_do_not_add_up_raises_a_balance_discrepancy,
                 a_finished_run_claims_its_items_and_marks_the_rest_unmatched,
                 a_run_whose_match_conflicts_writes_nothing,
                 a_manual_match_on_a_matched_item_is_a_conflict,
