@@ -475,13 +475,19 @@ fn fill_period(statement: &mut Statement) {
 /// Normalises text for fingerprints: case-folded, alphanumerics only, single spaces.
 pub fn normalise_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    normalise_into(&mut out, s);
+    out
+}
+
+/// [`normalise_text`] into a buffer the caller reuses.
+fn normalise_into(out: &mut String, s: &str) {
+    out.clear();
     for word in s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         if !out.is_empty() {
             out.push(' ');
         }
         out.extend(word.chars().flat_map(char::to_lowercase));
     }
-    out
 }
 
 /// Gives every transaction without a bank id a fingerprint id: a hash of account, date, amount,
@@ -489,30 +495,46 @@ pub fn normalise_text(s: &str) -> String {
 /// ordinal is counted among identical lines only, so an overlapping export that starts mid-day
 /// still yields the same ids for the same lines.
 fn assign_fingerprints(statement: &mut Statement) {
+    use std::fmt::Write as _;
     let mut seen: HashMap<[u8; 32], u32> = HashMap::new();
     let account = statement.account.id.clone();
+    // Buffers reused across lines: this runs for every line of files without ids (most CSV).
+    let (mut text, mut number) = (String::new(), String::new());
     for t in statement.transactions.iter_mut().filter(|t| t.id_source == IdSource::Fingerprint) {
         let mut h = Sha256::new();
         h.update(account.as_bytes());
         h.update([0]);
-        h.update(t.booking_date.to_string().as_bytes());
+        number.clear();
+        let _ = write!(number, "{}", t.booking_date);
+        h.update(number.as_bytes());
         h.update([0]);
-        h.update(t.amount.amount().normalize().to_string().as_bytes());
+        number.clear();
+        let _ = write!(number, "{}", t.amount.amount().normalize());
+        h.update(number.as_bytes());
         h.update(t.amount.currency().code().as_bytes());
         h.update([0]);
-        h.update(normalise_text(&t.description).as_bytes());
+        normalise_into(&mut text, &t.description);
+        h.update(text.as_bytes());
         h.update([0]);
-        h.update(normalise_text(t.payee.as_deref().unwrap_or("")).as_bytes());
+        normalise_into(&mut text, t.payee.as_deref().unwrap_or(""));
+        h.update(text.as_bytes());
         let key: [u8; 32] = h.clone().finalize().into();
         let ordinal = seen.entry(key).and_modify(|n| *n += 1).or_insert(0);
         h.update(ordinal.to_be_bytes());
         let digest = h.finalize();
-        t.id = format!("fp-{}", hex(&digest[..10]));
+        let mut id = String::with_capacity(23);
+        id.push_str("fp-");
+        hex_into(&mut id, &digest[..10]);
+        t.id = id;
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn hex_into(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
 }
 
 #[cfg(test)]
