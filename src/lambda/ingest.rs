@@ -38,7 +38,7 @@ pub struct StatementObject {
 }
 
 /// Why an object key is not an uploaded statement.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The key is not percent-encoded UTF-8.
     #[error("the object key is not valid percent-encoded UTF-8")]
@@ -277,6 +277,12 @@ async fn record_failure(
         error: None,
         version: 1,
     };
+    // Looked up first: not every store reports an existing run id as a conflict.
+    match store.get_run(&object.tenant, &id).await {
+        Ok(_) => return Ok(id),
+        Err(StoreError::NotFound { .. }) => {}
+        Err(e) => return Err(e),
+    }
     match store.create_run(&object.tenant, &run).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Ok(id),
@@ -339,7 +345,7 @@ mod tests {
     #[test]
     fn broken_percent_escapes_and_invalid_utf8_are_refused_without_panicking() {
         for raw in ["%", "%4", "%zz", "abc%", "%ff%fe", "%E2%82"] {
-            assert_eq!(decode_event_key(raw), Err(KeyError::Encoding), "{raw}");
+            assert!(matches!(decode_event_key(raw), Err(KeyError::Encoding)), "{raw}");
         }
     }
 
@@ -403,9 +409,8 @@ mod tests {
     async fn a_bad_file_is_recorded_as_a_failed_run_once_and_acknowledged() {
         let f = fixture().await;
         put(&f, "statements/acme/acc_main/broken.ofx", "<OFX><BANKTRANLIST><STMTTRN>").await;
-        let IngestOutcome::Failed { run_id, reason } = ingest(&f, "statements/acme/acc_main/broken.ofx").await else {
-            panic!("not failed");
-        };
+        let outcome = ingest(&f, "statements/acme/acc_main/broken.ofx").await;
+        let IngestOutcome::Failed { run_id, reason } = outcome else { panic!("not failed: {outcome:?}") };
         assert!(reason.contains("broken.ofx"), "{reason}");
         let run = f.store.get_run(&f.tenant, &run_id).await.unwrap();
         assert_eq!(run.status, RunStatus::Failed);
