@@ -21,6 +21,8 @@ use chrono::{NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+mod recon;
+
 use super::model::{
     new_id, Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord,
     StoredTransaction, TenantId, TransactionQuery,

@@ -20,9 +20,9 @@ use async_trait::async_trait;
 
 use crate::domain::Record;
 pub use blobs::{BlobError, BlobKey, Blobs, FsBlobs};
-pub use keys::{ApiKey, KeyHash, KeyStore, SqliteKeyStore};
 #[cfg(feature = "aws")]
 pub use dynamo::DynamoStore;
+pub use keys::{ApiKey, KeyHash, KeyStore, SqliteKeyStore};
 pub use model::{
     Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord, StoredTransaction,
     TenantId, TransactionQuery,

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use bankrec::domain::Currency;
 use bankrec::parse::ParseOptions;
+use bankrec::store::keys::{create_key, KeyHash, KeyStore};
 use bankrec::store::model::new_id;
 use bankrec::store::{
     Account, AccountStore, BlobKey, Blobs, DynamoStore, LedgerStore, S3Blobs, StoreError, TenantId, TransactionQuery,
@@ -451,4 +452,36 @@ async fn store_init_creates_the_table_and_the_bucket_once_and_then_finds_them() 
     store.create_account(&TenantId::new("t1").unwrap(), &account("acc_1")).await.unwrap();
     let blobs = S3Blobs::new(s3.client(), bucket);
     blobs.put(&BlobKey::new("k").unwrap(), b"x", "text/plain").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_is_kept_by_hash_in_dynamodb_and_found_for_its_tenant() {
+    let Some(store) = fresh_store().await else { return };
+    let tenant = TenantId::new("acme").unwrap();
+    let new = create_key(&store, &tenant).await.unwrap();
+    let found = store.find_key(&KeyHash::of(&new.secret)).await.unwrap().unwrap();
+    assert_eq!((found.id.as_str(), &found.tenant), (new.key.id.as_str(), &tenant));
+    assert_eq!(store.find_key(&KeyHash::of("bkr_nope")).await.unwrap(), None);
+    let again = store.insert_key(&new.key, &KeyHash::of("another secret")).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "a key id is stored once: {again:?}");
+    let items = table_items(&store).await;
+    assert!(!format!("{items:?}").contains(&new.secret[4..]), "the secret itself is never stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_create_stores_a_key_in_a_dynamodb_table() {
+    let Some(store) = fresh_store().await else { return };
+    let table = store.table().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bankrec"))
+            .args(["keys", "create", "--tenant", "acme", "--store", &format!("dynamodb://{table}")])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secret = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let found = store.find_key(&KeyHash::of(&secret)).await.unwrap().unwrap();
+    assert_eq!(found.tenant.as_str(), "acme");
 }

@@ -916,6 +916,98 @@ pub async fn empty_or_unknown_ids_are_simply_not_found(h: Harness) {
     assert_eq!(h.store.list_accounts(&t, Some(""), 10).await.unwrap().items.len(), 1);
 }
 
+/// Account `acc_1` with `n` imported lines and `n` records, for runs larger than one DynamoDB
+/// transaction.
+async fn many_items(h: &Harness, t: &TenantId, n: usize) -> (Vec<String>, Vec<String>) {
+    h.store.create_account(t, &account("acc_1", "USD")).await.unwrap();
+    let lines: Vec<(u32, String, String)> =
+        (0..n).map(|i| (1 + (i % 28) as u32, format!("{i}.01"), format!("L{i:03}"))).collect();
+    let refs: Vec<(u32, &str, &str)> = lines.iter().map(|(d, a, f)| (*d, a.as_str(), f.as_str())).collect();
+    let file = ofx("USD", &refs, "0.00");
+    import_statement(&*h.store, &*h.blobs, t, "acc_1", "big.ofx", &file, &ParseOptions::default()).await.unwrap();
+    let mut csv = String::from("id,kind,date,amount,currency\n");
+    for i in 0..n {
+        csv.push_str(&format!("R{i:03},invoice,2026-03-{:02},{i}.01,USD\n", 1 + i % 28));
+    }
+    h.store.upsert_records(t, &read_records("r.csv", csv.as_bytes()).unwrap()).await.unwrap();
+    let txns = all_transactions(&*h.store, t, "acc_1").await.into_iter().map(|t| t.id).collect();
+    (txns, (0..n).map(|i| format!("R{i:03}")).collect())
+}
+
+pub async fn a_run_beyond_one_transaction_whose_last_match_conflicts_leaves_nothing_behind(h: Harness) {
+    let t = tenant("t1");
+    let (txns, records) = many_items(&h, &t, 120).await;
+    let last = txns.len() - 1;
+    h.store
+        .insert_match(&t, &a_match("mat_manual", None, MatchState::Manual, &[&txns[last]], &[records[0].as_str()]))
+        .await
+        .unwrap();
+    let run = new_run("rec_big");
+    h.store.create_run(&t, &run).await.unwrap();
+    // Match i pairs line i with record i + 1, so the last match needs the line the manual match holds.
+    let matches: Vec<StoredMatch> = (0..txns.len())
+        .map(|i| {
+            let record = records.get(i + 1).map(String::as_str).unwrap_or("R000");
+            a_match(&format!("mat_{i:03}"), Some("rec_big"), MatchState::Matched, &[&txns[i]], &[record])
+        })
+        .collect();
+    let mut done = run.clone();
+    done.status = RunStatus::Completed;
+    let outcome = RunOutcome {
+        matches: matches.clone(),
+        discrepancies: vec![a_discrepancy("dis_big", DiscrepancyKind::MissingInBank, 9)],
+        ..Default::default()
+    };
+    let err = h.store.finish_run(&t, &done, &outcome).await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    assert!(matches!(h.store.get_match(&t, "mat_000").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(h.store.get_discrepancy(&t, "dis_big").await, Err(StoreError::NotFound { .. })));
+    assert!(h.store.list_matches(&t, "rec_big", None, None, 10).await.unwrap().items.is_empty());
+    let line = h.store.get_transaction(&t, &txns[0]).await.unwrap();
+    assert_eq!((line.status, line.match_id), (ItemStatus::Pending, None));
+    assert_eq!(h.store.get_record(&t, "R001").await.unwrap().match_id, None);
+    assert_eq!(h.store.get_run(&t, "rec_big").await.unwrap().version, 1);
+    let trail = h.store.list_audit(&t, Some("mat_000"), 0, 10).await.unwrap();
+    assert!(trail.is_empty(), "no audit event of a refused run stays: {trail:?}");
+
+    // Without the clash the same run commits whole, and can be finished only once.
+    h.store.apply_match_action(&t, "mat_manual", MatchAction::Unmatch, "key_a", None).await.unwrap();
+    let stored = h.store.finish_run(&t, &done, &outcome).await.unwrap();
+    assert_eq!(stored.version, 2);
+    let mut cursor = None;
+    let mut listed = 0;
+    loop {
+        let page = h.store.list_matches(&t, "rec_big", Some(MatchState::Matched), cursor.as_deref(), 50).await.unwrap();
+        listed += page.items.len();
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(listed, txns.len());
+    let line = h.store.get_transaction(&t, &txns[last]).await.unwrap();
+    assert_eq!((line.status, line.match_id.as_deref()), (ItemStatus::Matched, Some(format!("mat_{last:03}").as_str())));
+    let again = h.store.finish_run(&t, &done, &outcome).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "a stale run version is refused: {again:?}");
+}
+
+pub async fn the_audit_trail_is_paged_by_sequence_and_filtered_by_entity(h: Harness) {
+    let t = tenant("t1");
+    for i in 0..5 {
+        h.store.save_rule(&t, &format!("rule_{}", i % 2), "fn rule(p) { () }", "key_a").await.unwrap();
+    }
+    let all = h.store.list_audit(&t, None, 0, 100).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "sequence numbers increase");
+    let page = h.store.list_audit(&t, None, all[1].seq, 2).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [all[2].seq, all[3].seq]);
+    let one = h.store.list_audit(&t, Some("rule_1"), 0, 100).await.unwrap();
+    assert_eq!(one.len(), 2);
+    assert!(one.iter().all(|e| e.entity == "rule" && e.entity_id == "rule_1"));
+    let after = h.store.list_audit(&t, Some("rule_1"), one[0].seq, 100).await.unwrap();
+    assert_eq!(after, one[1..]);
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -952,6 +1044,8 @@ macro_rules! conformance {
                 a_filtered_listing_reaches_past_long_runs_of_items_it_leaves_out,
                 concurrent_imports_of_overlapping_files_store_each_line_once,
                 empty_or_unknown_ids_are_simply_not_found,
+                a_run_beyond_one_transaction_whose_last_match_conflicts_leaves_nothing_behind,
+                the_audit_trail_is_paged_by_sequence_and_filtered_by_entity,
             );
         }
     };
