@@ -55,8 +55,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// The embedded store in `dir`, raw files in `blobs`.
 fn embedded_state(dir: &Path, blobs: PathBuf) -> anyhow::Result<AppState> {
-    let store =
-        SqliteStore::open_dir(dir).with_context(|| format!("cannot open the database in {}", dir.display()))?;
+    let store = SqliteStore::open_dir(dir).with_context(|| format!("cannot open the database in {}", dir.display()))?;
     let keys =
         SqliteKeyStore::open_dir(dir).with_context(|| format!("cannot open the key table in {}", dir.display()))?;
     Ok(AppState::new(Arc::new(store), Arc::new(FsBlobs::new(blobs)), Arc::new(keys)))

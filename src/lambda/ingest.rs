@@ -105,9 +105,9 @@ pub enum IngestOutcome {
     /// The statement was stored; its period was reconciled unless `reconciliation` says why not.
     Imported {
         /// The stored import.
-        import: StatementImport,
+        import: Box<StatementImport>,
         /// The run over the statement's period, or why there is none.
-        reconciliation: Result<Run, String>,
+        reconciliation: Result<Box<Run>, String>,
     },
     /// The same file was imported before: nothing changed.
     Duplicate {
@@ -213,9 +213,8 @@ pub async fn ingest_object(
         Err(e) => {
             let reason = format!("statement {} could not be imported: {e}", object.name);
             let today = Utc::now().date_naive();
-            let run_id = record_failure(store, &object, &sha, (today, today), &reason)
-                .await
-                .map_err(IngestError::Store)?;
+            let run_id =
+                record_failure(store, &object, &sha, (today, today), &reason).await.map_err(IngestError::Store)?;
             return Ok(IngestOutcome::Failed { run_id, reason });
         }
     };
@@ -225,7 +224,7 @@ pub async fn ingest_object(
     let import = outcome.import;
     let (Some(start_date), Some(end_date)) = (import.start_date, import.end_date) else {
         return Ok(IngestOutcome::Imported {
-            import,
+            import: Box::new(import),
             reconciliation: Err("the statement states no period to reconcile".into()),
         });
     };
@@ -239,7 +238,7 @@ pub async fn ingest_object(
     // The import is stored whatever happens next, and a redelivery finds it a duplicate: so a
     // failed reconciliation is recorded rather than retried, and can be run again through the API.
     let reconciliation = match reconcile(store, &object.tenant, &request, engine).await {
-        Ok(done) => Ok(done.run),
+        Ok(done) => Ok(Box::new(done.run)),
         Err(e) => {
             let reason = format!("the reconciliation after importing statement {} failed: {e}", object.name);
             let recorded =
@@ -250,7 +249,7 @@ pub async fn ingest_object(
             Err(reason)
         }
     };
-    Ok(IngestOutcome::Imported { import, reconciliation })
+    Ok(IngestOutcome::Imported { import: Box::new(import), reconciliation })
 }
 
 /// Stores a failed run of the object's account saying why; the id is derived from the file, so
@@ -338,7 +337,10 @@ mod tests {
 
     #[test]
     fn event_keys_are_url_decoded_with_plus_as_space() {
-        assert_eq!(decode_event_key("statements/acme/acc/march+2024%281%29.csv").unwrap(), "statements/acme/acc/march 2024(1).csv");
+        assert_eq!(
+            decode_event_key("statements/acme/acc/march+2024%281%29.csv").unwrap(),
+            "statements/acme/acc/march 2024(1).csv"
+        );
         assert_eq!(decode_event_key("a%C3%A9").unwrap(), "aé");
     }
 

@@ -209,7 +209,9 @@ mod tests {
             created_at: Utc::now(),
         };
         store.create_account(&tenant, &account).await.unwrap();
-        let j = job(r#"{"tenant":"acme","request":{"account_id":"acc","start_date":"2024-01-01","end_date":"2024-01-31"}}"#);
+        let j = job(
+            r#"{"tenant":"acme","request":{"account_id":"acc","start_date":"2024-01-01","end_date":"2024-01-31"}}"#,
+        );
         let done = run_reconcile_job(store.as_ref(), &j, day("2024-03-10"), &EngineConfig::default()).await.unwrap();
         assert_eq!(done.status, RunStatus::Completed);
         assert_eq!(store.get_run(&tenant, &done.reconciliation_id).await.unwrap().created_by, ACTOR);

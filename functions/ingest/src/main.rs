@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let engine = EngineConfig::default();
     let (ports, engine, bucket) = (&ports, &engine, config.bucket.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
-        bankrec_ingest::handle(&ports.store, &ports.blobs, bucket, event.payload, engine).await
+        bankrec_ingest::handle(&ports.store, &ports.blobs, bucket, event.payload, engine).await.map_err(Error::from)
     }))
     .await
 }

@@ -9,10 +9,7 @@ use aws_lambda_events::s3::S3Event;
 use bankrec::domain::Currency;
 use bankrec::matching::EngineConfig;
 use bankrec::store::model::new_id;
-use bankrec::store::{
-    Account, AccountStore, BlobKey, Blobs, DynamoStore, FsBlobs, LedgerStore, ReconStore, RunStatus, S3Blobs,
-    SqliteStore, Store, TenantId,
-};
+use bankrec::store::{Account, BlobKey, Blobs, DynamoStore, FsBlobs, RunStatus, S3Blobs, SqliteStore, Store, TenantId};
 use bankrec_ingest::handle;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
@@ -61,7 +58,11 @@ async fn delivered_twice_imports_once_and_reconciles(store: &dyn Store, blobs: &
     let imports = store.list_imports(&tenant, &account).await.unwrap();
     assert_eq!(imports.len(), 1);
     assert_eq!(imports[0].transactions_imported, 2);
-    assert_eq!(store.list_audit(&tenant, None, 0, 1000).await.unwrap().len(), audit_before, "the second delivery changed something");
+    assert_eq!(
+        store.list_audit(&tenant, None, 0, 1000).await.unwrap().len(),
+        audit_before,
+        "the second delivery changed something"
+    );
 }
 
 #[tokio::test]

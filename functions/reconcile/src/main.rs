@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let (ports, engine) = (&ports, &engine);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ReconcileJob>| async move {
         let today = chrono::Utc::now().date_naive();
-        bankrec_reconcile::handle(&ports.store, event.payload, today, engine).await
+        bankrec_reconcile::handle(&ports.store, event.payload, today, engine).await.map_err(Error::from)
     }))
     .await
 }
