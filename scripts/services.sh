@@ -51,6 +51,16 @@ start_dynamodb_local() {
   return 1
 }
 
+# cargo-lambda (with zig as the cross linker) and cfn-lint, from PyPI into a venv under .emu/.
+install_lambda_tools() {
+  local venv="$EMU_DIR/venv"
+  if [ ! -x "$venv/bin/cargo-lambda" ] || [ ! -x "$venv/bin/cfn-lint" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet cargo-lambda ziglang cfn-lint
+  fi
+  export PATH="$venv/bin:$PATH"
+}
+
 stop_services() {
   [ -z "${DYNAMODB_PID:-}" ] || kill "$DYNAMODB_PID" 2>/dev/null || true
 }

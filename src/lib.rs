@@ -4,7 +4,10 @@
 //! `bankrec` command line, the HTTP API and the AWS Lambda functions share. Binaries only wire.
 
 pub mod api;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod domain;
+pub mod lambda;
 pub mod matching;
 pub mod parse;
 pub mod reports;

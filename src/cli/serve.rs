@@ -1,7 +1,8 @@
-//! `bankrec serve`: the REST API on the embedded store (SQLite + a folder of raw files).
+//! `bankrec serve`: the REST API on the embedded store (SQLite + a folder of raw files), or on
+//! DynamoDB and S3 with `--store dynamodb://TABLE --blobs s3://BUCKET`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,6 +13,8 @@ use bankrec::store::{FsBlobs, SqliteKeyStore, SqliteStore};
 use clap::Args;
 use tracing_subscriber::EnvFilter;
 
+use super::store::{parse_location, Location};
+
 /// Arguments of `bankrec serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -21,6 +24,13 @@ pub struct ServeArgs {
     /// Data folder: the SQLite database and `blobs/` for raw files.
     #[arg(long, default_value = "bankrec-data")]
     data: PathBuf,
+    /// `dynamodb://TABLE` to serve from DynamoDB (endpoint, region and credentials from the
+    /// standard AWS environment variables), or a folder; default: the data folder.
+    #[arg(long, requires = "blobs")]
+    store: Option<String>,
+    /// `s3://BUCKET` for raw files in S3 (with `--store dynamodb://...`), or a folder.
+    #[arg(long, requires = "store")]
+    blobs: Option<String>,
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
@@ -44,26 +54,49 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let store = SqliteStore::open_dir(&args.data)
-        .with_context(|| format!("cannot open the database in {}", args.data.display()))?;
-    let keys = SqliteKeyStore::open_dir(&args.data)
-        .with_context(|| format!("cannot open the key table in {}", args.data.display()))?;
-    let blobs = FsBlobs::new(args.data.join("blobs"));
+/// The embedded store in `dir`, raw files in `blobs`.
+fn embedded_state(dir: &Path, blobs: PathBuf) -> anyhow::Result<AppState> {
+    let store = SqliteStore::open_dir(dir).with_context(|| format!("cannot open the database in {}", dir.display()))?;
+    let keys =
+        SqliteKeyStore::open_dir(dir).with_context(|| format!("cannot open the key table in {}", dir.display()))?;
     // The upload-URL signing secret lives in the data directory, so URLs survive a restart.
-    let uploads = api::uploads::SignedUploads::for_data_dir(&args.data)
-        .with_context(|| format!("cannot set up upload URLs in {}", args.data.display()))?;
-    let (store, blobs) = (Arc::new(store), Arc::new(blobs));
+    let uploads = api::uploads::SignedUploads::for_data_dir(dir)
+        .with_context(|| format!("cannot set up upload URLs in {}", dir.display()))?;
+    let (store, blobs) = (Arc::new(store), Arc::new(FsBlobs::new(blobs)));
     let reports = Arc::new(LocalDispatch::new(store.clone(), store.clone(), blobs.clone()));
-    let state = AppState::new(store.clone(), blobs, Arc::new(keys)).with_uploads(Arc::new(uploads)).with_reports(
+    Ok(AppState::new(store.clone(), blobs, Arc::new(keys)).with_uploads(Arc::new(uploads)).with_reports(
         store,
         Arc::new(LocalLinks),
         reports,
-    );
+    ))
+}
+
+/// The ports `--store` and `--blobs` name.
+async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
+    let (Some(store), Some(blobs)) = (args.store.as_deref(), args.blobs.as_deref()) else {
+        return embedded_state(&args.data, args.data.join("blobs"));
+    };
+    match (parse_location(store)?, parse_location(blobs)?) {
+        (Location::Folder(dir), Location::Folder(blobs)) => embedded_state(&dir, blobs),
+        #[cfg(feature = "aws")]
+        (Location::DynamoDb(table), Location::S3(bucket)) => {
+            let config = bankrec::aws::AwsConfig { table, bucket };
+            Ok(bankrec::aws::AwsPorts::connect(&config).await.app_state())
+        }
+        #[cfg(not(feature = "aws"))]
+        (Location::DynamoDb(_), Location::S3(_)) => {
+            anyhow::bail!("this bankrec was built without AWS support: rebuild with --features aws")
+        }
+        _ => anyhow::bail!("use --store dynamodb://TABLE with --blobs s3://BUCKET, or two folders"),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let state = state(&args).await?;
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr().context("cannot read the listening address")?;
-    tracing::info!(http.addr = %local, data.dir = %args.data.display(), "listening on http://{local}{}", api::BASE_PATH);
+    tracing::info!(http.addr = %local, store = args.store.as_deref().unwrap_or("embedded"), "listening on http://{local}{}", api::BASE_PATH);
     axum::serve(listener, api::app(state)).with_graceful_shutdown(shutdown()).await.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
