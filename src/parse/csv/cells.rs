@@ -472,13 +472,6 @@ pub(crate) fn label_of(raw: &str, metadata: bool) -> Option<Label> {
     if !metadata && !(6..=32).contains(&t.len()) {
         return None;
     }
-    // Every row label contains one of these stems: most descriptions are rejected here without
-    // lower-casing (this runs for every row of a statement).
-    const STEMS: &[&str] =
-        &["bal", "sald", "sold", "stand", "likut", "tatek", "apyvart", "turnover", "umsatz", "total", "obrot"];
-    if !metadata && !STEMS.iter().any(|stem| contains_ignore_ascii_case(t, stem)) {
-        return None;
-    }
     let lower = t.trim_end_matches([':', ' ']).to_lowercase();
     let row_label = match lower.as_str() {
         "opening balance"
@@ -533,10 +526,6 @@ pub(crate) fn label_of(raw: &str, metadata: bool) -> Option<Label> {
         }
         _ => None,
     }
-}
-
-fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
-    hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// Debit and credit words of a D/C indicator column, upper case.
