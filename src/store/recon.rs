@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::model::{Page, TenantId};
+use super::model::{ItemStatus, Page, TenantId};
 use super::StoreError;
 use crate::matching::{Explanation, Method, Summary};
 
@@ -189,6 +189,20 @@ pub struct StoredMatch {
     pub version: u64,
 }
 
+impl StoredMatch {
+    /// The status a live match gives the items it claims: `reconciled` once locked, `discrepancy`
+    /// while the amounts differ, else `matched`.
+    pub fn claimed_item_status(&self) -> ItemStatus {
+        if self.state == MatchState::Reconciled {
+            ItemStatus::Reconciled
+        } else if self.state == MatchState::Discrepancy || !self.difference.is_zero() {
+            ItemStatus::Discrepancy
+        } else {
+            ItemStatus::Matched
+        }
+    }
+}
+
 /// An append-only audit event: who changed what, when, and the state before and after.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -240,6 +254,25 @@ impl MatchAction {
             MatchAction::Reject => MatchState::Rejected,
             MatchAction::Unmatch => MatchState::Unmatched,
         }
+    }
+
+    /// The match after this action, or `Conflict` when the match is not in a state the action
+    /// starts from. Every adapter applies actions through this one rule.
+    pub fn apply(&self, before: &StoredMatch, note: Option<&str>) -> Result<StoredMatch, StoreError> {
+        if !self.allowed_from().contains(&before.state) {
+            return Err(StoreError::Conflict(format!(
+                "match {} is {} and cannot be {}",
+                before.id,
+                before.state.as_str(),
+                self.target().as_str()
+            )));
+        }
+        let mut after = before.clone();
+        after.state = self.target();
+        after.note = note.map(str::to_string).or_else(|| before.note.clone());
+        after.updated_at = Utc::now();
+        after.version += 1;
+        Ok(after)
     }
 
     /// The audit action name.
@@ -555,4 +588,59 @@ pub trait RuleStore: Send + Sync {
     /// Saves the memory if the stored version is still `expected` (0: none saved yet);
     /// `Conflict` otherwise. Returns the new version.
     async fn save_memory(&self, tenant: &TenantId, memory: &[u8], expected: u64) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suggestion() -> StoredMatch {
+        StoredMatch {
+            id: "mat_1".into(),
+            run_id: Some("rec_1".into()),
+            account_id: "acc_1".into(),
+            state: MatchState::Suggested,
+            bank_transaction_ids: vec!["txn_1".into()],
+            record_ids: vec!["R1".into()],
+            confidence: 0.7,
+            method: Method::Score,
+            rule: None,
+            difference: Decimal::ZERO,
+            explanation: Default::default(),
+            note: Some("first look".into()),
+            created_by: "key_a".into(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn an_action_moves_the_state_bumps_the_version_and_keeps_the_note_unless_given_one() {
+        let confirmed = MatchAction::Confirm.apply(&suggestion(), None).unwrap();
+        assert_eq!((confirmed.state, confirmed.version), (MatchState::Confirmed, 4));
+        assert_eq!(confirmed.note.as_deref(), Some("first look"));
+        let rejected = MatchAction::Reject.apply(&suggestion(), Some("wrong payee")).unwrap();
+        assert_eq!(rejected.note.as_deref(), Some("wrong payee"));
+    }
+
+    #[test]
+    fn an_action_from_a_state_it_does_not_start_from_is_a_conflict() {
+        let confirmed = MatchAction::Confirm.apply(&suggestion(), None).unwrap();
+        assert!(matches!(MatchAction::Confirm.apply(&confirmed, None), Err(StoreError::Conflict(_))));
+        let mut locked = suggestion();
+        locked.state = MatchState::Reconciled;
+        assert!(matches!(MatchAction::Unmatch.apply(&locked, None), Err(StoreError::Conflict(_))));
+    }
+
+    #[test]
+    fn claimed_items_are_discrepancies_while_the_amounts_differ() {
+        let mut m = suggestion();
+        m.state = MatchState::Confirmed;
+        assert_eq!(m.claimed_item_status(), ItemStatus::Matched);
+        m.difference = Decimal::new(-250, 2);
+        assert_eq!(m.claimed_item_status(), ItemStatus::Discrepancy);
+        m.state = MatchState::Reconciled;
+        assert_eq!(m.claimed_item_status(), ItemStatus::Reconciled);
+    }
 }

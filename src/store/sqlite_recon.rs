@@ -179,21 +179,10 @@ fn insert_match_row(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Resu
     Ok(())
 }
 
-/// The item status a live match gives its items.
-fn claimed_status(m: &StoredMatch) -> &'static str {
-    if m.state == MatchState::Reconciled {
-        "reconciled"
-    } else if m.state == MatchState::Discrepancy || !m.difference.is_zero() {
-        "discrepancy"
-    } else {
-        "matched"
-    }
-}
-
 /// Claims every item of `m` for it: `NotFound` if an item does not exist for this tenant,
 /// `Conflict` if another live match holds it.
 fn claim_items(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Result<(), StoreError> {
-    let status = claimed_status(m);
+    let status = m.claimed_item_status().as_str();
     for (table, what, ids) in
         [("bank_transactions", "transaction", &m.bank_transaction_ids), ("records", "record", &m.record_ids)]
     {
@@ -515,25 +504,14 @@ impl ReconStore for SqliteStore {
         self.with(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
             let before = load_match(&tx, &tenant, &id)?;
-            if !action.allowed_from().contains(&before.state) {
-                return Err(StoreError::Conflict(format!(
-                    "match {id} is {} and cannot be {}",
-                    before.state.as_str(),
-                    action.target().as_str()
-                )));
-            }
-            let mut after = before.clone();
-            after.state = action.target();
-            after.note = note.or(before.note.clone());
-            after.updated_at = Utc::now();
-            after.version += 1;
+            let after = action.apply(&before, note.as_deref())?;
             match (before.state.is_live(), after.state.is_live()) {
                 (false, true) => claim_items(&tx, &tenant, &after)?,
                 (true, false) => release_items(&tx, &tenant, &before)?,
                 (true, true) => {
                     // Still live (a confirmed discrepancy): the items keep their claim; refresh
                     // their status.
-                    let status = claimed_status(&after);
+                    let status = after.claimed_item_status().as_str();
                     for table in ["bank_transactions", "records"] {
                         tx.execute(
                             &format!("UPDATE {table} SET status = ?3 WHERE tenant = ?1 AND match_id = ?2"),

@@ -281,17 +281,6 @@ fn rule_from_item(item: &Item, active: u64) -> Result<RuleVersion, StoreError> {
     Ok(r)
 }
 
-/// The item status a live match gives its items.
-fn claimed_status(m: &StoredMatch) -> ItemStatus {
-    if m.state == MatchState::Reconciled {
-        ItemStatus::Reconciled
-    } else if m.state == MatchState::Discrepancy || !m.difference.is_zero() {
-        ItemStatus::Discrepancy
-    } else {
-        ItemStatus::Matched
-    }
-}
-
 /// What one operation of a transaction does, to explain why it was refused.
 #[derive(Debug, Clone)]
 enum Op {
@@ -889,7 +878,7 @@ impl ReconStore for DynamoStore {
         )];
         if m.state.is_live() {
             let items = self.read_items(&keys, &[m]).await?;
-            ops.extend(self.item_ops(&keys, &items, m, claimed_status(m), ItemChange::Claim)?);
+            ops.extend(self.item_ops(&keys, &items, m, m.claimed_item_status(), ItemChange::Claim)?);
         }
         let audit = Audit {
             actor: m.created_by.clone(),
@@ -913,23 +902,12 @@ impl ReconStore for DynamoStore {
     ) -> Result<StoredMatch, StoreError> {
         let keys = Keys::of(tenant);
         let before = self.load_match(&keys, id).await?;
-        if !action.allowed_from().contains(&before.state) {
-            return Err(StoreError::Conflict(format!(
-                "match {id} is {} and cannot be {}",
-                before.state.as_str(),
-                action.target().as_str()
-            )));
-        }
-        let mut after = before.clone();
-        after.state = action.target();
-        after.note = note.map(str::to_string).or(before.note.clone());
-        after.updated_at = Utc::now();
-        after.version += 1;
+        let after = action.apply(&before, note)?;
         let mut ops = vec![(self.match_update(&keys, &before, &after, None)?, Op::MatchVersion(id.to_string()))];
         let change = match (before.state.is_live(), after.state.is_live()) {
-            (false, true) => Some((ItemChange::Claim, claimed_status(&after))),
+            (false, true) => Some((ItemChange::Claim, after.claimed_item_status())),
             (true, false) => Some((ItemChange::Release, ItemStatus::Unmatched)),
-            (true, true) => Some((ItemChange::Restatus, claimed_status(&after))),
+            (true, true) => Some((ItemChange::Restatus, after.claimed_item_status())),
             (false, false) => None,
         };
         if let Some((mode, status)) = change {
@@ -1014,7 +992,7 @@ impl DynamoStore {
             )];
             let mut undo = vec![delete_op(&self.table, key(keys.a_match(&m.id), "MATCH"))?];
             if m.state.is_live() {
-                ops.extend(self.item_ops(keys, items, m, claimed_status(m), ItemChange::Claim)?);
+                ops.extend(self.item_ops(keys, items, m, m.claimed_item_status(), ItemChange::Claim)?);
                 undo.extend(
                     self.item_ops(keys, items, m, ItemStatus::Pending, ItemChange::Undo)?.into_iter().map(|(op, _)| op),
                 );
