@@ -1,5 +1,6 @@
 //! Asynchronous jobs: a reconciliation invoked with `{tenant, request}` (by the API when a run
-//! takes longer than a request may, by ingestion, or by a per-account schedule), and a report.
+//! takes longer than a request may, by ingestion, or by a per-account schedule), and a report
+//! invoked with `{tenant, report_id}` once the API has stored its pending job.
 //!
 //! A schedule cannot know dates in advance, so a request may give `last_days` instead of a
 //! period: the run then covers the days up to and including today.
@@ -9,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Retry;
 use crate::matching::{EngineConfig, Summary};
+use crate::reports::{generate, ReportError};
 use crate::store::model::InvalidId;
-use crate::store::{RunStatus, Store, StoreError, TenantId};
+use crate::store::{Blobs, ReportStatus, ReportStore, RunStatus, Store, StoreError, TenantId};
 use crate::workflows::reconcile::{reconcile, ReconcileError, ReconcileRequest};
 
 /// Who the runs started by a job are attributed to.
@@ -72,16 +74,17 @@ pub enum JobError {
     /// The reconciliation failed.
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
-    /// Report generation is not part of this build yet.
-    #[error("report generation is not available in this version")]
-    ReportsUnavailable,
+    /// The report job could not be read or updated.
+    #[error(transparent)]
+    Report(#[from] ReportError),
 }
 
 impl JobError {
     /// Whether invoking again can help.
     pub fn retry(&self) -> Retry {
         match self {
-            JobError::Reconcile(ReconcileError::Store(StoreError::Backend(_) | StoreError::NotInitialised(_))) => {
+            JobError::Reconcile(ReconcileError::Store(StoreError::Backend(_) | StoreError::NotInitialised(_)))
+            | JobError::Report(ReportError::Store(StoreError::Backend(_) | StoreError::NotInitialised(_))) => {
                 Retry::Transient
             }
             _ => Retry::Permanent,
@@ -122,27 +125,40 @@ pub async fn run_reconcile_job(
     Ok(JobResult { reconciliation_id: outcome.run.id, status: outcome.run.status, summary: outcome.run.summary })
 }
 
-/// The payload of the reports function.
+/// The payload of the reports function: the job the API stored, by tenant and id.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportJob {
     /// The tenant.
     pub tenant: String,
-    /// The account reported on.
-    pub account_id: String,
-    /// First day.
-    pub start_date: NaiveDate,
-    /// Last day.
-    pub end_date: NaiveDate,
-    /// The output format (`pdf`, `csv`, `json`...).
-    pub format: String,
+    /// The stored report job (`rpt_...`).
+    pub report_id: String,
 }
 
-/// Builds a report. The report workflow is not in this version of the library yet, so every job
-/// is refused, permanently, rather than answered with an empty or invented document.
-pub async fn run_report_job(_store: &dyn Store, job: &ReportJob) -> Result<JobResult, JobError> {
-    TenantId::new(&job.tenant)?;
-    Err(JobError::ReportsUnavailable)
+/// Where a report job stands once the function is done with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportResult {
+    /// The job.
+    pub report_id: String,
+    /// `ready`, or `failed` with `error`.
+    pub status: ReportStatus,
+    /// Why building failed (for people; no internals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Builds the report of a stored job into blobs and marks the job ready, or failed with the
+/// reason. A job that is no longer pending (a duplicate delivery) is answered as it stands and
+/// nothing changes; only a job that cannot be read or updated is an error.
+pub async fn run_report_job(
+    store: &dyn Store,
+    jobs: &dyn ReportStore,
+    blobs: &dyn Blobs,
+    job: &ReportJob,
+) -> Result<ReportResult, JobError> {
+    let tenant = TenantId::new(&job.tenant)?;
+    let done = generate(store, jobs, blobs, &tenant, &job.report_id).await?;
+    Ok(ReportResult { report_id: done.id, status: done.status, error: done.error })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let ports = AwsPorts::connect(&config).await;
     let ports = &ports;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ReportJob>| async move {
-        bankrec_reports::handle(&ports.store, event.payload).await.map_err(Error::from)
+        bankrec_reports::handle(&ports.store, &ports.store, &ports.blobs, event.payload).await.map_err(Error::from)
     }))
     .await
 }
