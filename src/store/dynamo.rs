@@ -6,7 +6,7 @@
 //! another tenant's items; listings are keyset-paginated Queries (never a Scan); creations are
 //! conditional on `attribute_not_exists(PK)`; records carry a `version` checked on every update.
 //! Runs, matches with their claims, discrepancies, rules, the audit trail and API keys are in
-//! `dynamo/recon.rs`.
+//! `dynamo/recon.rs`; report jobs in `dynamo/reports.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 mod recon;
+mod reports;
 
 use super::model::{
     new_id, Account, ItemStatus, Page, RecordImportOutcome, RecordQuery, StatementImport, StoredRecord,

@@ -8,9 +8,9 @@ use bankrec::matching::EngineConfig;
 use bankrec::matching::Method;
 use bankrec::parse::ParseOptions;
 use bankrec::store::{
-    Account, Blobs, Discrepancy, DiscrepancyKind, FsBlobs, ItemStatus, MatchAction, MatchState, RecordQuery,
-    Resolution, ResolutionAction, Run, RunOutcome, RunStatus, SqliteStore, Store, StoreError, StoredMatch, TenantId,
-    TransactionQuery,
+    Account, Blobs, Discrepancy, DiscrepancyKind, FsBlobs, ItemStatus, MatchAction, MatchState, RecordQuery, ReportJob,
+    ReportStatus, ReportStore, Resolution, ResolutionAction, Run, RunOutcome, RunStatus, SqliteStore, Store,
+    StoreError, StoredMatch, TenantId, TransactionQuery,
 };
 use bankrec::workflows::import::{import_statement, ImportError};
 use bankrec::workflows::matches::{
@@ -23,6 +23,8 @@ use rust_decimal::Decimal;
 /// One adapter pair under test, with whatever keeps it alive.
 pub struct Harness {
     pub store: Arc<dyn Store>,
+    /// The same store seen as the report jobs' port.
+    pub reports: Arc<dyn ReportStore>,
     pub blobs: Arc<dyn Blobs>,
     _dir: tempfile::TempDir,
     #[cfg(feature = "aws")]
@@ -32,10 +34,11 @@ pub struct Harness {
 /// The embedded adapters: a SQLite file and a folder in a fresh temporary directory.
 pub async fn embedded() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open_dir(&dir.path().join("data")).unwrap();
+    let store = Arc::new(SqliteStore::open_dir(&dir.path().join("data")).unwrap());
     let blobs = FsBlobs::new(dir.path().join("blobs"));
     Harness {
-        store: Arc::new(store),
+        store: store.clone(),
+        reports: store,
         blobs: Arc::new(blobs),
         _dir: dir,
         #[cfg(feature = "aws")]
@@ -47,11 +50,11 @@ pub async fn embedded() -> Harness {
 /// server. `None` (the test is skipped) when no DynamoDB endpoint is configured.
 #[cfg(feature = "aws")]
 pub async fn aws_adapters() -> Option<Harness> {
-    let store = crate::aws::fresh_store().await?;
+    let store = Arc::new(crate::aws::fresh_store().await?);
     let dir = tempfile::tempdir().unwrap();
     let s3 = crate::aws::S3Server::start(dir.path()).await;
     let blobs = s3.fresh_bucket().await;
-    Some(Harness { store: Arc::new(store), blobs: Arc::new(blobs), _dir: dir, _s3: Some(s3) })
+    Some(Harness { store: store.clone(), reports: store, blobs: Arc::new(blobs), _dir: dir, _s3: Some(s3) })
 }
 
 fn tenant(name: &str) -> TenantId {
@@ -1027,6 +1030,83 @@ pub async fn a_statement_whose_lines_do_not_add_up_raises_a_balance_discrepancy(
     assert_eq!((open[0].kind, open[0].amount), (DiscrepancyKind::Balance, Decimal::new(500, 2)));
 }
 
+fn report_job(id: &str) -> ReportJob {
+    ReportJob {
+        id: id.into(),
+        account_id: "acc_1".into(),
+        start_date: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        end_date: NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+        format: "xlsx".into(),
+        status: ReportStatus::Pending,
+        blob_key: None,
+        error: None,
+        created_by: "key_1".into(),
+        created_at: Utc::now(),
+        finished_at: None,
+    }
+}
+
+pub async fn a_report_job_is_created_read_back_and_finished(h: Harness) {
+    let t = tenant("t1");
+    let job = report_job("rpt_1");
+    h.reports.create_report_job(&t, &job).await.unwrap();
+    let back = h.reports.get_report_job(&t, "rpt_1").await.unwrap();
+    assert_eq!((back.status, back.format.as_str(), back.start_date), (ReportStatus::Pending, "xlsx", job.start_date));
+    assert_eq!((back.blob_key, back.error, back.finished_at), (None, None, None));
+
+    let ready = ReportJob {
+        status: ReportStatus::Ready,
+        blob_key: Some("reports/t1/rpt_1.xlsx".into()),
+        finished_at: Some(Utc::now()),
+        ..job.clone()
+    };
+    h.reports.update_report_job(&t, &ready).await.unwrap();
+    let back = h.reports.get_report_job(&t, "rpt_1").await.unwrap();
+    assert_eq!((back.status, back.blob_key.as_deref()), (ReportStatus::Ready, Some("reports/t1/rpt_1.xlsx")));
+    assert_eq!(back.finished_at.map(|f| f.timestamp()), ready.finished_at.map(|f| f.timestamp()));
+    assert_eq!((back.account_id, back.created_by), (job.account_id, job.created_by));
+
+    // A later failure replaces what the job said; a blob key it no longer has is gone.
+    let failed =
+        ReportJob { status: ReportStatus::Failed, blob_key: None, error: Some("no such account".into()), ..ready };
+    h.reports.update_report_job(&t, &failed).await.unwrap();
+    let back = h.reports.get_report_job(&t, "rpt_1").await.unwrap();
+    assert_eq!(
+        (back.status, back.blob_key, back.error.as_deref()),
+        (ReportStatus::Failed, None, Some("no such account"))
+    );
+}
+
+pub async fn a_report_job_created_twice_is_a_conflict_and_the_first_stays(h: Harness) {
+    let t = tenant("t1");
+    h.reports.create_report_job(&t, &report_job("rpt_1")).await.unwrap();
+    let again = h.reports.create_report_job(&t, &ReportJob { format: "pdf".into(), ..report_job("rpt_1") }).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(h.reports.get_report_job(&t, "rpt_1").await.unwrap().format, "xlsx");
+}
+
+pub async fn a_missing_report_job_is_not_found_and_is_not_created_by_an_update(h: Harness) {
+    let t = tenant("t1");
+    assert!(matches!(h.reports.get_report_job(&t, "rpt_none").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(h.reports.get_report_job(&t, "").await, Err(StoreError::NotFound { .. })));
+    let update = h.reports.update_report_job(&t, &report_job("rpt_none")).await;
+    assert!(matches!(update, Err(StoreError::NotFound { .. })), "{update:?}");
+    assert!(matches!(h.reports.get_report_job(&t, "rpt_none").await, Err(StoreError::NotFound { .. })));
+}
+
+pub async fn another_tenant_can_neither_read_nor_finish_a_report_job(h: Harness) {
+    let (a, b) = (tenant("alpha"), tenant("beta"));
+    h.reports.create_report_job(&a, &report_job("rpt_1")).await.unwrap();
+    assert!(matches!(h.reports.get_report_job(&b, "rpt_1").await, Err(StoreError::NotFound { .. })));
+    let ready = ReportJob { status: ReportStatus::Ready, ..report_job("rpt_1") };
+    assert!(matches!(h.reports.update_report_job(&b, &ready).await, Err(StoreError::NotFound { .. })));
+    assert_eq!(h.reports.get_report_job(&a, "rpt_1").await.unwrap().status, ReportStatus::Pending);
+    // The same id in another tenant is another job.
+    h.reports.create_report_job(&b, &ReportJob { format: "csv".into(), ..report_job("rpt_1") }).await.unwrap();
+    assert_eq!(h.reports.get_report_job(&b, "rpt_1").await.unwrap().format, "csv");
+    assert_eq!(h.reports.get_report_job(&a, "rpt_1").await.unwrap().format, "xlsx");
+}
+
 macro_rules! conformance {
     ($adapter:ident, $make:path) => {
         mod $adapter {
@@ -1066,6 +1146,10 @@ macro_rules! conformance {
                 empty_or_unknown_ids_are_simply_not_found,
                 a_run_beyond_one_transaction_whose_last_match_conflicts_leaves_nothing_behind,
                 the_audit_trail_is_paged_by_sequence_and_filtered_by_entity,
+                a_report_job_is_created_read_back_and_finished,
+                a_report_job_created_twice_is_a_conflict_and_the_first_stays,
+                a_missing_report_job_is_not_found_and_is_not_created_by_an_update,
+                another_tenant_can_neither_read_nor_finish_a_report_job,
             );
         }
     };
