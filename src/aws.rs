@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use crate::api::AppState;
 use crate::store::{DynamoStore, S3Blobs};
-use invoke::LambdaRunLauncher;
-use presign::S3Uploads;
+use invoke::{LambdaReportDispatch, LambdaRunLauncher};
+use presign::{S3ReportLinks, S3Uploads};
 
 /// The variable naming the DynamoDB table.
 pub const TABLE_VAR: &str = "BANKREC_TABLE";
@@ -26,6 +26,8 @@ pub const TABLE_VAR: &str = "BANKREC_TABLE";
 pub const BUCKET_VAR: &str = "BANKREC_BUCKET";
 /// The variable naming the `reconcile` function, which finishes the runs the API starts.
 pub const RECONCILE_FUNCTION_VAR: &str = "BANKREC_RECONCILE_FUNCTION";
+/// The variable naming the `reports` function, which builds the reports the API is asked for.
+pub const REPORTS_FUNCTION_VAR: &str = "BANKREC_REPORTS_FUNCTION";
 
 /// What the functions need to know about their environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,9 @@ pub struct AwsConfig {
     /// The function (name or ARN) the API invokes to finish a run it started. Without it the
     /// API finishes runs in its own process, which Lambda freezes once the response is sent.
     pub reconcile_function: Option<String>,
+    /// The function (name or ARN) the API invokes with `{tenant, report_id}` to build a
+    /// requested report. Without it the report routes answer 503.
+    pub reports_function: Option<String>,
 }
 
 /// A variable is missing or unusable; the message names it, so a misconfigured function fails at
@@ -61,7 +66,7 @@ impl AwsConfig {
     /// The table and the bucket, with no function to hand work to: what a process outside
     /// Lambda (`bankrec serve` on AWS storage) needs.
     pub fn new(table: impl Into<String>, bucket: impl Into<String>) -> Self {
-        AwsConfig { table: table.into(), bucket: bucket.into(), reconcile_function: None }
+        AwsConfig { table: table.into(), bucket: bucket.into(), reconcile_function: None, reports_function: None }
     }
 
     /// Reads the configuration from the process environment.
@@ -83,6 +88,7 @@ impl AwsConfig {
             table: required(TABLE_VAR)?,
             bucket: required(BUCKET_VAR)?,
             reconcile_function: optional(RECONCILE_FUNCTION_VAR)?,
+            reports_function: optional(REPORTS_FUNCTION_VAR)?,
         })
     }
 }
@@ -117,14 +123,22 @@ impl AwsPorts {
         }
     }
 
-    /// The API's state over these ports: upload URLs are presigned S3 PUTs, and runs that
-    /// outlast the request go to the `reconcile` function when one is configured.
+    /// The API's state over these ports: upload URLs are presigned S3 PUTs; runs go to the
+    /// `reconcile` function and reports to the `reports` function (downloaded through
+    /// presigned S3 GETs) when those are configured.
     pub fn app_state(&self) -> AppState {
         let store = Arc::new(self.store.clone());
-        let mut state = AppState::new(store.clone(), Arc::new(self.blobs.clone()), store)
+        let mut state = AppState::new(store.clone(), Arc::new(self.blobs.clone()), store.clone())
             .with_uploads(Arc::new(S3Uploads::new(self.blobs.clone())));
         if let Some(function) = &self.config.reconcile_function {
             state = state.with_runs(Arc::new(LambdaRunLauncher::new(self.lambda.clone(), function)));
+        }
+        if let Some(function) = &self.config.reports_function {
+            state = state.with_reports(
+                store,
+                Arc::new(S3ReportLinks::new(self.blobs.clone())),
+                Arc::new(LambdaReportDispatch::new(self.lambda.clone(), function)),
+            );
         }
         state
     }
@@ -156,6 +170,11 @@ mod tests {
             Some("bankrec-reconcile")
         );
         assert_eq!(with(&[(RECONCILE_FUNCTION_VAR, "")]).reconcile_function, None);
+        assert_eq!(
+            with(&[(REPORTS_FUNCTION_VAR, "bankrec-reports")]).reports_function.as_deref(),
+            Some("bankrec-reports")
+        );
+        assert_eq!(with(&[]).reports_function, None);
     }
 
     #[cfg(unix)]

@@ -193,7 +193,8 @@ async fn deploy(reconcile_function: &str) -> Deployment {
         .unwrap();
     let key = create_key(&store, &tenant).await.unwrap().secret;
 
-    let config = AwsConfig { table, bucket, reconcile_function: Some(reconcile_function.to_string()) };
+    let config =
+        AwsConfig { reconcile_function: Some(reconcile_function.to_string()), ..AwsConfig::new(table, bucket) };
     let ports =
         AwsPorts { store, blobs, lambda: aws_sdk_lambda::Client::from_conf(client(&lambda.endpoint).build()), config };
     let router = app(ports.app_state());
