@@ -227,7 +227,7 @@ async fn a_reconciliation_started_through_the_api_is_finished_by_the_reconcile_f
     let (status, body) = call(&d, fixture("apigw-rest-start-reconciliation.json", &d)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["status"], "running");
-    let run_id = body["id"].as_str().unwrap().to_string();
+    let run_id = body["reconciliation_id"].as_str().unwrap().to_string();
 
     let invocation = next_invocation(&mut d).await;
     assert_eq!(invocation.function, RECONCILE_FUNCTION);
