@@ -80,7 +80,7 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         (Location::Folder(dir), Location::Folder(blobs)) => embedded_state(&dir, blobs),
         #[cfg(feature = "aws")]
         (Location::DynamoDb(table), Location::S3(bucket)) => {
-            let config = bankrec::aws::AwsConfig { table, bucket };
+            let config = bankrec::aws::AwsConfig::new(table, bucket);
             Ok(bankrec::aws::AwsPorts::connect(&config).await.app_state())
         }
         #[cfg(not(feature = "aws"))]

@@ -1,6 +1,7 @@
-//! Asynchronous jobs: a reconciliation invoked with `{tenant, request}` (by the API when a run
-//! takes longer than a request may, by ingestion, or by a per-account schedule), and a report
-//! invoked with `{tenant, report_id}` once the API has stored its pending job.
+//! Asynchronous jobs: a reconciliation invoked with `{tenant, request}` (by ingestion, a
+//! per-account schedule, or by hand), a run the API stored as `running`, finished with
+//! `{tenant, run_id}`, and a report invoked with `{tenant, report_id}` once the API has stored its
+//! pending job.
 //!
 //! A schedule cannot know dates in advance, so a request may give `last_days` instead of a
 //! period: the run then covers the days up to and including today.
@@ -13,7 +14,7 @@ use crate::matching::{EngineConfig, Summary};
 use crate::reports::{generate, ReportError};
 use crate::store::model::InvalidId;
 use crate::store::{Blobs, ReportStatus, ReportStore, RunStatus, Store, StoreError, TenantId};
-use crate::workflows::reconcile::{reconcile, ReconcileError, ReconcileRequest};
+use crate::workflows::reconcile::{finish_started_run, reconcile, ReconcileError, ReconcileRequest};
 
 /// Who the runs started by a job are attributed to.
 pub const ACTOR: &str = "system";
@@ -122,6 +123,29 @@ pub async fn run_reconcile_job(
 ) -> Result<JobResult, JobError> {
     let (tenant, request) = job.resolve(today)?;
     let outcome = reconcile(store, &tenant, &request, engine).await?;
+    Ok(JobResult { reconciliation_id: outcome.run.id, status: outcome.run.status, summary: outcome.run.summary })
+}
+
+/// The payload with which the API hands over a run it stored as `running` (see
+/// [`crate::workflows::reconcile::start_run`]): the reconcile function finishes that run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinishRunJob {
+    /// The tenant of the run.
+    pub tenant: String,
+    /// The stored run.
+    pub run_id: String,
+}
+
+/// Finishes a stored run. A run that is no longer `running` (a repeated delivery, or a run
+/// finished meanwhile) is a conflict, which is permanent: it is never run twice.
+pub async fn run_finish_job(
+    store: &dyn Store,
+    job: &FinishRunJob,
+    engine: &EngineConfig,
+) -> Result<JobResult, JobError> {
+    let tenant = TenantId::new(&job.tenant)?;
+    let outcome = finish_started_run(store, &tenant, &job.run_id, engine).await?;
     Ok(JobResult { reconciliation_id: outcome.run.id, status: outcome.run.status, summary: outcome.run.summary })
 }
 

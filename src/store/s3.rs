@@ -87,11 +87,12 @@ impl S3Blobs {
     }
 
     /// A URL that uploads one object under `key`, valid for `expires_in`. The upload must send the
-    /// returned headers, `content-type` among them.
+    /// returned headers: with a `content_type`, `content-type` is among them; without one the
+    /// URL takes a plain `PUT` of any type, which is what a client handed only a URL can do.
     pub async fn presign_put(
         &self,
         key: &BlobKey,
-        content_type: &str,
+        content_type: Option<&str>,
         expires_in: Duration,
     ) -> Result<PresignedRequest, BlobError> {
         let config = PresigningConfig::expires_in(expires_in).map_err(backend)?;
@@ -100,7 +101,7 @@ impl S3Blobs {
             .put_object()
             .bucket(&self.bucket)
             .key(key.as_str())
-            .content_type(content_type)
+            .set_content_type(content_type.map(str::to_string))
             .presigned(config)
             .await
             .map_err(backend)?;

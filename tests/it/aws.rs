@@ -13,12 +13,16 @@ use aws_sdk_dynamodb::config::interceptors::{
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use bankrec::api::uploads::{UploadError, UploadUrls};
+use bankrec::aws::presign::{S3ReportLinks, S3Uploads};
 use bankrec::domain::Currency;
 use bankrec::parse::ParseOptions;
+use bankrec::reports::ReportLinks;
 use bankrec::store::keys::{create_key, KeyHash, KeyStore};
 use bankrec::store::model::new_id;
 use bankrec::store::{
-    Account, AccountStore, BlobKey, Blobs, DynamoStore, LedgerStore, S3Blobs, StoreError, TenantId, TransactionQuery,
+    Account, AccountStore, BlobError, BlobKey, Blobs, DynamoStore, LedgerStore, ReportJob, ReportStatus, S3Blobs,
+    StoreError, TenantId, TransactionQuery,
 };
 use bankrec::workflows::import::import_statement;
 use chrono::Utc;
@@ -373,7 +377,7 @@ async fn a_presigned_upload_and_download_work_and_a_tampered_signature_is_refuse
     let blobs = s3.fresh_bucket().await;
     let key = BlobKey::new("uploads/t1/statement.csv").unwrap();
 
-    let put = blobs.presign_put(&key, "text/csv", Duration::from_secs(300)).await.unwrap();
+    let put = blobs.presign_put(&key, Some("text/csv"), Duration::from_secs(300)).await.unwrap();
     assert_eq!(put.method, "PUT");
     assert!(put.expires_at > Utc::now());
     let (status, _) = send("PUT", &put.url, &put.headers, b"id,date,amount\n1,2026-03-01,5.00\n".to_vec()).await;
@@ -484,4 +488,119 @@ async fn keys_create_stores_a_key_in_a_dynamodb_table() {
     let secret = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let found = store.find_key(&KeyHash::of(&secret)).await.unwrap().unwrap();
     assert_eq!(found.tenant.as_str(), "acme");
+}
+
+fn acme() -> TenantId {
+    TenantId::new("acme").unwrap()
+}
+
+#[tokio::test]
+async fn an_s3_upload_url_takes_a_plain_put_of_the_file_under_the_key_ingest_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(dir.path()).await;
+    let blobs = s3.fresh_bucket().await;
+    let uploads = S3Uploads::new(blobs.clone());
+    let key = "statements/acme/acc_1/upl_1-march.csv";
+    let url = uploads.mint(&acme(), "acc_1", key, "http://127.0.0.1:1").await.unwrap();
+    assert_eq!(url.key, key);
+    assert!(url.expires_at > Utc::now() + chrono::Duration::minutes(14), "{}", url.expires_at);
+    assert!(!url.url.starts_with("http://127.0.0.1:1"), "the server's own origin plays no part: {}", url.url);
+
+    let (status, _) = send("PUT", &url.url, &[], b"Date,Description,Amount\n".to_vec()).await;
+    assert_eq!(status, 200);
+    assert_eq!(blobs.get(&BlobKey::new(key).unwrap()).await.unwrap(), b"Date,Description,Amount\n");
+    assert!(
+        matches!(uploads.redeem("anything", Utc::now()), Err(UploadError::NotHere)),
+        "S3 takes the file, not the API"
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_s3_upload_url_is_refused_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(dir.path()).await;
+    let blobs = s3.fresh_bucket().await;
+    let url = S3Uploads::new(blobs.clone()).mint(&acme(), "acc_1", "statements/acme/acc_1/m.csv", "").await.unwrap();
+
+    let other_account = url.url.replace("/acc_1/", "/acc_2/");
+    let (status, _) = send("PUT", &other_account, &[], b"x".to_vec()).await;
+    assert_eq!(status, 403, "the signature covers the key");
+    let at = url.url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let mut forged = url.url.clone();
+    forged.replace_range(at..at + 1, if url.url.as_bytes()[at] == b'0' { "1" } else { "0" });
+    let (status, _) = send("PUT", &forged, &[], b"x".to_vec()).await;
+    assert_eq!(status, 403, "the server checks the signature");
+    assert!(!blobs.exists(&BlobKey::new("statements/acme/acc_2/m.csv").unwrap()).await.unwrap());
+    assert!(!blobs.exists(&BlobKey::new("statements/acme/acc_1/m.csv").unwrap()).await.unwrap());
+}
+
+#[tokio::test]
+async fn an_expired_s3_upload_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(dir.path()).await;
+    let blobs = s3.fresh_bucket().await;
+    let uploads = S3Uploads::new(blobs.clone()).with_ttl(Duration::from_secs(1));
+    let url = uploads.mint(&acme(), "acc_1", "statements/acme/acc_1/m.csv", "").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, _) = send("PUT", &url.url, &[], b"x".to_vec()).await;
+    assert_eq!(status, 403);
+    assert!(!blobs.exists(&BlobKey::new("statements/acme/acc_1/m.csv").unwrap()).await.unwrap());
+}
+
+#[tokio::test]
+async fn no_upload_url_is_minted_for_a_key_outside_the_accounts_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(dir.path()).await;
+    let uploads = S3Uploads::new(s3.fresh_bucket().await);
+    for key in [
+        "statements/evil/acc_1/m.csv",
+        "statements/acme/acc_2/m.csv",
+        "statements/acme/acc_1/sub/m.csv",
+        "reports/acme/acc_1/m.csv",
+        "statements/acme/acc_1/",
+    ] {
+        let minted = uploads.mint(&acme(), "acc_1", key, "").await;
+        assert!(matches!(minted, Err(UploadError::Backend(_))), "{key}: {minted:?}");
+    }
+}
+
+fn report_job() -> ReportJob {
+    ReportJob {
+        id: "rpt_1".into(),
+        account_id: "acc_1".into(),
+        start_date: chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(),
+        end_date: chrono::NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
+        format: "pdf".into(),
+        status: ReportStatus::Ready,
+        blob_key: Some("reports/acme/rpt_1.pdf".into()),
+        error: None,
+        created_by: "key_1".into(),
+        created_at: Utc::now(),
+        finished_at: Some(Utc::now()),
+    }
+}
+
+#[tokio::test]
+async fn a_report_link_downloads_the_tenants_own_report_until_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(dir.path()).await;
+    let blobs = s3.fresh_bucket().await;
+    let key = BlobKey::new("reports/acme/rpt_1.pdf").unwrap();
+    blobs.put(&key, b"%PDF-1.7 report", "application/pdf").await.unwrap();
+
+    let links = S3ReportLinks::new(blobs.clone());
+    let url = links.download_url(&acme(), &report_job(), &key).await.unwrap();
+    let (status, body) = send("GET", &url, &[], Vec::new()).await;
+    assert_eq!((status, body.as_slice()), (200, b"%PDF-1.7 report".as_slice()));
+
+    for foreign in ["reports/evil/rpt_1.pdf", "reports/acmeco/rpt_1.pdf", "statements/acme/acc_1/m.csv"] {
+        let link = links.download_url(&acme(), &report_job(), &BlobKey::new(foreign).unwrap()).await;
+        assert!(matches!(link, Err(BlobError::InvalidKey(_))), "{foreign}: {link:?}");
+    }
+
+    let short = S3ReportLinks::new(blobs).with_ttl(Duration::from_secs(1));
+    let url = short.download_url(&acme(), &report_job(), &key).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, _) = send("GET", &url, &[], Vec::new()).await;
+    assert_eq!(status, 403, "an expired link is refused");
 }

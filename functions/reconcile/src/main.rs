@@ -1,8 +1,8 @@
 //! The `reconcile` Lambda: wiring only.
 
 use bankrec::aws::{AwsConfig, AwsPorts};
-use bankrec::lambda::jobs::ReconcileJob;
 use bankrec::matching::EngineConfig;
+use bankrec_reconcile::Payload;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main(flavor = "current_thread")]
@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let ports = AwsPorts::connect(&config).await;
     let engine = EngineConfig::default();
     let (ports, engine) = (&ports, &engine);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ReconcileJob>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Payload>| async move {
         let today = chrono::Utc::now().date_naive();
         bankrec_reconcile::handle(&ports.store, event.payload, today, engine).await.map_err(Error::from)
     }))
