@@ -208,9 +208,8 @@ fn main() {
             let secs = started.elapsed().as_secs_f64();
             let cpu = cpu_started.zip(thread_cpu_secs()).map(|(a, b)| b - a);
             let cpu_text = cpu.map(|c| format!("{c:.3}")).unwrap_or_else(|| "?".into());
-            let cpu_mbps = cpu
-                .map(|c| format!("{:.1}", bytes.len() as f64 / 1e6 / c.max(1e-9)))
-                .unwrap_or_else(|| "?".into());
+            let cpu_mbps =
+                cpu.map(|c| format!("{:.1}", bytes.len() as f64 / 1e6 / c.max(1e-9))).unwrap_or_else(|| "?".into());
             let heap = common::peak().saturating_sub(base) as u64;
             let rss = common::vm_hwm().map(|b| format!("{:.1}", common::mib(b))).unwrap_or_else(|| "?".into());
             let file_mib = common::mib(bytes.len() as u64);

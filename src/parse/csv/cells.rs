@@ -90,7 +90,9 @@ fn read_any_date(s: &str) -> Option<DateCell> {
 /// rescanning.
 fn numeric_date(s: &[u8]) -> Option<Option<DateCell>> {
     if s.len() == 8 && s.iter().all(u8::is_ascii_digit) {
-        let n = |r: std::ops::Range<usize>| s.get(r).map_or(0, |d| d.iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0')));
+        let n = |r: std::ops::Range<usize>| {
+            s.get(r).map_or(0, |d| d.iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0')))
+        };
         let fields = [n(0..4), n(4..6), n(6..8)];
         return Some(date_from_fields(fields, DateOrder::Ymd, 4).map(DateCell::Fixed));
     }

@@ -579,13 +579,8 @@ fn trim_cell(s: &str) -> &str {
 }
 
 fn clean_text(s: &str) -> String {
-    let mut prev = 0u8;
-    let messy = s.bytes().any(|b| {
-        let m = matches!(b, b'\n' | b'\r' | b'\t') || (b == b' ' && prev == b' ');
-        prev = b;
-        m
-    });
-    if messy {
+    let b = s.as_bytes();
+    if memchr::memchr3(b'\n', b'\r', b'\t', b).is_some() || memchr::memmem::find(b, b"  ").is_some() {
         text::squash_ws(s)
     } else {
         s.to_string()
@@ -967,9 +962,10 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                 None => {
                     // No order reads every date: name the first one the preferred order cannot.
                     let o = preferred.unwrap_or(DateOrder::Dmy);
-                    let bad = groups.iter().flat_map(|g| g.pending.iter()).find(|p| {
-                        p.date.resolve(o).is_none() || p.value_date.is_some_and(|v| v.resolve(o).is_none())
-                    });
+                    let bad = groups
+                        .iter()
+                        .flat_map(|g| g.pending.iter())
+                        .find(|p| p.date.resolve(o).is_none() || p.value_date.is_some_and(|v| v.resolve(o).is_none()));
                     let line = bad.map(|b| line_of(b.row));
                     return Err(err(
                         source,
