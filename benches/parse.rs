@@ -3,7 +3,11 @@
 //! resident memory for each. A format whose parser fails is reported as failed and the run goes on.
 //!
 //! `cargo bench --bench parse -- --sizes 10k,100k [--formats csv,ofx,camt]`
-//! Files go to a temporary directory (`BANKREC_BENCH_DIR` to choose) and are removed after use.
+//! Files go to a temporary directory (`BANKREC_BENCH_DIR` to choose) and are removed after use
+//! (kept with `BANKREC_BENCH_KEEP=1`, for profiling a parser on its own).
+//!
+//! Throughput is given twice: by wall time, and by the parsing thread's CPU time, which is what
+//! the parser costs when other processes share the machine.
 
 mod common;
 
@@ -139,6 +143,13 @@ fn write_files(dir: &Path, total: usize, kinds: &[Kind]) -> std::io::Result<Vec<
     Ok(kinds.iter().map(|k| (*k, path(*k))).collect())
 }
 
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (Linux); `None` elsewhere.
+fn thread_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
 fn kinds() -> Vec<Kind> {
     match common::arg("formats") {
         Some(list) => list
@@ -163,18 +174,19 @@ fn main() {
         std::process::exit(1);
     }
     let kinds = kinds();
+    let keep = std::env::var_os("BANKREC_BENCH_KEEP").is_some_and(|v| v == "1");
     let options = ParseOptions { currency: Some(Currency::EUR), ..Default::default() };
     println!("parse benchmark (files in {})", dir.display());
     println!(
-        "| transactions | format | file MiB | parse s | MB/s | peak heap above input MiB | peak RSS MiB | result |"
+        "| transactions | format | file MiB | parse s | MB/s | CPU s | MB/s by CPU | peak heap above input MiB | peak RSS MiB | result |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for size in common::sizes() {
         let started = Instant::now();
         let files = match write_files(&dir, size, &kinds) {
             Ok(files) => files,
             Err(e) => {
-                println!("| {size} | — | | | | | | FAILED to write: {e} |");
+                println!("| {size} | — | | | | | | | | FAILED to write: {e} |");
                 continue;
             }
         };
@@ -183,16 +195,21 @@ fn main() {
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
                 Err(e) => {
-                    println!("| {size} | {} | | | | | | FAILED to read: {e} |", kind.name());
+                    println!("| {size} | {} | | | | | | | | FAILED to read: {e} |", kind.name());
                     continue;
                 }
             };
             let name = path.display().to_string();
             let base = common::reset_peak();
             common::reset_vm_hwm();
+            let cpu_started = thread_cpu_secs();
             let started = Instant::now();
             let outcome = parse::parse(&name, &bytes, &options);
             let secs = started.elapsed().as_secs_f64();
+            let cpu = cpu_started.zip(thread_cpu_secs()).map(|(a, b)| b - a);
+            let cpu_text = cpu.map(|c| format!("{c:.3}")).unwrap_or_else(|| "?".into());
+            let cpu_mbps =
+                cpu.map(|c| format!("{:.1}", bytes.len() as f64 / 1e6 / c.max(1e-9))).unwrap_or_else(|| "?".into());
             let heap = common::peak().saturating_sub(base) as u64;
             let rss = common::vm_hwm().map(|b| format!("{:.1}", common::mib(b))).unwrap_or_else(|| "?".into());
             let file_mib = common::mib(bytes.len() as u64);
@@ -206,22 +223,26 @@ fn main() {
                         check.push_str(&format!(", {} warning(s), first: {}", parsed.warnings.len(), first.message));
                     }
                     println!(
-                        "| {size} | {} | {file_mib:.1} | {secs:.3} | {mbps:.1} | {:.1} | {rss} | {check} |",
+                        "| {size} | {} | {file_mib:.1} | {secs:.3} | {mbps:.1} | {cpu_text} | {cpu_mbps} | {:.1} | {rss} | {check} |",
                         kind.name(),
                         common::mib(heap)
                     );
                 }
                 Err(e) => {
                     println!(
-                        "| {size} | {} | {file_mib:.1} | {secs:.3} | — | {:.1} | {rss} | FAILED: {e} |",
+                        "| {size} | {} | {file_mib:.1} | {secs:.3} | — | {cpu_text} | — | {:.1} | {rss} | FAILED: {e} |",
                         kind.name(),
                         common::mib(heap)
                     );
                 }
             }
             drop(bytes);
-            let _ = std::fs::remove_file(&path);
+            if !keep {
+                let _ = std::fs::remove_file(&path);
+            }
         }
     }
-    let _ = std::fs::remove_dir(&dir);
+    if !keep {
+        let _ = std::fs::remove_dir(&dir);
+    }
 }

@@ -42,6 +42,14 @@ fn strip_time(s: &str) -> &str {
 /// French, Spanish, Italian and Dutch, and a trailing time of day.
 pub(crate) fn read_date(raw: &str) -> Option<DateCell> {
     let s = raw.trim();
+    match numeric_date(s.as_bytes()) {
+        Some(cell) => cell,
+        None => read_any_date(s),
+    }
+}
+
+/// [`read_date`] for every shape, on trimmed text.
+fn read_any_date(s: &str) -> Option<DateCell> {
     if s.is_empty() || s.len() > 40 {
         return None;
     }
@@ -71,6 +79,61 @@ pub(crate) fn read_date(raw: &str) -> Option<DateCell> {
         return date_from_fields(fields, DateOrder::Ymd, 4).map(DateCell::Fixed);
     }
     Some(DateCell::Fields(fields, last.len()))
+}
+
+/// The common shapes of a date cell (`2024-03-05`, `05.03.2024`, `3/5/24`, `20240305`: digits
+/// only, or three groups of one to four digits between `/ - . '`) read in one pass, as
+/// [`read_date`] reads them. `None` when the cell has another shape and needs the general reader;
+/// `Some(None)` when it has this shape but is no date.
+///
+/// Every row of a file goes through here, so it avoids the general reader's splitting and
+/// rescanning.
+fn numeric_date(s: &[u8]) -> Option<Option<DateCell>> {
+    if s.len() == 8 && s.iter().all(u8::is_ascii_digit) {
+        let n = |r: std::ops::Range<usize>| {
+            s.get(r).map_or(0, |d| d.iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0')))
+        };
+        let fields = [n(0..4), n(4..6), n(6..8)];
+        return Some(date_from_fields(fields, DateOrder::Ymd, 4).map(DateCell::Fixed));
+    }
+    if s.len() > 14 {
+        return None;
+    }
+    let mut fields = [0u32; 3];
+    let mut lens = [0usize; 3];
+    let mut count = 0usize;
+    for &b in s {
+        match b {
+            b'0'..=b'9' => {
+                let (Some(f), Some(len)) = (fields.get_mut(count), lens.get_mut(count)) else { return None };
+                if *len == 4 {
+                    return None;
+                }
+                *f = *f * 10 + u32::from(b - b'0');
+                *len += 1;
+            }
+            b'/' | b'-' | b'.' | b'\'' => {
+                if lens.get(count).is_none_or(|l| *l == 0) {
+                    return None;
+                }
+                count += 1;
+            }
+            _ => return None,
+        }
+    }
+    if count != 2 || lens[2] == 0 {
+        return None;
+    }
+    if fields[0] > 999 {
+        return Some(date_from_fields(fields, DateOrder::Ymd, 4).map(DateCell::Fixed));
+    }
+    if fields[1] > 999 {
+        return Some(Some(DateCell::Fields([fields[0], fields[2], fields[1]], 4)));
+    }
+    if lens[0] == 4 {
+        return Some(date_from_fields(fields, DateOrder::Ymd, 4).map(DateCell::Fixed));
+    }
+    Some(Some(DateCell::Fields(fields, lens[2])))
 }
 
 /// Month number from a month name or abbreviation in the languages banks export in.
@@ -472,8 +535,26 @@ pub(crate) fn label_of(raw: &str, metadata: bool) -> Option<Label> {
     if !metadata && !(6..=32).contains(&t.len()) {
         return None;
     }
-    let lower = t.trim_end_matches([':', ' ']).to_lowercase();
-    let row_label = match lower.as_str() {
+    let key = t.trim_end_matches([':', ' ']);
+    // Every row's first cell and description are looked up here: ASCII text is lower-cased on
+    // the stack rather than in a new string.
+    let mut buf = [0u8; 48];
+    let owned;
+    let lower: &str = match buf.get_mut(..key.len()) {
+        Some(out) if key.is_ascii() => {
+            out.copy_from_slice(key.as_bytes());
+            out.make_ascii_lowercase();
+            match std::str::from_utf8(out) {
+                Ok(l) => l,
+                Err(_) => return None,
+            }
+        }
+        _ => {
+            owned = key.to_lowercase();
+            &owned
+        }
+    };
+    let row_label = match lower {
         "opening balance"
         | "balance at start of period"
         | "start balance"
@@ -511,7 +592,7 @@ pub(crate) fn label_of(raw: &str, metadata: bool) -> Option<Label> {
     if row_label.is_some() || !metadata {
         return row_label;
     }
-    match lower.as_str() {
+    match lower {
         "saldo" | "balance" | "kontostand" | "current balance" | "solde" => Some(Label::Closing),
         "account" | "account number" | "account no" | "konto" | "kontonummer" | "iban" | "kreditkarte" | "card"
         | "card number" | "cuenta" | "compte" | "numéro de compte" | "rekeningnummer" | "účet" => {
@@ -575,6 +656,24 @@ mod tests {
         assert_eq!(fixed("3. Dez. 2023"), ymd(2023, 12, 3));
         assert_eq!(fixed("1 juil. 2022"), ymd(2022, 7, 1));
         assert_eq!(fixed("Tue, 5 Nov 2024"), ymd(2024, 11, 5));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_quick_date_reader_agrees_with_the_general_one(s in "[0-9]{0,5}([-/.'][0-9]{0,5}){0,3}") {
+            if let Some(quick) = numeric_date(s.as_bytes()) {
+                proptest::prop_assert_eq!(quick, read_any_date(&s), "{:?}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn the_quick_date_reader_takes_the_common_shapes() {
+        for s in ["2024-03-05", "05.03.2024", "3/5/24", "20240305", "0024-01-02", "10/2009/09", "1'2'99"] {
+            assert_eq!(numeric_date(s.as_bytes()), Some(read_any_date(s)), "{s}");
+        }
+        assert_eq!(numeric_date(b"2024-02-30"), Some(None));
+        assert_eq!(numeric_date(b"12 Mar 2024"), None);
     }
 
     #[test]

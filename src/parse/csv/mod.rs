@@ -364,22 +364,23 @@ struct Running {
     oldest_first_ok: usize,
     newest_first_ok: usize,
     steps: usize,
-    first_bad_line: [Option<usize>; 2],
+    /// Byte offsets of the first rows that break each reading (made lines only when reported).
+    first_bad_row: [Option<usize>; 2],
 }
 
 impl Running {
-    fn observe(&mut self, amount: Decimal, balance: Decimal, line: usize) {
+    fn observe(&mut self, amount: Decimal, balance: Decimal, row: usize) {
         if let Some((prev_amount, prev_balance)) = self.last {
             self.steps += 1;
             if balance - prev_balance == amount {
                 self.oldest_first_ok += 1;
-            } else if self.first_bad_line[0].is_none() {
-                self.first_bad_line[0] = Some(line);
+            } else if self.first_bad_row[0].is_none() {
+                self.first_bad_row[0] = Some(row);
             }
             if prev_balance - balance == prev_amount {
                 self.newest_first_ok += 1;
-            } else if self.first_bad_line[1].is_none() {
-                self.first_bad_line[1] = Some(line);
+            } else if self.first_bad_row[1].is_none() {
+                self.first_bad_row[1] = Some(row);
             }
         } else {
             self.first = Some((amount, balance));
@@ -388,12 +389,23 @@ impl Running {
     }
 }
 
-/// Transactions of one account and currency, with their dates still unresolved.
+/// A transaction whose booking or value date waits for the file's day/month order.
+struct PendingDate {
+    /// Index in the group's transactions.
+    index: usize,
+    date: DateCell,
+    value_date: Option<DateCell>,
+    /// Byte offset of the row, for the line of an error.
+    row: usize,
+}
+
+/// Transactions of one account and currency. Dates that read the same in every day/month order
+/// are set at once; only the others are kept aside until the whole file has voted.
 struct Group {
     account: String,
     currency: Currency,
     transactions: Vec<BankTransaction>,
-    dates: Vec<(DateCell, Option<DateCell>, usize)>,
+    pending: Vec<PendingDate>,
     running: Running,
     opening_col: Option<Decimal>,
     closing_col: Option<Decimal>,
@@ -477,6 +489,9 @@ pub(crate) struct LineCounter {
 
 impl LineCounter {
     /// 1-based line of the record that starts at byte `byte` (offsets only move forward).
+    ///
+    /// Rows ask for their line only when a warning or an error needs it: counting every row's
+    /// line showed up in profiles of large files.
     pub(crate) fn line_at(&mut self, bytes: &[u8], byte: usize) -> usize {
         let mut start = byte.min(bytes.len());
         while bytes.get(start).is_some_and(|b| *b == b'\r' || *b == b'\n') {
@@ -496,15 +511,76 @@ const MONEY_LIMIT: Decimal = Decimal::from_parts(2_808_348_672, 232_830_643, 0, 
 
 /// An amount as banks write it (see [`text::parse_amount`]), within [`MONEY_LIMIT`].
 pub(crate) fn read_money(s: &str, sep: DecimalSeparator) -> Option<Decimal> {
-    text::parse_amount(s, sep).filter(|d| d.abs() < MONEY_LIMIT)
+    plain_amount(s, sep).or_else(|| text::parse_amount(s, sep)).filter(|d| d.abs() < MONEY_LIMIT)
+}
+
+/// The plain form most amount cells take (`-1234.56`, `12,50`, `+7`: a sign, up to 18 digits and
+/// at most one separator that is the decimal one under `sep`), read without the general reader's
+/// scanning and copying; it gives exactly what [`text::parse_amount`] gives. `None` when the cell
+/// has another form.
+fn plain_amount(s: &str, sep: DecimalSeparator) -> Option<Decimal> {
+    let (negative, digits) = match s.as_bytes().split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, s.as_bytes()),
+    };
+    let mut mantissa: i64 = 0;
+    let mut count = 0u32;
+    let mut separator: Option<(u8, u32)> = None;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                if count == 18 {
+                    return None;
+                }
+                mantissa = mantissa * 10 + i64::from(b - b'0');
+                count += 1;
+            }
+            b'.' | b',' if separator.is_none() => separator = Some((b, count)),
+            _ => return None,
+        }
+    }
+    let scale = match separator {
+        None if count > 0 => 0,
+        None => return None,
+        Some((c, int_len)) => {
+            let scale = count - int_len;
+            if int_len == 0 || scale == 0 {
+                return None;
+            }
+            let decimal = match sep {
+                DecimalSeparator::Dot => c == b'.',
+                DecimalSeparator::Comma => c == b',',
+                // `1,234` may be a thousands group: the general reader decides.
+                DecimalSeparator::Auto => !(c == b',' && scale == 3 && int_len <= 3),
+            };
+            if !decimal {
+                return None;
+            }
+            scale
+        }
+    };
+    let value = Decimal::new(mantissa, scale);
+    Some(if negative { -value } else { value })
 }
 
 fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// A cell's text without surrounding blanks; the Unicode-aware trim only runs when an end is
+/// not plainly visible ASCII.
+fn trim_cell(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
+        (None, _) | (_, None) => s,
+        _ => s.trim(),
+    }
+}
+
 fn clean_text(s: &str) -> String {
-    if s.contains(['\n', '\r', '\t']) || s.contains("  ") {
+    let b = s.as_bytes();
+    if memchr::memchr3(b'\n', b'\r', b'\t', b).is_some() || memchr::memmem::find(b, b"  ").is_some() {
         text::squash_ws(s)
     } else {
         s.to_string()
@@ -535,6 +611,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
     };
     let mut reader =
         ::csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
+    let bytes = text.as_bytes();
     let mut record = ::csv::ByteRecord::new();
     let mut warnings: Vec<Warning> = Vec::new();
     let mut meta = Meta::default();
@@ -542,6 +619,11 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
     let mut cols: Option<Cols> = None;
     let mut groups: Vec<Group> = Vec::new();
     let mut vote = DateOrderVote::default();
+    // The last fields given to the vote (booking, value date): a file's rows mostly repeat the
+    // dates before them, and a vote does not change when the same date comes again.
+    let mut voted: [Option<([u32; 3], usize)>; 2] = [None, None];
+    let mut day_month_seen = false;
+    let mut last_currency: Option<Currency> = None;
     let mut count = 0usize;
     let mut lines = LineCounter::default();
     let sep = profile.decimal_separator;
@@ -559,7 +641,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             break;
         }
         let pos = record.position();
-        let line = lines.line_at(text.as_bytes(), pos.map_or(0, |p| p.byte() as usize));
+        let row = pos.map_or(0, |p| p.byte() as usize);
         // The input is already text, so the row is valid UTF-8 as a whole: check it once, then
         // slice each cell out of it (per-cell checks showed up in profiles).
         let row_text = std::str::from_utf8(record.as_slice()).ok();
@@ -568,12 +650,16 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                 .range(i)
                 .and_then(|r| row_text.and_then(|t| t.get(r)))
                 .or_else(|| record.get(i).and_then(|b| std::str::from_utf8(b).ok()))
-                .map(str::trim)
+                .map(trim_cell)
                 .unwrap_or("")
         };
-        let blank = (0..record.len()).all(|i| cell_at(i).is_empty());
+        let blank = match row_text {
+            Some(t) if t.bytes().any(|b| b.is_ascii_graphic()) => false,
+            _ => (0..record.len()).all(|i| cell_at(i).is_empty()),
+        };
 
         if cols.is_none() {
+            let line = lines.line_at(bytes, row);
             if line <= profile.skip_lines || (blank && profile.header) {
                 let cells: Vec<&str> = (0..record.len()).map(cell_at).collect();
                 meta.read_line(&cells, source);
@@ -589,8 +675,9 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             cols = Some(resolve_columns(source, profile, None, Some(line))?);
         }
         let Some(c) = cols.as_ref() else { continue };
+        let mut line = || lines.line_at(bytes, row);
         if blank {
-            warnings.push(Warning { line: Some(line), statement: None, message: "empty row skipped".into() });
+            warnings.push(Warning { line: Some(line()), statement: None, message: "empty row skipped".into() });
             continue;
         }
         let name_of = |i: usize| -> String {
@@ -608,7 +695,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         if let Some(label) = label {
             if label == Label::Total {
                 warnings.push(Warning {
-                    line: Some(line),
+                    line: Some(line()),
                     statement: None,
                     message: format!("total row {:?} skipped (a sum of lines, not a line)", cell_at(0)),
                 });
@@ -655,7 +742,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         let Some(date) = date else {
             if !date_text.bytes().any(|b| b.is_ascii_digit()) {
                 warnings.push(Warning {
-                    line: Some(line),
+                    line: Some(line()),
                     statement: None,
                     message: format!("row without a date skipped ({:?} in {})", date_text, name_of(c.date)),
                 });
@@ -663,7 +750,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             }
             return Err(err(
                 source,
-                Some(line),
+                Some(line()),
                 ParseErrorKind::InvalidDate,
                 format!("found {date_text:?} in column {}, expected a date", name_of(c.date)),
             )
@@ -680,7 +767,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                 amount = retry;
                 repaired = true;
                 warnings.push(Warning {
-                    line: Some(line),
+                    line: Some(line()),
                     statement: None,
                     message: format!(
                         "row has {} fields, the header {}; columns after the date read from the row's end",
@@ -702,7 +789,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             Ok(Some(a)) => a,
             Ok(None) => {
                 warnings.push(Warning {
-                    line: Some(line),
+                    line: Some(line()),
                     statement: None,
                     message: "row without an amount read as 0.00".into(),
                 });
@@ -712,7 +799,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                 let i = shifted_at(i);
                 return Err(err(
                     source,
-                    Some(line),
+                    Some(line()),
                     ParseErrorKind::InvalidAmount,
                     format!("found {found:?} in column {}, expected {expected}", name_of(i)),
                 )
@@ -722,17 +809,25 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         };
 
         let row_currency = match c.currency.map(cell).filter(|s| !s.is_empty()) {
-            Some(code) => Some(Currency::new(code).map_err(|_| {
-                let i = c.currency.unwrap_or(0);
-                err(
-                    source,
-                    Some(line),
-                    ParseErrorKind::InvalidCurrency,
-                    format!("found {code:?} in column {}, expected an ISO 4217 currency code", name_of(i)),
-                )
-                .at_column(i + 1)
-                .in_field(name_of(i))
-            })?),
+            // Rows repeat their currency: the code read last is reused while the text is the same.
+            Some(code) => match last_currency.filter(|last| last.code() == code) {
+                Some(same) => Some(same),
+                None => {
+                    let read = Currency::new(code).map_err(|_| {
+                        let i = c.currency.unwrap_or(0);
+                        err(
+                            source,
+                            Some(line()),
+                            ParseErrorKind::InvalidCurrency,
+                            format!("found {code:?} in column {}, expected an ISO 4217 currency code", name_of(i)),
+                        )
+                        .at_column(i + 1)
+                        .in_field(name_of(i))
+                    })?;
+                    last_currency = Some(read);
+                    Some(read)
+                }
+            },
             None => None,
         };
         let currency = row_currency.unwrap_or_else(|| default_currency(&meta));
@@ -744,7 +839,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                     account: account.to_string(),
                     currency,
                     transactions: Vec::new(),
-                    dates: Vec::new(),
+                    pending: Vec::new(),
                     running: Running::default(),
                     opening_col: None,
                     closing_col: None,
@@ -752,20 +847,31 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                 groups.len() - 1
             }
         };
-        let group = &mut groups[gi];
+        let Some(group) = groups.get_mut(gi) else { continue };
 
         let value_date = c.value_date.map(cell).and_then(|v| match &profile.date_format {
             Some(fmt) => NaiveDate::parse_from_str(v, fmt).ok().map(DateCell::Fixed),
             None => read_date(v),
         });
-        for d in [Some(date), value_date].into_iter().flatten() {
-            if let DateCell::Fields(f, digits) = d {
-                vote.observe(f, digits);
+        for (d, last) in [Some(date), value_date].into_iter().zip(voted.iter_mut()) {
+            if let Some(DateCell::Fields(f, digits)) = d {
+                if *last != Some((f, digits)) {
+                    vote.observe(f, digits);
+                    *last = Some((f, digits));
+                }
             }
         }
+        day_month_seen |= matches!(date, DateCell::Fields(..));
+        // Dates that need no vote are final now; the others wait for the whole file.
+        let settled = match (date, value_date) {
+            (DateCell::Fixed(b), None) => Some((b, None)),
+            (DateCell::Fixed(b), Some(DateCell::Fixed(v))) => Some((b, Some(v).filter(|v| *v != b))),
+            _ => None,
+        };
 
-        let placeholder = NaiveDate::MIN;
-        let mut t = BankTransaction::new(placeholder, Money::new(amount, currency));
+        let (booking, value) = settled.unwrap_or((NaiveDate::MIN, None));
+        let mut t = BankTransaction::new(booking, Money::new(amount, currency));
+        t.value_date = value;
         let description = c.description.map(cell).unwrap_or("");
         let memo = c.memo.map(cell).unwrap_or("");
         t.description = match (description.is_empty(), memo.is_empty()) {
@@ -774,7 +880,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             (true, false) => clean_text(memo),
             (true, true) => String::new(),
         };
-        t.payee = c.payee.map(cell).and_then(opt).map(|s| clean_text(&s));
+        t.payee = c.payee.map(cell).filter(|s| !s.is_empty()).map(clean_text);
         t.counterparty_account = c.counterparty_account.map(cell).and_then(opt);
         t.reference = c.reference.map(cell).and_then(opt);
         t.check_number = c.check_number.map(cell).and_then(opt);
@@ -789,7 +895,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                     let i = shifted_at(c.fee.unwrap_or(0));
                     return Err(err(
                         source,
-                        Some(line),
+                        Some(line()),
                         ParseErrorKind::InvalidAmount,
                         format!("found {f:?} in column {}, expected a fee amount", name_of(i)),
                     )
@@ -801,9 +907,9 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         };
         if let Some(b) = c.balance.map(cell).filter(|s| !s.is_empty()) {
             match read_money(b, sep).or_else(|| read_money(b, DecimalSeparator::Auto)) {
-                Some(b) => group.running.observe(amount + fee, b, line),
+                Some(b) => group.running.observe(amount + fee, b, row),
                 None => warnings.push(Warning {
-                    line: Some(line),
+                    line: Some(line()),
                     statement: None,
                     message: format!("unreadable balance {b:?} ignored"),
                 }),
@@ -814,7 +920,8 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             group.closing_col = c.closing_balance.and_then(|i| read_money(cell(i), sep));
         }
         let fee_line = (!fee.is_zero()).then(|| {
-            let mut f = BankTransaction::new(placeholder, Money::new(fee, currency));
+            let mut f = BankTransaction::new(booking, Money::new(fee, currency));
+            f.value_date = value;
             f.description = if t.description.is_empty() { "Fee".into() } else { format!("Fee: {}", t.description) };
             f.reference = t.reference.clone();
             if t.id_source == crate::domain::IdSource::Bank {
@@ -822,15 +929,15 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             }
             f
         });
-        group.transactions.push(t);
-        group.dates.push((date, value_date, line));
-        if let Some(f) = fee_line {
-            group.transactions.push(f);
-            group.dates.push((date, value_date, line));
+        for t in std::iter::once(t).chain(fee_line) {
+            if settled.is_none() {
+                group.pending.push(PendingDate { index: group.transactions.len(), date, value_date, row });
+            }
+            group.transactions.push(t);
         }
         count += 1;
         if count % 4096 == 0 {
-            source.report_progress(pos.map(|p| p.byte() as usize).unwrap_or(0));
+            source.report_progress(row);
         }
     }
     source.report_progress(text.len());
@@ -844,6 +951,8 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         ));
     }
 
+    // Lines of rows named after the loop: counted afresh, as these rows lie behind the counter.
+    let line_of = |row: usize| LineCounter::default().line_at(bytes, row);
     let order = match source.options.date_order.or(profile.date_order) {
         Some(o) => o,
         None => {
@@ -855,9 +964,9 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
                     let o = preferred.unwrap_or(DateOrder::Dmy);
                     let bad = groups
                         .iter()
-                        .flat_map(|g| g.dates.iter())
-                        .find(|(d, v, _)| d.resolve(o).is_none() || v.is_some_and(|v| v.resolve(o).is_none()));
-                    let line = bad.map(|b| b.2);
+                        .flat_map(|g| g.pending.iter())
+                        .find(|p| p.date.resolve(o).is_none() || p.value_date.is_some_and(|v| v.resolve(o).is_none()));
+                    let line = bad.map(|b| line_of(b.row));
                     return Err(err(
                         source,
                         line,
@@ -875,17 +984,14 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             }
         }
     };
-    if vote.is_ambiguous() && source.options.date_order.is_none() && profile.date_order.is_none() {
-        let seen = groups.iter().flat_map(|g| g.dates.iter()).any(|(d, _, _)| matches!(d, DateCell::Fields(..)));
-        if seen {
-            warnings.push(Warning {
-                line: None,
-                statement: None,
-                message: format!(
-                    "every date fits more than one day/month order; read as {order:?} (use a date order to override)"
-                ),
-            });
-        }
+    if vote.is_ambiguous() && source.options.date_order.is_none() && profile.date_order.is_none() && day_month_seen {
+        warnings.push(Warning {
+            line: None,
+            statement: None,
+            message: format!(
+                "every date fits more than one day/month order; read as {order:?} (use a date order to override)"
+            ),
+        });
     }
     let resolve_meta_date = |s: &Option<String>| s.as_deref().and_then(read_date).and_then(|d| d.resolve(order));
 
@@ -893,17 +999,19 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
     let single = groups.len() == 1;
     for g in groups {
         let mut transactions = g.transactions;
-        for (t, (d, v, line)) in transactions.iter_mut().zip(g.dates.iter()) {
-            let Some(booking) = d.resolve(order) else {
+        for p in &g.pending {
+            let Some(booking) = p.date.resolve(order) else {
                 return Err(err(
                     source,
-                    Some(*line),
+                    Some(line_of(p.row)),
                     ParseErrorKind::InvalidDate,
                     format!("found a date that is not a calendar date in {order:?} order"),
                 ));
             };
-            t.booking_date = booking;
-            t.value_date = v.and_then(|v| v.resolve(order)).filter(|v| *v != booking);
+            if let Some(t) = transactions.get_mut(p.index) {
+                t.booking_date = booking;
+                t.value_date = p.value_date.and_then(|v| v.resolve(order)).filter(|v| *v != booking);
+            }
         }
         let account_id = source
             .options
@@ -924,15 +1032,15 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             let ld = transactions.last().map(|t| t.booking_date);
             let newest_first = if fd != ld { fd > ld } else { r.newest_first_ok > r.oldest_first_ok };
             let (opening, closing, ok, bad) = if newest_first {
-                (last.1 - last.0, first.1, r.newest_first_ok, r.first_bad_line[1])
+                (last.1 - last.0, first.1, r.newest_first_ok, r.first_bad_row[1])
             } else {
-                (first.1 - first.0, last.1, r.oldest_first_ok, r.first_bad_line[0])
+                (first.1 - first.0, last.1, r.oldest_first_ok, r.first_bad_row[0])
             };
             s.opening_balance = Some(money(opening));
             s.closing_balance = Some(money(closing));
             if ok < r.steps {
                 warnings.push(Warning {
-                    line: bad,
+                    line: bad.map(line_of),
                     statement: Some(statements.len()),
                     message: format!(
                         "the running balance does not follow the amounts on {} of {} rows",
@@ -1040,6 +1148,27 @@ mod tests {
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn plain_amounts_read_exactly_as_the_general_reader_reads_them() {
+        for (text, sep) in [
+            ("-1234.56", DecimalSeparator::Dot),
+            ("12,50", DecimalSeparator::Comma),
+            ("+7", DecimalSeparator::Auto),
+            ("-0.00", DecimalSeparator::Auto),
+            ("0,12", DecimalSeparator::Auto),
+            ("007.50", DecimalSeparator::Dot),
+        ] {
+            let quick = plain_amount(text, sep).map(|d| d.serialize());
+            assert_eq!(quick, text::parse_amount(text, sep).map(|d| d.serialize()), "{text}");
+            assert!(quick.is_some(), "{text}");
+        }
+        // Thousands groups and the other separator are left to the general reader.
+        assert_eq!(plain_amount("1,234", DecimalSeparator::Auto), None);
+        assert_eq!(plain_amount("0,123", DecimalSeparator::Auto), None);
+        assert_eq!(plain_amount("1,5", DecimalSeparator::Dot), None);
+        assert_eq!(plain_amount("1234567890123456789", DecimalSeparator::Dot), None);
     }
 
     #[test]
@@ -1380,6 +1509,16 @@ mod tests {
                 prop_assert_eq!(t.amount.amount(), Decimal::new(l.cents, 2));
                 prop_assert_eq!(&t.description, &l.text);
                 prop_assert_eq!(&t.id, &l.id);
+            }
+        }
+
+        #[test]
+        fn the_plain_amount_reader_agrees_with_the_general_one(
+            text in "[-+]?[0-9]{0,20}([.,][0-9]{0,5}){0,2}",
+            sep in prop::sample::select(vec![DecimalSeparator::Auto, DecimalSeparator::Dot, DecimalSeparator::Comma]),
+        ) {
+            if let Some(quick) = plain_amount(&text, sep) {
+                prop_assert_eq!(Some(quick.serialize()), text::parse_amount(&text, sep).map(|d| d.serialize()), "{:?}", text);
             }
         }
 
