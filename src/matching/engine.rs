@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 use super::memory::Memory;
 use super::model::{Alternative, Explanation, Match, MatchStatus, Method, ReconcileResult, Summary};
 use super::prepare::{in_window, units, window, BankIndex, BankItem, RecordIndex, RecordItem};
-use super::score::{pair_features, pair_features_with, score_pair, sigmoid, NameCache, PairFeatures, Scored, Weights};
+use super::score::{
+    pair_features, pair_features_with, score_pair, score_value, sigmoid, NameCache, PairFeatures, Scored, Weights,
+};
 use super::subset::{self, Caps};
 use super::text::{self, RefEvidence};
 use crate::domain::{BankTransaction, Record};
@@ -200,6 +202,8 @@ pub fn reconcile(
     memory: &Memory,
     config: &EngineConfig,
 ) -> Result<ReconcileResult, EngineError> {
+    let t0 = std::time::Instant::now(); // TEMP
+    let ph = |what: &str| if std::env::var_os("BANKREC_PHASES").is_some() { eprintln!("{what}: {:?}", t0.elapsed()) }; // TEMP
     let banks: Vec<Option<BankItem<'_>>> = bank.par_iter().map(BankItem::new).collect();
     let recs: Vec<Option<RecordItem<'_>>> = records.par_iter().map(RecordItem::new).collect();
     let rindex = RecordIndex::build(&recs);
@@ -207,6 +211,7 @@ pub fn reconcile(
 
     let mut per_bank: Vec<Vec<PairCandidate>> =
         (0..banks.len()).into_par_iter().map(|i| ctx.pair_candidates(i as u32)).collect();
+    ph("candidates");
     mark_unique(&mut per_bank, recs.len());
     let pair_edges: Vec<Vec<Edge>> = per_bank
         .into_par_iter()
@@ -214,6 +219,7 @@ pub fn reconcile(
         .map(|(i, cands)| ctx.judge_pairs(i as u32, cands))
         .collect::<Result<_, _>>()?;
     let mut edges: Vec<Edge> = pair_edges.into_iter().flatten().collect();
+    ph("judged");
 
     if config.groups.enabled {
         // Groups are looked for wherever no exact pair is certain: a near-amount pair may be one
@@ -256,14 +262,19 @@ pub fn reconcile(
             .filter(|i| best_rec.get(*i).is_some_and(|c| *c < config.auto_threshold))
             .map(|i| ctx.record_groups(i as u32, &bindex))
             .collect::<Result<_, _>>()?;
+        ph("bank groups");
         edges.extend(many_recs.into_iter().flatten());
         edges.extend(many_banks.into_iter().flatten());
     }
     if !config.own_accounts.is_empty() {
         edges.extend(transfer_edges(&ctx));
     }
+    ph("record groups");
     let matches = assign(edges, &ctx, bank, records);
-    Ok(result(matches, bank, records))
+    ph("assign");
+    let out = result(matches, bank, records);
+    ph("result");
+    Ok(out)
 }
 
 struct Ctx<'c, 'a> {
@@ -393,7 +404,7 @@ impl Ctx<'_, '_> {
                     // difference would become a candidate.
                     return None;
                 }
-                let s = score_pair(&features, &cfg.weights).score;
+                let s = score_value(&features, &cfg.weights);
                 Some((s, PairCandidate { rec: ri, features }))
             })
             .collect();
@@ -424,11 +435,11 @@ impl Ctx<'_, '_> {
         let competitors = cands.len() as i64 - 1;
         // Rules are asked only about candidates that could still win for this bank line: script
         // time goes to the few pairs where a decision can change the outcome.
-        let best = cands.iter().map(|c| score_pair(&c.features, &self.config.weights).score).fold(f64::MIN, f64::max);
+        let best = cands.iter().map(|c| score_value(&c.features, &self.config.weights)).fold(f64::MIN, f64::max);
         for c in cands {
             let Some(r) = self.rec(c.rec) else { continue };
-            let mut scored = score_pair(&c.features, &self.config.weights);
-            let mut confidence = self.confidence(scored.score);
+            let mut score = score_value(&c.features, &self.config.weights);
+            let mut confidence = self.confidence(score);
             let mut method = if c.features.reference >= RefEvidence::Core {
                 Method::Reference
             } else if c.features.alias || c.features.habit_fee {
@@ -438,21 +449,25 @@ impl Ctx<'_, '_> {
             };
             let mut rule = None;
             let mut kept_verdict = None;
-            if confidence >= self.config.rule_floor && scored.score >= best - RULE_BAND && self.rules.judges_pairs() {
+            if confidence >= self.config.rule_floor && score >= best - RULE_BAND && self.rules.judges_pairs() {
                 let bm = bank_map.get_or_insert_with(|| bank_dynamic(b)).clone();
                 let verdict =
-                    self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
-                if verdict != Verdict::default() {
-                    kept_verdict = Some(verdict.clone());
+                    self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, score, competitors))?;
+                // The explanation's reasons are written later, for the pairs that become matches.
+                for (_, delta, _) in verdict.adjustments.iter().filter(|a| a.1 != 0.0) {
+                    score += delta;
                 }
-                match apply(verdict, &mut scored) {
-                    Applied::Veto => continue,
-                    Applied::Accept(c, name) => {
-                        confidence = c;
+                match (&verdict.decision, &verdict.rule) {
+                    (Decision::Veto { .. }, _) => continue,
+                    (Decision::Accept { confidence: c, .. }, Some(name)) => {
+                        confidence = *c;
                         method = Method::Rule;
-                        rule = Some(name);
+                        rule = Some(name.clone());
                     }
-                    Applied::Score => confidence = self.confidence(scored.score),
+                    _ => confidence = self.confidence(score),
+                }
+                if verdict != Verdict::default() {
+                    kept_verdict = Some(verdict);
                 }
             }
             if confidence < floor {
@@ -506,7 +521,10 @@ impl Ctx<'_, '_> {
                     .rec
                     .reference
                     .as_deref()
-                    .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
+                    .is_some_and(|_| {
+                        text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs)
+                            >= RefEvidence::Core
+                    });
                 if !refd && !self.name_evidence(b, r, &mut names) {
                     return None;
                 }
@@ -670,7 +688,10 @@ impl Ctx<'_, '_> {
                     .rec
                     .reference
                     .as_deref()
-                    .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
+                    .is_some_and(|_| {
+                        text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs)
+                            >= RefEvidence::Core
+                    });
                 if !refd
                     && !self.memory.is_alias(&b.name, &r.name)
                     && names.similarity(&r.name, &b.name).is_none_or(|s| s < 0.75)
@@ -1066,7 +1087,7 @@ fn record_dynamic(r: &RecordItem<'_>) -> Dynamic {
 }
 
 /// The evidence a rule sees for a pair.
-fn pair_dynamic(f: &PairFeatures, s: &Scored, competitors: i64) -> Dynamic {
+fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
     let mut m = Map::new();
     m.insert("exact_amount".into(), Dynamic::from(f.exact));
     m.insert("amount_diff".into(), Dynamic::from(f.difference));
@@ -1078,8 +1099,8 @@ fn pair_dynamic(f: &PairFeatures, s: &Scored, competitors: i64) -> Dynamic {
     m.insert("alias".into(), Dynamic::from(f.alias));
     m.insert("unique_amount".into(), Dynamic::from(f.unique));
     m.insert("competitors".into(), Dynamic::from(competitors.max(0)));
-    m.insert("score".into(), Dynamic::from(dec(s.score)));
-    m.insert("confidence".into(), Dynamic::from(dec(sigmoid(s.score))));
+    m.insert("score".into(), Dynamic::from(dec(score)));
+    m.insert("confidence".into(), Dynamic::from(dec(sigmoid(score))));
     // Shared, so that handing it to each rule clones a pointer rather than the map.
     Dynamic::from(m).into_shared()
 }

@@ -46,6 +46,8 @@ pub struct BankItem<'a> {
     pub name: String,
     /// Name index keys to look up.
     pub name_keys: Vec<String>,
+    /// [`text::digit_core`] of the check number, when there is one.
+    pub check_core: Option<String>,
 }
 
 /// The name matching and learning use for a bank line's counterparty.
@@ -90,6 +92,7 @@ impl<'a> BankItem<'a> {
             text,
             name,
             name_keys,
+            check_core: tx.check_number.as_deref().and_then(text::digit_core),
         })
     }
 }
@@ -107,14 +110,21 @@ pub struct RecordItem<'a> {
     pub name: String,
     /// The digit core of its reference, when it has one of three digits or more.
     pub ref_core: Option<String>,
+    /// [`text::compact`] of its reference (empty without one).
+    pub ref_compact: String,
+    /// [`text::digit_core`] of its reference, however short.
+    pub ref_digits: Option<String>,
 }
 
 impl<'a> RecordItem<'a> {
     /// Prepares one record; `None` when its amount cannot be represented.
     pub fn new(rec: &'a Record) -> Option<Self> {
         let units = units(rec.amount.amount())?;
-        let ref_core = rec.reference.as_deref().and_then(text::digit_core).filter(|c| c.len() >= 3);
+        let ref_digits = rec.reference.as_deref().and_then(text::digit_core);
+        let ref_core = ref_digits.clone().filter(|c| c.len() >= 3);
         Some(RecordItem {
+            ref_compact: rec.reference.as_deref().map(text::compact).unwrap_or_default(),
+            ref_digits,
             rec,
             units,
             currency: rec.amount.currency(),
