@@ -13,10 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::memory::Memory;
 use super::model::{Alternative, Explanation, Match, MatchStatus, Method, ReconcileResult, Summary};
-use super::prepare::{in_window, units, window, BankIndex, BankItem, RecordIndex, RecordItem};
-use super::score::{
-    pair_features, pair_features_with, score_pair, score_value, sigmoid, NameCache, PairFeatures, Scored, Weights,
-};
+use super::prepare::{in_window, intern_names, units, window, BankIndex, BankItem, RecordIndex, RecordItem};
+use super::score::{pair_features_with, score_pair, score_value, sigmoid, NameCache, PairFeatures, Scored, Weights};
 use super::subset::{self, Caps};
 use super::text::{self, RefEvidence};
 use crate::domain::{BankTransaction, Record};
@@ -202,16 +200,16 @@ pub fn reconcile(
     memory: &Memory,
     config: &EngineConfig,
 ) -> Result<ReconcileResult, EngineError> {
-    let t0 = std::time::Instant::now(); // TEMP
-    let ph = |what: &str| if std::env::var_os("BANKREC_PHASES").is_some() { eprintln!("{what}: {:?}", t0.elapsed()) }; // TEMP
-    let banks: Vec<Option<BankItem<'_>>> = bank.par_iter().map(BankItem::new).collect();
-    let recs: Vec<Option<RecordItem<'_>>> = records.par_iter().map(RecordItem::new).collect();
+    let mut banks: Vec<Option<BankItem<'_>>> = bank.par_iter().map(BankItem::new).collect();
+    let mut recs: Vec<Option<RecordItem<'_>>> = records.par_iter().map(RecordItem::new).collect();
+    intern_names(&mut banks, &mut recs);
     let rindex = RecordIndex::build(&recs);
     let ctx = Ctx { banks: &banks, recs: &recs, rindex: &rindex, memory, config, rules };
 
-    let mut per_bank: Vec<Vec<PairCandidate>> =
-        (0..banks.len()).into_par_iter().map(|i| ctx.pair_candidates(i as u32)).collect();
-    ph("candidates");
+    let mut per_bank: Vec<Vec<PairCandidate>> = (0..banks.len())
+        .into_par_iter()
+        .map_init(NameCache::default, |names, i| ctx.pair_candidates(i as u32, names))
+        .collect();
     mark_unique(&mut per_bank, recs.len());
     let pair_edges: Vec<Vec<Edge>> = per_bank
         .into_par_iter()
@@ -219,7 +217,6 @@ pub fn reconcile(
         .map(|(i, cands)| ctx.judge_pairs(i as u32, cands))
         .collect::<Result<_, _>>()?;
     let mut edges: Vec<Edge> = pair_edges.into_iter().flatten().collect();
-    ph("judged");
 
     if config.groups.enabled {
         // Groups are looked for wherever no exact pair is certain: a near-amount pair may be one
@@ -255,26 +252,21 @@ pub fn reconcile(
         let many_recs: Vec<Vec<Edge>> = (0..banks.len())
             .into_par_iter()
             .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map(|i| ctx.bank_groups(i as u32, &open))
+            .map_init(NameCache::default, |names, i| ctx.bank_groups(i as u32, &open, names))
             .collect::<Result<_, _>>()?;
         let many_banks: Vec<Vec<Edge>> = (0..recs.len())
             .into_par_iter()
             .filter(|i| best_rec.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map(|i| ctx.record_groups(i as u32, &bindex))
+            .map_init(NameCache::default, |names, i| ctx.record_groups(i as u32, &bindex, names))
             .collect::<Result<_, _>>()?;
-        ph("bank groups");
         edges.extend(many_recs.into_iter().flatten());
         edges.extend(many_banks.into_iter().flatten());
     }
     if !config.own_accounts.is_empty() {
         edges.extend(transfer_edges(&ctx));
     }
-    ph("record groups");
     let matches = assign(edges, &ctx, bank, records);
-    ph("assign");
-    let out = result(matches, bank, records);
-    ph("result");
-    Ok(out)
+    Ok(result(matches, bank, records))
 }
 
 struct Ctx<'c, 'a> {
@@ -330,11 +322,11 @@ impl Ctx<'_, '_> {
         keys
     }
 
-    fn name_evidence<'n>(&self, b: &BankItem<'_>, r: &'n RecordItem<'_>, cache: &mut NameCache<'n>) -> bool {
-        self.memory.is_alias(&b.name, &r.name) || cache.similarity(&b.name, &r.name).is_some_and(|s| s >= 0.75)
+    fn name_evidence(&self, b: &BankItem<'_>, r: &RecordItem<'_>, names: &mut NameCache) -> bool {
+        self.memory.is_alias(&b.name, &r.name) || names.similarity(b, r).is_some_and(|s| s >= 0.75)
     }
 
-    fn pair_candidates(&self, i: u32) -> Vec<PairCandidate> {
+    fn pair_candidates(&self, i: u32, names: &mut NameCache) -> Vec<PairCandidate> {
         let Some(b) = self.bank(i) else { return Vec::new() };
         let cfg = self.config;
         let (from, to) = (shift(b.date, -cfg.days_after), shift(b.date, cfg.days_before));
@@ -387,7 +379,6 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut names = NameCache::default();
         let mut out: Vec<(f64, PairCandidate)> = ids
             .into_iter()
             .filter_map(|ri| {
@@ -395,7 +386,7 @@ impl Ctx<'_, '_> {
                 if r.currency != b.currency || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let features = pair_features_with(b, r, self.memory, names.similarity(&b.name, &r.name));
+                let features = pair_features_with(b, r, self.memory, names.similarity(b, r));
                 if !features.exact
                     && features.reference < RefEvidence::Core
                     && (!features.alias && features.name.is_none_or(|n| n < 0.75) || (r.units - b.units).abs() > tol)
@@ -487,7 +478,7 @@ impl Ctx<'_, '_> {
     }
 
     /// n:1 — several records paid by one bank line.
-    fn bank_groups(&self, i: u32, open: &OpenRecords) -> Result<Vec<Edge>, RuleError> {
+    fn bank_groups(&self, i: u32, open: &OpenRecords, names: &mut NameCache) -> Result<Vec<Edge>, RuleError> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
@@ -509,7 +500,6 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut names = NameCache::default();
         let mut cands: Vec<(u32, i64, f64)> = ids
             .into_iter()
             .filter_map(|ri| {
@@ -517,15 +507,11 @@ impl Ctx<'_, '_> {
                 if !fits(r) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let refd = r
-                    .rec
-                    .reference
-                    .as_deref()
-                    .is_some_and(|_| {
-                        text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs)
-                            >= RefEvidence::Core
-                    });
-                if !refd && !self.name_evidence(b, r, &mut names) {
+                let refd = r.rec.reference.as_deref().is_some_and(|_| {
+                    text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs)
+                        >= RefEvidence::Core
+                });
+                if !refd && !self.name_evidence(b, r, names) {
                     return None;
                 }
                 let dist = (b.date - r.rec.date).num_days().abs() as f64;
@@ -539,12 +525,12 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(b.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(vec![i], group, 0.0)? {
+            if let Some(e) = self.group_edge(vec![i], group, 0.0, names)? {
                 out.push(e);
             }
         }
         if out.is_empty() && self.config.groups.payouts {
-            out = self.payout_groups(i, b, open)?;
+            out = self.payout_groups(i, b, open, names)?;
         }
         Ok(out)
     }
@@ -553,7 +539,13 @@ impl Ctx<'_, '_> {
     /// them. Its parts can only be found among records nothing else explains, dated shortly
     /// before it, adding up exactly. An exact sum that no other combination of the candidates
     /// reaches is strong evidence; one made only of records nothing else explains is matched.
-    fn payout_groups(&self, i: u32, b: &BankItem<'_>, open: &OpenRecords) -> Result<Vec<Edge>, RuleError> {
+    fn payout_groups(
+        &self,
+        i: u32,
+        b: &BankItem<'_>,
+        open: &OpenRecords,
+        names: &mut NameCache,
+    ) -> Result<Vec<Edge>, RuleError> {
         let g = &self.config.groups;
         let from = shift(b.date, -g.payout_days);
         let fits = |ri: u32| {
@@ -645,7 +637,7 @@ impl Ctx<'_, '_> {
             } else {
                 0.0
             };
-            if let Some(mut e) = self.group_edge(vec![i], group, bonus)? {
+            if let Some(mut e) = self.group_edge(vec![i], group, bonus, names)? {
                 if let Evidence::Group(s) = &mut e.evidence {
                     s.reasons.push("parts found among unexplained records (payout or deposit)".into());
                 }
@@ -656,7 +648,7 @@ impl Ctx<'_, '_> {
     }
 
     /// 1:n — one record settled by several bank lines.
-    fn record_groups(&self, ri: u32, bindex: &BankIndex) -> Result<Vec<Edge>, RuleError> {
+    fn record_groups(&self, ri: u32, bindex: &BankIndex, names: &mut NameCache) -> Result<Vec<Edge>, RuleError> {
         let Some(r) = self.rec(ri) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(r.rec.date, -self.config.days_before), shift(r.rec.date, g.window_days.max(90)));
@@ -676,7 +668,6 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut names = NameCache::default();
         let mut cands: Vec<(u32, i64, f64)> = ids
             .into_iter()
             .filter_map(|bi| {
@@ -684,18 +675,11 @@ impl Ctx<'_, '_> {
                 if !fits(b) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let refd = r
-                    .rec
-                    .reference
-                    .as_deref()
-                    .is_some_and(|_| {
-                        text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs)
-                            >= RefEvidence::Core
-                    });
-                if !refd
-                    && !self.memory.is_alias(&b.name, &r.name)
-                    && names.similarity(&r.name, &b.name).is_none_or(|s| s < 0.75)
-                {
+                let refd = r.rec.reference.as_deref().is_some_and(|_| {
+                    text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs)
+                        >= RefEvidence::Core
+                });
+                if !refd && !self.memory.is_alias(&b.name, &r.name) && names.similarity(b, r).is_none_or(|s| s < 0.75) {
                     return None;
                 }
                 let dist = (b.date - r.rec.date).num_days().abs() as f64;
@@ -709,7 +693,7 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(r.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(group, vec![ri], 0.0)? {
+            if let Some(e) = self.group_edge(group, vec![ri], 0.0, names)? {
                 out.push(e);
             }
         }
@@ -718,7 +702,13 @@ impl Ctx<'_, '_> {
 
     /// A group's edge; `unique` is the log-odds its exact sum earns by being the only one among
     /// open records (zero when it was not).
-    fn group_edge(&self, bank: Vec<u32>, recs: Vec<u32>, unique: f64) -> Result<Option<Edge>, RuleError> {
+    fn group_edge(
+        &self,
+        bank: Vec<u32>,
+        recs: Vec<u32>,
+        unique: f64,
+        names: &mut NameCache,
+    ) -> Result<Option<Edge>, RuleError> {
         let w = &self.config.weights;
         let bs: Vec<&BankItem<'_>> = bank.iter().filter_map(|i| self.bank(*i)).collect();
         let rs: Vec<&RecordItem<'_>> = recs.iter().filter_map(|i| self.rec(*i)).collect();
@@ -733,7 +723,7 @@ impl Ctx<'_, '_> {
         for b in &bs {
             for r in &rs {
                 pairs += 1;
-                let f = pair_features(b, r, self.memory);
+                let f = pair_features_with(b, r, self.memory, names.similarity(b, r));
                 if f.alias || f.name.is_some_and(|n| n >= 0.75) {
                     named += 1;
                 }

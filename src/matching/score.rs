@@ -1,7 +1,8 @@
 //! Evidence for one candidate and its weighted score: log-odds contributions in the manner of
 //! Fellegi–Sunter, turned into a confidence by the logistic function.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -120,18 +121,50 @@ pub struct PairFeatures {
     pub rejected_names: bool,
 }
 
-/// Name similarities of one bank line against many records, computed once per distinct
-/// counterparty: the records of one customer share a name, so a bank line's candidates usually
-/// have only a few.
+/// Name similarities by (bank name, record name), computed once per distinct pair of names: a
+/// customer's payments and invoices share a few names, so most lookups hit.
 #[derive(Debug, Default)]
-pub struct NameCache<'n> {
-    seen: std::collections::HashMap<&'n str, Option<f64>>,
+pub struct NameCache {
+    seen: HashMap<u64, Option<f64>, BuildHasherDefault<IdHasher>>,
 }
 
-impl<'n> NameCache<'n> {
-    /// The similarity of `fixed` (the same name for every call on this cache) to `varying`.
-    pub fn similarity(&mut self, fixed: &str, varying: &'n str) -> Option<f64> {
-        *self.seen.entry(varying).or_insert_with(|| text::similar_normalised(fixed, varying))
+/// Entries a cache holds before it starts over, so that memory stays bounded on any input.
+const NAME_CACHE_LIMIT: usize = 1 << 18;
+
+impl NameCache {
+    /// The similarity of the bank line's name to the record's.
+    pub fn similarity(&mut self, b: &BankItem<'_>, r: &RecordItem<'_>) -> Option<f64> {
+        let key = (u64::from(b.name_id) << 32) | u64::from(r.name_id);
+        if let Some(s) = self.seen.get(&key) {
+            return *s;
+        }
+        if self.seen.len() >= NAME_CACHE_LIMIT {
+            self.seen.clear();
+        }
+        let s = text::similar_normalised(&b.name, &r.name);
+        self.seen.insert(key, s);
+        s
+    }
+}
+
+/// A hasher for keys that are already well-spread integers (interned ids): one multiplication
+/// instead of SipHash.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
     }
 }
 

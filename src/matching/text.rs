@@ -184,7 +184,7 @@ pub fn similar_normalised(a: &str, b: &str) -> Option<f64> {
         return Some(1.0);
     }
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    if squeezed(short).count() >= 4 && starts_with_chars(squeezed(long), squeezed(short)) {
+    if squeezed(short).nth(3).is_some() && starts_with_chars(squeezed(long), squeezed(short)) {
         return Some(0.95);
     }
     if short.split(' ').all(|w| long.split(' ').any(|m| m == w)) {
