@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::memory::Memory;
 use super::model::{Alternative, Explanation, Match, MatchStatus, Method, ReconcileResult, Summary};
-use super::prepare::{in_window, units, window, BankIndex, BankItem, RecordIndex, RecordItem};
-use super::score::{pair_features, pair_features_with, score_pair, sigmoid, NameCache, PairFeatures, Scored, Weights};
+use super::prepare::{in_window, intern_names, units, window, BankIndex, BankItem, RecordIndex, RecordItem};
+use super::score::{pair_features_with, score_pair, score_value, sigmoid, NameCache, PairFeatures, Scored, Weights};
 use super::subset::{self, Caps};
 use super::text::{self, RefEvidence};
 use crate::domain::{BankTransaction, Record};
@@ -200,13 +200,16 @@ pub fn reconcile(
     memory: &Memory,
     config: &EngineConfig,
 ) -> Result<ReconcileResult, EngineError> {
-    let banks: Vec<Option<BankItem<'_>>> = bank.par_iter().map(BankItem::new).collect();
-    let recs: Vec<Option<RecordItem<'_>>> = records.par_iter().map(RecordItem::new).collect();
+    let mut banks: Vec<Option<BankItem<'_>>> = bank.par_iter().map(BankItem::new).collect();
+    let mut recs: Vec<Option<RecordItem<'_>>> = records.par_iter().map(RecordItem::new).collect();
+    intern_names(&mut banks, &mut recs);
     let rindex = RecordIndex::build(&recs);
     let ctx = Ctx { banks: &banks, recs: &recs, rindex: &rindex, memory, config, rules };
 
-    let mut per_bank: Vec<Vec<PairCandidate>> =
-        (0..banks.len()).into_par_iter().map(|i| ctx.pair_candidates(i as u32)).collect();
+    let mut per_bank: Vec<Vec<PairCandidate>> = (0..banks.len())
+        .into_par_iter()
+        .map_init(NameCache::default, |names, i| ctx.pair_candidates(i as u32, names))
+        .collect();
     mark_unique(&mut per_bank, recs.len());
     let pair_edges: Vec<Vec<Edge>> = per_bank
         .into_par_iter()
@@ -249,12 +252,12 @@ pub fn reconcile(
         let many_recs: Vec<Vec<Edge>> = (0..banks.len())
             .into_par_iter()
             .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map(|i| ctx.bank_groups(i as u32, &open))
+            .map_init(NameCache::default, |names, i| ctx.bank_groups(i as u32, &open, names))
             .collect::<Result<_, _>>()?;
         let many_banks: Vec<Vec<Edge>> = (0..recs.len())
             .into_par_iter()
             .filter(|i| best_rec.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map(|i| ctx.record_groups(i as u32, &bindex))
+            .map_init(NameCache::default, |names, i| ctx.record_groups(i as u32, &bindex, names))
             .collect::<Result<_, _>>()?;
         edges.extend(many_recs.into_iter().flatten());
         edges.extend(many_banks.into_iter().flatten());
@@ -319,11 +322,11 @@ impl Ctx<'_, '_> {
         keys
     }
 
-    fn name_evidence<'n>(&self, b: &BankItem<'_>, r: &'n RecordItem<'_>, cache: &mut NameCache<'n>) -> bool {
-        self.memory.is_alias(&b.name, &r.name) || cache.similarity(&b.name, &r.name).is_some_and(|s| s >= 0.75)
+    fn name_evidence(&self, b: &BankItem<'_>, r: &RecordItem<'_>, names: &mut NameCache) -> bool {
+        self.memory.is_alias(&b.name, &r.name) || names.similarity(b, r).is_some_and(|s| s >= 0.75)
     }
 
-    fn pair_candidates(&self, i: u32) -> Vec<PairCandidate> {
+    fn pair_candidates(&self, i: u32, names: &mut NameCache) -> Vec<PairCandidate> {
         let Some(b) = self.bank(i) else { return Vec::new() };
         let cfg = self.config;
         let (from, to) = (shift(b.date, -cfg.days_after), shift(b.date, cfg.days_before));
@@ -376,7 +379,6 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut names = NameCache::default();
         let mut out: Vec<(f64, PairCandidate)> = ids
             .into_iter()
             .filter_map(|ri| {
@@ -384,7 +386,7 @@ impl Ctx<'_, '_> {
                 if r.currency != b.currency || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let features = pair_features_with(b, r, self.memory, names.similarity(&b.name, &r.name));
+                let features = pair_features_with(b, r, self.memory, names.similarity(b, r));
                 if !features.exact
                     && features.reference < RefEvidence::Core
                     && (!features.alias && features.name.is_none_or(|n| n < 0.75) || (r.units - b.units).abs() > tol)
@@ -393,7 +395,7 @@ impl Ctx<'_, '_> {
                     // difference would become a candidate.
                     return None;
                 }
-                let s = score_pair(&features, &cfg.weights).score;
+                let s = score_value(&features, &cfg.weights);
                 Some((s, PairCandidate { rec: ri, features }))
             })
             .collect();
@@ -424,11 +426,11 @@ impl Ctx<'_, '_> {
         let competitors = cands.len() as i64 - 1;
         // Rules are asked only about candidates that could still win for this bank line: script
         // time goes to the few pairs where a decision can change the outcome.
-        let best = cands.iter().map(|c| score_pair(&c.features, &self.config.weights).score).fold(f64::MIN, f64::max);
+        let best = cands.iter().map(|c| score_value(&c.features, &self.config.weights)).fold(f64::MIN, f64::max);
         for c in cands {
             let Some(r) = self.rec(c.rec) else { continue };
-            let mut scored = score_pair(&c.features, &self.config.weights);
-            let mut confidence = self.confidence(scored.score);
+            let mut score = score_value(&c.features, &self.config.weights);
+            let mut confidence = self.confidence(score);
             let mut method = if c.features.reference >= RefEvidence::Core {
                 Method::Reference
             } else if c.features.alias || c.features.habit_fee {
@@ -438,21 +440,25 @@ impl Ctx<'_, '_> {
             };
             let mut rule = None;
             let mut kept_verdict = None;
-            if confidence >= self.config.rule_floor && scored.score >= best - RULE_BAND && self.rules.judges_pairs() {
+            if confidence >= self.config.rule_floor && score >= best - RULE_BAND && self.rules.judges_pairs() {
                 let bm = bank_map.get_or_insert_with(|| bank_dynamic(b)).clone();
                 let verdict =
-                    self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, &scored, competitors))?;
-                if verdict != Verdict::default() {
-                    kept_verdict = Some(verdict.clone());
+                    self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, score, competitors))?;
+                // The explanation's reasons are written later, for the pairs that become matches.
+                for (_, delta, _) in verdict.adjustments.iter().filter(|a| a.1 != 0.0) {
+                    score += delta;
                 }
-                match apply(verdict, &mut scored) {
-                    Applied::Veto => continue,
-                    Applied::Accept(c, name) => {
-                        confidence = c;
+                match (&verdict.decision, &verdict.rule) {
+                    (Decision::Veto { .. }, _) => continue,
+                    (Decision::Accept { confidence: c, .. }, Some(name)) => {
+                        confidence = *c;
                         method = Method::Rule;
-                        rule = Some(name);
+                        rule = Some(name.clone());
                     }
-                    Applied::Score => confidence = self.confidence(scored.score),
+                    _ => confidence = self.confidence(score),
+                }
+                if verdict != Verdict::default() {
+                    kept_verdict = Some(verdict);
                 }
             }
             if confidence < floor {
@@ -472,7 +478,7 @@ impl Ctx<'_, '_> {
     }
 
     /// n:1 — several records paid by one bank line.
-    fn bank_groups(&self, i: u32, open: &OpenRecords) -> Result<Vec<Edge>, RuleError> {
+    fn bank_groups(&self, i: u32, open: &OpenRecords, names: &mut NameCache) -> Result<Vec<Edge>, RuleError> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
@@ -494,7 +500,6 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut names = NameCache::default();
         let mut cands: Vec<(u32, i64, f64)> = ids
             .into_iter()
             .filter_map(|ri| {
@@ -502,12 +507,11 @@ impl Ctx<'_, '_> {
                 if !fits(r) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let refd = r
-                    .rec
-                    .reference
-                    .as_deref()
-                    .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
-                if !refd && !self.name_evidence(b, r, &mut names) {
+                let refd = r.rec.reference.as_deref().is_some_and(|_| {
+                    text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs)
+                        >= RefEvidence::Core
+                });
+                if !refd && !self.name_evidence(b, r, names) {
                     return None;
                 }
                 let dist = (b.date - r.rec.date).num_days().abs() as f64;
@@ -521,12 +525,12 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(b.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(vec![i], group, 0.0)? {
+            if let Some(e) = self.group_edge(vec![i], group, 0.0, names)? {
                 out.push(e);
             }
         }
         if out.is_empty() && self.config.groups.payouts {
-            out = self.payout_groups(i, b, open)?;
+            out = self.payout_groups(i, b, open, names)?;
         }
         Ok(out)
     }
@@ -535,7 +539,13 @@ impl Ctx<'_, '_> {
     /// them. Its parts can only be found among records nothing else explains, dated shortly
     /// before it, adding up exactly. An exact sum that no other combination of the candidates
     /// reaches is strong evidence; one made only of records nothing else explains is matched.
-    fn payout_groups(&self, i: u32, b: &BankItem<'_>, open: &OpenRecords) -> Result<Vec<Edge>, RuleError> {
+    fn payout_groups(
+        &self,
+        i: u32,
+        b: &BankItem<'_>,
+        open: &OpenRecords,
+        names: &mut NameCache,
+    ) -> Result<Vec<Edge>, RuleError> {
         let g = &self.config.groups;
         let from = shift(b.date, -g.payout_days);
         let fits = |ri: u32| {
@@ -627,7 +637,7 @@ impl Ctx<'_, '_> {
             } else {
                 0.0
             };
-            if let Some(mut e) = self.group_edge(vec![i], group, bonus)? {
+            if let Some(mut e) = self.group_edge(vec![i], group, bonus, names)? {
                 if let Evidence::Group(s) = &mut e.evidence {
                     s.reasons.push("parts found among unexplained records (payout or deposit)".into());
                 }
@@ -638,7 +648,7 @@ impl Ctx<'_, '_> {
     }
 
     /// 1:n — one record settled by several bank lines.
-    fn record_groups(&self, ri: u32, bindex: &BankIndex) -> Result<Vec<Edge>, RuleError> {
+    fn record_groups(&self, ri: u32, bindex: &BankIndex, names: &mut NameCache) -> Result<Vec<Edge>, RuleError> {
         let Some(r) = self.rec(ri) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(r.rec.date, -self.config.days_before), shift(r.rec.date, g.window_days.max(90)));
@@ -658,7 +668,6 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut names = NameCache::default();
         let mut cands: Vec<(u32, i64, f64)> = ids
             .into_iter()
             .filter_map(|bi| {
@@ -666,15 +675,11 @@ impl Ctx<'_, '_> {
                 if !fits(b) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let refd = r
-                    .rec
-                    .reference
-                    .as_deref()
-                    .is_some_and(|x| text::ref_evidence(x, &b.compact, &b.runs) >= RefEvidence::Core);
-                if !refd
-                    && !self.memory.is_alias(&b.name, &r.name)
-                    && names.similarity(&r.name, &b.name).is_none_or(|s| s < 0.75)
-                {
+                let refd = r.rec.reference.as_deref().is_some_and(|_| {
+                    text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs)
+                        >= RefEvidence::Core
+                });
+                if !refd && !self.memory.is_alias(&b.name, &r.name) && names.similarity(b, r).is_none_or(|s| s < 0.75) {
                     return None;
                 }
                 let dist = (b.date - r.rec.date).num_days().abs() as f64;
@@ -688,7 +693,7 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(r.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(group, vec![ri], 0.0)? {
+            if let Some(e) = self.group_edge(group, vec![ri], 0.0, names)? {
                 out.push(e);
             }
         }
@@ -697,7 +702,13 @@ impl Ctx<'_, '_> {
 
     /// A group's edge; `unique` is the log-odds its exact sum earns by being the only one among
     /// open records (zero when it was not).
-    fn group_edge(&self, bank: Vec<u32>, recs: Vec<u32>, unique: f64) -> Result<Option<Edge>, RuleError> {
+    fn group_edge(
+        &self,
+        bank: Vec<u32>,
+        recs: Vec<u32>,
+        unique: f64,
+        names: &mut NameCache,
+    ) -> Result<Option<Edge>, RuleError> {
         let w = &self.config.weights;
         let bs: Vec<&BankItem<'_>> = bank.iter().filter_map(|i| self.bank(*i)).collect();
         let rs: Vec<&RecordItem<'_>> = recs.iter().filter_map(|i| self.rec(*i)).collect();
@@ -712,7 +723,7 @@ impl Ctx<'_, '_> {
         for b in &bs {
             for r in &rs {
                 pairs += 1;
-                let f = pair_features(b, r, self.memory);
+                let f = pair_features_with(b, r, self.memory, names.similarity(b, r));
                 if f.alias || f.name.is_some_and(|n| n >= 0.75) {
                     named += 1;
                 }
@@ -1066,7 +1077,7 @@ fn record_dynamic(r: &RecordItem<'_>) -> Dynamic {
 }
 
 /// The evidence a rule sees for a pair.
-fn pair_dynamic(f: &PairFeatures, s: &Scored, competitors: i64) -> Dynamic {
+fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
     let mut m = Map::new();
     m.insert("exact_amount".into(), Dynamic::from(f.exact));
     m.insert("amount_diff".into(), Dynamic::from(f.difference));
@@ -1078,8 +1089,8 @@ fn pair_dynamic(f: &PairFeatures, s: &Scored, competitors: i64) -> Dynamic {
     m.insert("alias".into(), Dynamic::from(f.alias));
     m.insert("unique_amount".into(), Dynamic::from(f.unique));
     m.insert("competitors".into(), Dynamic::from(competitors.max(0)));
-    m.insert("score".into(), Dynamic::from(dec(s.score)));
-    m.insert("confidence".into(), Dynamic::from(dec(sigmoid(s.score))));
+    m.insert("score".into(), Dynamic::from(dec(score)));
+    m.insert("confidence".into(), Dynamic::from(dec(sigmoid(score))));
     // Shared, so that handing it to each rule clones a pointer rather than the map.
     Dynamic::from(m).into_shared()
 }

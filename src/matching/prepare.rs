@@ -46,6 +46,10 @@ pub struct BankItem<'a> {
     pub name: String,
     /// Name index keys to look up.
     pub name_keys: Vec<String>,
+    /// [`text::digit_core`] of the check number, when there is one.
+    pub check_core: Option<String>,
+    /// `name` interned across both sides (see [`intern_names`]).
+    pub name_id: u32,
 }
 
 /// The name matching and learning use for a bank line's counterparty.
@@ -90,6 +94,8 @@ impl<'a> BankItem<'a> {
             text,
             name,
             name_keys,
+            check_core: tx.check_number.as_deref().and_then(text::digit_core),
+            name_id: 0,
         })
     }
 }
@@ -107,20 +113,50 @@ pub struct RecordItem<'a> {
     pub name: String,
     /// The digit core of its reference, when it has one of three digits or more.
     pub ref_core: Option<String>,
+    /// [`text::compact`] of its reference (empty without one).
+    pub ref_compact: String,
+    /// [`text::digit_core`] of its reference, however short.
+    pub ref_digits: Option<String>,
+    /// `name` interned across both sides (see [`intern_names`]).
+    pub name_id: u32,
 }
 
 impl<'a> RecordItem<'a> {
     /// Prepares one record; `None` when its amount cannot be represented.
     pub fn new(rec: &'a Record) -> Option<Self> {
         let units = units(rec.amount.amount())?;
-        let ref_core = rec.reference.as_deref().and_then(text::digit_core).filter(|c| c.len() >= 3);
+        let ref_digits = rec.reference.as_deref().and_then(text::digit_core);
+        let ref_core = ref_digits.clone().filter(|c| c.len() >= 3);
         Some(RecordItem {
+            ref_compact: rec.reference.as_deref().map(text::compact).unwrap_or_default(),
+            ref_digits,
+            name_id: 0,
             rec,
             units,
             currency: rec.amount.currency(),
             name: rec.counterparty.as_deref().map(text::normalise_name).unwrap_or_default(),
             ref_core,
         })
+    }
+}
+
+/// Numbers every distinct name of both sides, so that equal names share an id and name
+/// comparisons can be cached by a pair of integers.
+pub fn intern_names(banks: &mut [Option<BankItem<'_>>], records: &mut [Option<RecordItem<'_>>]) {
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut id = |name: &str| match ids.get(name) {
+        Some(i) => *i,
+        None => {
+            let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+            ids.insert(name.to_string(), next);
+            next
+        }
+    };
+    for b in banks.iter_mut().flatten() {
+        b.name_id = id(&b.name);
+    }
+    for r in records.iter_mut().flatten() {
+        r.name_id = id(&r.name);
     }
 }
 

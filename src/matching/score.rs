@@ -1,7 +1,8 @@
 //! Evidence for one candidate and its weighted score: log-odds contributions in the manner of
 //! Fellegi–Sunter, turned into a confidence by the logistic function.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -120,18 +121,50 @@ pub struct PairFeatures {
     pub rejected_names: bool,
 }
 
-/// Name similarities of one bank line against many records, computed once per distinct
-/// counterparty: the records of one customer share a name, so a bank line's candidates usually
-/// have only a few.
+/// Name similarities by (bank name, record name), computed once per distinct pair of names: a
+/// customer's payments and invoices share a few names, so most lookups hit.
 #[derive(Debug, Default)]
-pub struct NameCache<'n> {
-    seen: std::collections::HashMap<&'n str, Option<f64>>,
+pub struct NameCache {
+    seen: HashMap<u64, Option<f64>, BuildHasherDefault<IdHasher>>,
 }
 
-impl<'n> NameCache<'n> {
-    /// The similarity of `fixed` (the same name for every call on this cache) to `varying`.
-    pub fn similarity(&mut self, fixed: &str, varying: &'n str) -> Option<f64> {
-        *self.seen.entry(varying).or_insert_with(|| text::similar_normalised(fixed, varying))
+/// Entries a cache holds before it starts over, so that memory stays bounded on any input.
+const NAME_CACHE_LIMIT: usize = 1 << 18;
+
+impl NameCache {
+    /// The similarity of the bank line's name to the record's.
+    pub fn similarity(&mut self, b: &BankItem<'_>, r: &RecordItem<'_>) -> Option<f64> {
+        let key = (u64::from(b.name_id) << 32) | u64::from(r.name_id);
+        if let Some(s) = self.seen.get(&key) {
+            return *s;
+        }
+        if self.seen.len() >= NAME_CACHE_LIMIT {
+            self.seen.clear();
+        }
+        let s = text::similar_normalised(&b.name, &r.name);
+        self.seen.insert(key, s);
+        s
+    }
+}
+
+/// A hasher for keys that are already well-spread integers (interned ids): one multiplication
+/// instead of SipHash.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
     }
 }
 
@@ -152,16 +185,12 @@ pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory,
             calendar_days = days_between(due, b.date);
         }
     }
-    let reference = match r.rec.reference.as_deref() {
-        Some(reference) => text::ref_evidence(reference, &b.compact, &b.runs),
+    let reference = match r.rec.reference {
+        Some(_) => text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs),
         None => RefEvidence::None,
     };
-    let check = match (b.tx.check_number.as_deref(), r.rec.reference.as_deref()) {
-        (Some(c), Some(reference))
-            if text::digit_core(c).is_some() && text::digit_core(c) == text::digit_core(reference) =>
-        {
-            RefEvidence::Full
-        }
+    let check = match (b.check_core.as_deref(), r.ref_digits.as_deref()) {
+        (Some(c), Some(d)) if c == d => RefEvidence::Full,
         _ => RefEvidence::None,
     };
     let alias = memory.is_alias(&b.name, &r.name);
@@ -215,17 +244,32 @@ pub fn date_weight(days: i64, w: &Weights) -> f64 {
     }
 }
 
-/// Scores a pair's evidence.
+/// Scores a pair's evidence, with its breakdown and reasons: for the explanations of the matches
+/// that are output.
 pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
     let mut s = Scored { score: w.prior, ..Scored::default() };
     s.features.insert("prior".into(), w.prior);
+    contributions(f, w, |feature, value, reason| s.add(feature, value, reason()));
+    s
+}
+
+/// [`score_pair`]'s score alone, without building its breakdown: what candidate ranking needs,
+/// free of allocations.
+pub fn score_value(f: &PairFeatures, w: &Weights) -> f64 {
+    let mut score = w.prior;
+    contributions(f, w, |_, value, _| score += value);
+    score
+}
+
+/// Hands each contribution of a pair's evidence to `add` as (feature, log-odds, reason); the
+/// reason is built only when asked for.
+fn contributions(f: &PairFeatures, w: &Weights, mut add: impl FnMut(&'static str, f64, &dyn Fn() -> String)) {
     if f.exact {
-        s.add("amount", w.exact_amount, "amounts equal");
+        add("amount", w.exact_amount, &|| "amounts equal".into());
     } else {
-        s.add("amount", w.within_tolerance, format!("amounts differ by {} (within tolerance)", f.difference));
+        add("amount", w.within_tolerance, &|| format!("amounts differ by {} (within tolerance)", f.difference));
     }
-    let date = date_weight(f.days, w);
-    s.add("date", date, format!("{} business day(s) apart", f.days));
+    add("date", date_weight(f.days, w), &|| format!("{} business day(s) apart", f.days));
     let reference = match f.reference {
         RefEvidence::Full => w.ref_full,
         RefEvidence::Core => w.ref_core,
@@ -233,7 +277,7 @@ pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
         RefEvidence::Truncated => w.ref_truncated,
         RefEvidence::None => 0.0,
     };
-    s.add("reference", reference, format!("reference evidence: {:?}", f.reference).to_lowercase());
+    add("reference", reference, &|| format!("reference evidence: {:?}", f.reference).to_lowercase());
     let name = match f.name {
         Some(n) if n >= 0.9 => w.name_strong,
         Some(n) if n >= 0.75 => w.name_medium,
@@ -242,23 +286,22 @@ pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
         _ => 0.0,
     };
     if f.alias && w.alias > name {
-        s.add("memory", w.alias, "learned alias of the counterparty");
+        add("memory", w.alias, &|| "learned alias of the counterparty".into());
     } else if let Some(n) = f.name {
-        s.add("name", name, format!("name similarity {n:.2}"));
+        add("name", name, &|| format!("name similarity {n:.2}"));
     }
     if f.unique {
         // A round amount recurs by chance far more often than an odd one.
         let (weight, what) = if f.round { (w.unique_amount / 2.0, "round") } else { (w.unique_amount, "odd") };
-        s.add("unique_amount", weight, format!("only candidate with this {what} amount on both sides"));
+        add("unique_amount", weight, &|| format!("only candidate with this {what} amount on both sides"));
     }
     if f.habit_lag {
-        s.add("memory", w.habit_lag, "lag fits the counterparty's habit");
+        add("memory", w.habit_lag, &|| "lag fits the counterparty's habit".into());
     }
     if f.habit_fee {
-        s.add("memory", w.habit_fee, "difference is the counterparty's usual fee");
+        add("memory", w.habit_fee, &|| "difference is the counterparty's usual fee".into());
     }
     if f.rejected_names {
-        s.add("memory", w.rejected_names, "these names were rejected together before");
+        add("memory", w.rejected_names, &|| "these names were rejected together before".into());
     }
-    s
 }

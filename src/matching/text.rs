@@ -173,6 +173,9 @@ pub fn similar(a: &str, b: &str) -> Option<f64> {
 }
 
 /// [`similar`] on names already passed through [`normalise_name`].
+///
+/// Called for every candidate pair, so it allocates nothing for the names banks and books usually
+/// carry.
 pub fn similar_normalised(a: &str, b: &str) -> Option<f64> {
     if a.is_empty() || b.is_empty() {
         return None;
@@ -181,21 +184,32 @@ pub fn similar_normalised(a: &str, b: &str) -> Option<f64> {
         return Some(1.0);
     }
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    let short_compact: String = short.chars().filter(|c| *c != ' ').collect();
-    let long_compact: String = long.chars().filter(|c| *c != ' ').collect();
-    if short_compact.chars().count() >= 4 && long_compact.starts_with(&short_compact) {
+    if squeezed(short).nth(3).is_some() && starts_with_chars(squeezed(long), squeezed(short)) {
         return Some(0.95);
     }
-    let short_words: Vec<&str> = short.split(' ').collect();
-    let long_words: Vec<&str> = long.split(' ').collect();
-    if short_words.iter().all(|w| long_words.contains(w)) {
+    if short.split(' ').all(|w| long.split(' ').any(|m| m == w)) {
         return Some(0.9);
     }
-    let (fewer, more) =
-        if short_words.len() <= long_words.len() { (&short_words, &long_words) } else { (&long_words, &short_words) };
-    let matched = fewer.iter().filter(|w| more.iter().any(|m| word_match(w, m))).count();
-    let words = 0.95 * matched as f64 / fewer.len().max(1) as f64;
-    Some(words.max(dice(&short_compact, &long_compact)))
+    let (short_n, long_n) = (short.split(' ').count(), long.split(' ').count());
+    let (fewer, more, fewer_n) = if short_n <= long_n { (short, long, short_n) } else { (long, short, long_n) };
+    let matched = fewer.split(' ').filter(|w| more.split(' ').any(|m| word_match(w, m))).count();
+    let words = 0.95 * matched as f64 / fewer_n.max(1) as f64;
+    Some(words.max(dice(squeezed(short), squeezed(long))))
+}
+
+/// The characters of a name without its spaces.
+fn squeezed(s: &str) -> impl Iterator<Item = char> + Clone + '_ {
+    s.chars().filter(|c| *c != ' ')
+}
+
+/// Whether the characters of `long` begin with all the characters of `prefix`.
+fn starts_with_chars(mut long: impl Iterator<Item = char>, prefix: impl Iterator<Item = char>) -> bool {
+    for p in prefix {
+        if long.next() != Some(p) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Whether two name words can be the same word as a bank abbreviates or transliterates it:
@@ -221,31 +235,58 @@ fn word_match(a: &str, b: &str) -> bool {
     initial(a, b) || initial(b, a)
 }
 
-/// Sørensen–Dice coefficient over character bigrams.
-fn dice(a: &str, b: &str) -> f64 {
-    let grams = |s: &str| {
-        let chars: Vec<char> = s.chars().collect();
-        let mut v: Vec<(char, char)> = chars.windows(2).map(|w| (w[0], w[1])).collect();
-        v.sort_unstable();
-        v
-    };
-    let (ga, gb) = (grams(a), grams(b));
-    if ga.is_empty() || gb.is_empty() {
-        return if a == b { 1.0 } else { 0.0 };
-    }
-    let (mut i, mut j, mut common) = (0, 0, 0usize);
-    while let (Some(x), Some(y)) = (ga.get(i), gb.get(j)) {
-        match x.cmp(y) {
-            std::cmp::Ordering::Equal => {
-                common += 1;
-                i += 1;
-                j += 1;
+/// Bigrams kept on the stack; longer names (rare) fall back to the heap.
+const STACK_BIGRAMS: usize = 64;
+
+/// The sorted character bigrams of `chars`, handed to `f` without a heap allocation for names of
+/// usual length.
+fn with_bigrams<R>(chars: impl Iterator<Item = char>, f: impl FnOnce(&[(char, char)]) -> R) -> R {
+    let mut stack = [('\0', '\0'); STACK_BIGRAMS];
+    let mut heap: Vec<(char, char)> = Vec::new();
+    let mut n = 0usize;
+    let mut prev: Option<char> = None;
+    for c in chars {
+        if let Some(p) = prev {
+            match stack.get_mut(n) {
+                Some(slot) if heap.is_empty() => *slot = (p, c),
+                _ => {
+                    if heap.is_empty() {
+                        heap.extend_from_slice(&stack);
+                    }
+                    heap.push((p, c));
+                }
             }
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
+            n += 1;
         }
+        prev = Some(c);
     }
-    (2 * common) as f64 / (ga.len() + gb.len()) as f64
+    let grams = if heap.is_empty() { stack.get_mut(..n).unwrap_or(&mut []) } else { heap.as_mut_slice() };
+    grams.sort_unstable();
+    f(grams)
+}
+
+/// Sørensen–Dice coefficient over character bigrams.
+fn dice(a: impl Iterator<Item = char> + Clone, b: impl Iterator<Item = char> + Clone) -> f64 {
+    with_bigrams(a.clone(), |ga| {
+        with_bigrams(b.clone(), |gb| {
+            if ga.is_empty() || gb.is_empty() {
+                return if a.clone().eq(b.clone()) { 1.0 } else { 0.0 };
+            }
+            let (mut i, mut j, mut common) = (0, 0, 0usize);
+            while let (Some(x), Some(y)) = (ga.get(i), gb.get(j)) {
+                match x.cmp(y) {
+                    std::cmp::Ordering::Equal => {
+                        common += 1;
+                        i += 1;
+                        j += 1;
+                    }
+                    std::cmp::Ordering::Less => i += 1,
+                    std::cmp::Ordering::Greater => j += 1,
+                }
+            }
+            (2 * common) as f64 / (ga.len() + gb.len()) as f64
+        })
+    })
 }
 
 /// Upper-case letters and digits of `text`, everything else dropped: `inv 00123` and `INV-00123`
@@ -337,12 +378,23 @@ impl RefEvidence {
 /// Compares a book reference with a bank line. `bank_compact` is [`compact`] of the bank text and
 /// `bank_runs` its [`digit_runs`] (minimum length 1).
 pub fn ref_evidence(reference: &str, bank_compact: &str, bank_runs: &[String]) -> RefEvidence {
-    let rc = compact(reference);
-    if rc.chars().count() >= 3 && bank_compact.contains(&rc) {
+    ref_evidence_prepared(&compact(reference), digit_core(reference).as_deref(), bank_compact, bank_runs)
+}
+
+/// [`ref_evidence`] with the reference already reduced: `compact_ref` is [`compact`] of it and
+/// `core` its [`digit_core`]. Allocates nothing, so it can run on every candidate pair.
+pub fn ref_evidence_prepared(
+    compact_ref: &str,
+    core: Option<&str>,
+    bank_compact: &str,
+    bank_runs: &[String],
+) -> RefEvidence {
+    let n = compact_ref.chars().count();
+    if n >= 3 && bank_compact.contains(compact_ref) {
         return RefEvidence::Full;
     }
-    if let Some(core) = digit_core(reference) {
-        if bank_runs.contains(&core) {
+    if let Some(core) = core {
+        if bank_runs.iter().any(|r| r == core) {
             return if core.len() >= 4 {
                 RefEvidence::Core
             } else if core.len() == 3 {
@@ -352,15 +404,17 @@ pub fn ref_evidence(reference: &str, bank_compact: &str, bank_runs: &[String]) -
             };
         }
     }
-    let n = rc.chars().count();
     let min = 5.max(n * 3 / 5);
     if n > min {
-        let chars: Vec<char> = rc.chars().collect();
-        for len in (min..n).rev() {
-            let prefix: String = chars.iter().take(len).collect();
-            if bank_compact.ends_with(&prefix) {
-                return RefEvidence::Truncated;
-            }
+        // Char boundaries of the prefixes of `min..n` characters, longest first.
+        let truncated = compact_ref
+            .char_indices()
+            .map(|(at, _)| at)
+            .skip(min)
+            .filter_map(|at| compact_ref.get(..at))
+            .any(|prefix| bank_compact.ends_with(prefix));
+        if truncated {
+            return RefEvidence::Truncated;
         }
     }
     RefEvidence::None
