@@ -2,7 +2,7 @@
 //! workflow: parse, blob, all-or-nothing store) and its records into an account, then runs and
 //! persists a full reconciliation, printing the wall time of each phase. Runs on the embedded
 //! SQLite store; with `--features aws` and `AWS_ENDPOINT_URL_DYNAMODB` set (DynamoDB Local), on
-//! DynamoDB too.
+//! DynamoDB too (`scripts/store-bench` starts DynamoDB Local and runs both).
 //!
 //! `cargo bench --bench store -- --sizes 10k,100k`
 
@@ -91,6 +91,39 @@ fn main() {
         match runtime.block_on(run(&store, &blobs, size)) {
             Ok(p) => report("sqlite", size, &p),
             Err(e) => println!("| sqlite | {size} | FAILED: {e} |"),
+        }
+    }
+    #[cfg(feature = "aws")]
+    dynamodb(&runtime);
+    #[cfg(not(feature = "aws"))]
+    println!("DynamoDB: skipped (build with `--features aws` and set AWS_ENDPOINT_URL_DYNAMODB)");
+}
+
+/// The same phases on DynamoDB (Local, when `AWS_ENDPOINT_URL_DYNAMODB` points at it), one fresh
+/// table per size. Blobs stay in a local folder: the figures are the table's.
+#[cfg(feature = "aws")]
+fn dynamodb(runtime: &tokio::runtime::Runtime) {
+    use bankrec::store::DynamoStore;
+
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() && std::env::var_os("BANKREC_BENCH_DYNAMODB").is_none()
+    {
+        println!(
+            "DynamoDB: skipped (set AWS_ENDPOINT_URL_DYNAMODB to DynamoDB Local, or BANKREC_BENCH_DYNAMODB=1 for AWS)"
+        );
+        return;
+    }
+    for size in common::sizes().into_iter().filter(|s| *s <= 100_000) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let blobs = FsBlobs::new(dir.path().join("blobs"));
+        let outcome = runtime.block_on(async {
+            let table = format!("bankrec-bench-{}-{}", size, std::process::id());
+            let store = DynamoStore::from_env(table).await;
+            store.create_table().await?;
+            run(&store, &blobs, size).await
+        });
+        match outcome {
+            Ok(p) => report("dynamodb", size, &p),
+            Err(e) => println!("| dynamodb | {size} | FAILED: {e} |"),
         }
     }
 }

@@ -28,7 +28,7 @@ start_dynamodb_local() {
   install_dynamodb_local
   local port
   port=$(free_port)
-  (cd "$EMU_DIR/package/emulator" && exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx512m \
+  (cd "$EMU_DIR/package/emulator" && exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx"${DYNAMODB_HEAP:-512m}" \
     -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
     -inMemory -sharedDb -port "$port" -disableTelemetry) >"$EMU_DIR/dynamodb.log" 2>&1 &
   DYNAMODB_PID=$!
