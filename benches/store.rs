@@ -105,8 +105,7 @@ fn main() {
 fn dynamodb(runtime: &tokio::runtime::Runtime) {
     use bankrec::store::DynamoStore;
 
-    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() && std::env::var_os("BANKREC_BENCH_DYNAMODB").is_none()
-    {
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() && std::env::var_os("BANKREC_BENCH_DYNAMODB").is_none() {
         println!(
             "DynamoDB: skipped (set AWS_ENDPOINT_URL_DYNAMODB to DynamoDB Local, or BANKREC_BENCH_DYNAMODB=1 for AWS)"
         );
