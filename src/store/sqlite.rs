@@ -238,6 +238,39 @@ CREATE TABLE report_jobs (
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
+}
+
+/// Read connections of a database file. WAL lets readers run beside the one writer, so reads
+/// (most API requests) do not queue behind each other on the writer's lock. An in-memory
+/// database has no file to share: its reads use the writer's connection.
+struct Readers {
+    path: Option<std::path::PathBuf>,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Idle read connections kept open; more are opened under load and closed afterwards.
+const IDLE_READERS: usize = 8;
+
+impl Readers {
+    fn open(&self, path: &Path) -> Result<Connection, StoreError> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        if let Some(conn) = idle {
+            return Ok(conn);
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(backend)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -281,18 +314,19 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
-        Self::init(conn)
+        Self::init(conn, Some(path.to_path_buf()))
     }
 
     /// A private in-memory database (tests, dry runs).
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(backend)?)
+        Self::init(Connection::open_in_memory().map_err(backend)?, None)
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
+    fn init(conn: Connection, path: Option<std::path::PathBuf>) -> Result<Self, StoreError> {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(backend)?;
-        let store = SqliteStore { conn: Arc::new(Mutex::new(conn)) };
+        let readers = Arc::new(Readers { path, idle: Mutex::new(Vec::new()) });
+        let store = SqliteStore { conn: Arc::new(Mutex::new(conn)), readers };
         store.migrate()?;
         Ok(store)
     }
@@ -328,6 +362,26 @@ impl SqliteStore {
             let mut guard =
                 conn.lock().map_err(|_| StoreError::Backend("the SQLite connection lock is poisoned".into()))?;
             f(&mut guard)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    /// Runs the read-only `f` on the blocking pool, on a read connection of its own when the
+    /// database is a file (see [`Readers`]).
+    pub(super) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let Some(path) = self.readers.path.clone() else {
+            return self.with(f).await;
+        };
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = readers.open(&path)?;
+            let out = f(&mut conn);
+            readers.give_back(conn);
+            out
         })
         .await
         .map_err(StoreError::backend)?
@@ -563,7 +617,7 @@ impl AccountStore for SqliteStore {
 
     async fn get_account(&self, tenant: &TenantId, id: &str) -> Result<Account, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
-        self.with(move |conn| get_by_id(conn, "accounts", "account", &tenant, &id, account_from_row)).await
+        self.read(move |conn| get_by_id(conn, "accounts", "account", &tenant, &id, account_from_row)).await
     }
 
     async fn list_accounts(
@@ -573,7 +627,7 @@ impl AccountStore for SqliteStore {
         limit: usize,
     ) -> Result<Page<Account>, StoreError> {
         let (tenant, after, limit) = (tenant.as_str().to_string(), cursor.unwrap_or("").to_string(), page_size(limit));
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare("SELECT * FROM accounts WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3")
                 .map_err(backend)?;
@@ -720,7 +774,7 @@ impl LedgerStore for SqliteStore {
 
     async fn list_imports(&self, tenant: &TenantId, account_id: &str) -> Result<Vec<StatementImport>, StoreError> {
         let (tenant, account_id) = (tenant.as_str().to_string(), account_id.to_string());
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare(
                     "SELECT * FROM statement_imports WHERE tenant = ?1 AND account_id = ?2
@@ -742,7 +796,7 @@ impl LedgerStore for SqliteStore {
         let (tenant, account_id, q) = (tenant.as_str().to_string(), account_id.to_string(), query.clone());
         let after = q.cursor.as_deref().map(split_cursor).transpose()?;
         let limit = page_size(q.limit);
-        self.with(move |conn| {
+        self.read(move |conn| {
             let (after_date, after_id) = after.unwrap_or_default();
             let mut stmt = conn
                 .prepare(
@@ -778,7 +832,7 @@ impl LedgerStore for SqliteStore {
 
     async fn get_transaction(&self, tenant: &TenantId, id: &str) -> Result<StoredTransaction, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
-        self.with(move |conn| get_by_id(conn, "bank_transactions", "transaction", &tenant, &id, transaction_from_row))
+        self.read(move |conn| get_by_id(conn, "bank_transactions", "transaction", &tenant, &id, transaction_from_row))
             .await
     }
 }
@@ -862,14 +916,14 @@ impl RecordStore for SqliteStore {
 
     async fn get_record(&self, tenant: &TenantId, id: &str) -> Result<StoredRecord, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
-        self.with(move |conn| get_by_id(conn, "records", "record", &tenant, &id, record_from_row)).await
+        self.read(move |conn| get_by_id(conn, "records", "record", &tenant, &id, record_from_row)).await
     }
 
     async fn list_records(&self, tenant: &TenantId, query: &RecordQuery) -> Result<Page<StoredRecord>, StoreError> {
         let (tenant, q) = (tenant.as_str().to_string(), query.clone());
         let after = q.cursor.as_deref().map(split_cursor).transpose()?;
         let limit = page_size(q.limit);
-        self.with(move |conn| {
+        self.read(move |conn| {
             let (after_date, after_id) = after.unwrap_or_default();
             let mut stmt = conn
                 .prepare(

@@ -322,7 +322,7 @@ impl ReconStore for SqliteStore {
 
     async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Run, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row("SELECT * FROM runs WHERE tenant = ?1 AND id = ?2", params![tenant, id], run_from_row)
                 .optional()
                 .map_err(backend)?
@@ -435,7 +435,7 @@ impl ReconStore for SqliteStore {
 
     async fn get_match(&self, tenant: &TenantId, id: &str) -> Result<StoredMatch, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
-        self.with(move |conn| load_match(conn, &tenant, &id)).await
+        self.read(move |conn| load_match(conn, &tenant, &id)).await
     }
 
     async fn list_matches(
@@ -448,7 +448,7 @@ impl ReconStore for SqliteStore {
     ) -> Result<Page<StoredMatch>, StoreError> {
         let (tenant, run_id, after, limit) =
             (tenant.as_str().to_string(), run_id.to_string(), cursor.unwrap_or("").to_string(), page_size(limit));
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare(
                     "SELECT * FROM matches WHERE tenant = ?1 AND run_id = ?2 AND (?3 IS NULL OR state = ?3) AND id > ?4
@@ -580,7 +580,7 @@ impl ReconStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let (tenant, entity_id, limit) = (tenant.as_str().to_string(), entity_id.map(str::to_string), page_size(limit));
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare(
                     "SELECT seq, at, actor, entity, entity_id, action, before_json, after_json FROM audit_events
@@ -719,7 +719,7 @@ impl DiscrepancyStore for SqliteStore {
 
     async fn get_discrepancy(&self, tenant: &TenantId, id: &str) -> Result<Discrepancy, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
-        self.with(move |conn| load_discrepancy(conn, &tenant, &id)).await
+        self.read(move |conn| load_discrepancy(conn, &tenant, &id)).await
     }
 
     async fn list_discrepancies(
@@ -734,7 +734,7 @@ impl DiscrepancyStore for SqliteStore {
         let (tenant, account_id, limit) =
             (tenant.as_str().to_string(), account_id.map(str::to_string), page_size(limit));
         let status = open.map(|o| if o { "open" } else { "resolved" });
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare(
                     "SELECT * FROM discrepancies
@@ -1035,7 +1035,7 @@ impl RuleStore for SqliteStore {
 
     async fn active_rules(&self, tenant: &TenantId) -> Result<Vec<RuleVersion>, StoreError> {
         let tenant = tenant.as_str().to_string();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare("SELECT * FROM rule_versions WHERE tenant = ?1 AND active = 1 ORDER BY name")
                 .map_err(backend)?;
@@ -1047,7 +1047,7 @@ impl RuleStore for SqliteStore {
 
     async fn rule_versions(&self, tenant: &TenantId, name: &str) -> Result<Vec<RuleVersion>, StoreError> {
         let (tenant, name) = (tenant.as_str().to_string(), name.to_string());
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare("SELECT * FROM rule_versions WHERE tenant = ?1 AND name = ?2 ORDER BY version DESC")
                 .map_err(backend)?;

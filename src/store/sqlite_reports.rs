@@ -66,7 +66,7 @@ impl ReportStore for SqliteStore {
 
     async fn get_report_job(&self, tenant: &TenantId, id: &str) -> Result<ReportJob, StoreError> {
         let (tenant, id) = (tenant.as_str().to_string(), id.to_string());
-        self.with(move |conn| {
+        self.read(move |conn| {
             let row: Option<JobRow> = conn
                 .query_row(
                     "SELECT id, account_id, start_date, end_date, format, status, blob_key, error, created_by,
