@@ -211,7 +211,16 @@ pub async fn ingest_object(
         Err(ImportError::Store(e)) if is_transient(&e) => return Err(IngestError::Store(e)),
         Err(ImportError::Blob(e @ BlobError::Backend(_))) => return Err(IngestError::Import(ImportError::Blob(e))),
         Err(e) => {
-            let reason = format!("statement {} could not be imported: {e}", object.name);
+            // The reason is shown to the tenant: the parser's message names the line and field;
+            // a store's or blob's message is kept out of it (and logged instead).
+            let why = match &e {
+                ImportError::Store(_) | ImportError::Blob(_) => {
+                    tracing::warn!(error = %e, "an uploaded statement could not be stored");
+                    "it could not be stored".to_string()
+                }
+                other => other.to_string(),
+            };
+            let reason = crate::store::import_failure_reason(&object.name, &why);
             let today = Utc::now().date_naive();
             let run_id =
                 record_failure(store, &object, &sha, (today, today), &reason).await.map_err(IngestError::Store)?;

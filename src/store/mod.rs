@@ -30,8 +30,9 @@ pub use model::{
     TenantId, TransactionQuery,
 };
 pub use recon::{
-    AuditEvent, Discrepancy, DiscrepancyKind, DiscrepancyStore, MatchAction, MatchState, ReconStore, Resolution,
-    ResolutionAction, RuleStore, RuleVersion, Run, RunOutcome, RunStatus, StoredMatch,
+    import_failure_reason, is_import_failure, AuditEvent, Discrepancy, DiscrepancyKind, DiscrepancyStore, MatchAction,
+    MatchState, ReconStore, Resolution, ResolutionAction, RuleStore, RuleVersion, Run, RunOutcome, RunStatus,
+    StoredMatch,
 };
 pub use reports::{ReportJob, ReportStatus, ReportStore};
 #[cfg(feature = "aws")]

@@ -285,6 +285,20 @@ impl MatchAction {
     }
 }
 
+/// How a run that records a failed statement import states its reason: the file's name and what
+/// was wrong with it, written for the people who uploaded it.
+pub fn import_failure_reason(file: &str, why: &str) -> String {
+    format!("{IMPORT_FAILURE}{file} could not be imported: {why}")
+}
+
+/// Whether a run's error is a failed import's reason (see [`import_failure_reason`]), which may be
+/// shown to the tenant; other errors are internal.
+pub fn is_import_failure(error: &str) -> bool {
+    error.starts_with(IMPORT_FAILURE) && error.contains(" could not be imported: ")
+}
+
+const IMPORT_FAILURE: &str = "statement ";
+
 /// Runs, matches and the audit trail.
 #[async_trait]
 pub trait ReconStore: Send + Sync {
@@ -293,6 +307,16 @@ pub trait ReconStore: Send + Sync {
 
     /// One run.
     async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Run, StoreError>;
+
+    /// The account's runs, newest first: reconciliations and statements whose import failed
+    /// (status `failed`, with the reason in `error`).
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        account_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Run>, StoreError>;
 
     /// Atomically: supersedes the account's earlier open suggestions; stores `matches`, where
     /// every live one claims its items (a `Conflict` writes nothing when any item is claimed by

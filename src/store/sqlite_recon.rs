@@ -331,6 +331,38 @@ impl ReconStore for SqliteStore {
         .await
     }
 
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        account_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Run>, StoreError> {
+        // Runs are never deleted, so insertion order (the rowid) is creation order.
+        let before = match cursor.filter(|c| !c.is_empty()) {
+            Some(c) => c.parse::<i64>().map_err(|_| StoreError::Invalid(format!("invalid cursor {c:?}")))?,
+            None => i64::MAX,
+        };
+        let (tenant, account_id, limit) = (tenant.as_str().to_string(), account_id.to_string(), page_size(limit));
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT rowid AS seq, * FROM runs WHERE tenant = ?1 AND account_id = ?2 AND rowid < ?3
+                     ORDER BY rowid DESC LIMIT ?4",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![tenant, account_id, before, limit as i64 + 1], |row| {
+                    let seq: i64 = row.get("seq")?;
+                    Ok(run_from_row(row)?.map(|run| (seq, run)))
+                })
+                .map_err(backend)?;
+            let page = paginate(collect(rows)?, limit, |(seq, _)| seq.to_string());
+            Ok(Page { items: page.items.into_iter().map(|(_, run)| run).collect(), cursor: page.cursor })
+        })
+        .await
+    }
+
     async fn finish_run(&self, tenant: &TenantId, run: &Run, outcome: &RunOutcome) -> Result<Run, StoreError> {
         let (tenant, run) = (tenant.as_str().to_string(), run.clone());
         let RunOutcome { matches, unmatched_transactions: ut, unmatched_records: ur, discrepancies } = outcome.clone();

@@ -11,7 +11,7 @@ use axum::Router;
 use bankrec::api::{self, AppState, BASE_PATH};
 use bankrec::reports::{LocalDispatch, LocalLinks};
 use bankrec::store::keys::create_key;
-use bankrec::store::{FsBlobs, SqliteKeyStore, SqliteStore, TenantId};
+use bankrec::store::{Blobs, FsBlobs, SqliteKeyStore, SqliteStore, TenantId};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -297,6 +297,10 @@ async fn a_second_tenant_sees_nothing_of_the_first_on_every_route() {
 
     cover("GET", "/accounts/{id}/statements");
     let (status, body) = app.get(b, &format!("/accounts/{account}/statements")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    cover("GET", "/accounts/{id}/reconciliations");
+    let (status, body) = app.get(b, &format!("/accounts/{account}/reconciliations")).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 
     cover("GET", "/accounts/{id}/transactions");
@@ -730,4 +734,35 @@ fn keys_create_prints_a_key_that_bankrec_serve_accepts_for_that_tenant() {
     let accounts = http(&addr, "/accounts", Some(&key));
     assert!(accounts.starts_with("HTTP/1.1 200"), "{accounts}");
     assert!(accounts.contains(r#"{"items":[],"cursor":null}"#), "{accounts}");
+}
+
+#[tokio::test]
+async fn a_statement_that_fails_to_import_from_storage_is_listed_as_a_failed_run_with_its_reason() {
+    let app = spawn_app().await;
+    let account = app.account(&app.key_a, "EUR").await;
+    // The S3 trigger's path over the embedded ports: the file lands in blobs, then is ingested.
+    let store = SqliteStore::open_dir(&app.data).unwrap();
+    let blobs = FsBlobs::new(app.data.join("blobs"));
+    let key = format!("statements/tenant-a/{account}/broken.csv");
+    let file = "Date,Description,Amount\n2024-03-01,Fee,-5.00\n2024-03-04,Payment,not-a-number\n";
+    blobs.put(&bankrec::store::BlobKey::new(&key).unwrap(), file.as_bytes(), "text/csv").await.unwrap();
+    let outcome =
+        bankrec::lambda::ingest::ingest_object(&store, &blobs, &key, &bankrec::matching::EngineConfig::default())
+            .await
+            .unwrap();
+    assert_eq!(outcome.kind(), "failed");
+
+    let (status, runs) = app.get(&app.key_a, &format!("/accounts/{account}/reconciliations")).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = runs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{runs}");
+    assert_eq!(items[0]["status"], "failed");
+    let error = items[0]["error"].as_str().unwrap();
+    assert!(error.starts_with("statement broken.csv could not be imported: "), "{error}");
+    assert!(error.contains("broken.csv:3:3") && error.contains("Amount"), "line, column and field: {error}");
+    assert_eq!(runs["cursor"], Value::Null);
+    let (_, statements) = app.get(&app.key_a, &format!("/accounts/{account}/statements")).await;
+    assert_eq!(statements["items"], json!([]), "nothing of the file is stored");
+    let (status, other) = app.get(&app.key_b, &format!("/accounts/{account}/reconciliations")).await;
+    assert_error(status, &other, StatusCode::NOT_FOUND, "not_found");
 }

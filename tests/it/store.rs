@@ -467,6 +467,46 @@ pub async fn a_stale_run_update_is_refused(h: Harness) {
     assert_eq!(h.store.get_run(&t, "rec_1").await.unwrap().status, RunStatus::Failed);
 }
 
+pub async fn an_accounts_runs_are_listed_newest_first_page_by_page(h: Harness) {
+    let t = tenant("t1");
+    reconcilable(&h, &t).await;
+    h.store.create_account(&t, &account("acc_2", "USD")).await.unwrap();
+    let start = Utc::now() - chrono::Duration::minutes(10);
+    for i in 0..5 {
+        let run = Run { created_at: start + chrono::Duration::seconds(i), ..new_run(&format!("rec_{i}")) };
+        h.store.create_run(&t, &run).await.unwrap();
+    }
+    let failed = Run {
+        status: RunStatus::Failed,
+        error: Some(bankrec::store::import_failure_reason("bad.csv", "line 2: no amount")),
+        created_at: start + chrono::Duration::seconds(30),
+        ..new_run("rec_failed")
+    };
+    h.store.create_run(&t, &failed).await.unwrap();
+    h.store.create_run(&t, &Run { account_id: "acc_2".into(), ..new_run("rec_other_account") }).await.unwrap();
+    h.store.create_account(&tenant("t2"), &account("acc_1", "USD")).await.unwrap();
+    h.store.create_run(&tenant("t2"), &new_run("rec_other_tenant")).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = h.store.list_runs(&t, "acc_1", cursor.as_deref(), 4).await.unwrap();
+        assert!(page.items.len() <= 4);
+        seen.extend(page.items.iter().map(|r| r.id.clone()));
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["rec_failed", "rec_4", "rec_3", "rec_2", "rec_1", "rec_0"]);
+    let newest = h.store.list_runs(&t, "acc_1", None, 1).await.unwrap();
+    assert_eq!(newest.items[0].error.as_deref(), Some("statement bad.csv could not be imported: line 2: no amount"));
+    assert!(bankrec::store::is_import_failure(newest.items[0].error.as_deref().unwrap()));
+    let other: Vec<_> = h.store.list_runs(&tenant("t2"), "acc_1", None, 10).await.unwrap().items;
+    assert_eq!(other.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["rec_other_tenant"]);
+    assert!(h.store.list_runs(&tenant("t3"), "acc_1", None, 10).await.unwrap().items.is_empty());
+}
+
 pub async fn concurrent_runs_never_claim_an_item_twice(h: Harness) {
     let t = tenant("t1");
     let (txns, _) = reconcilable(&h, &t).await;
@@ -1128,6 +1168,7 @@ macro_rules! conformance {
                 a_manual_match_on_a_matched_item_is_a_conflict,
                 confirming_rejecting_and_unmatching_move_the_claims,
                 a_stale_run_update_is_refused,
+                an_accounts_runs_are_listed_newest_first_page_by_page,
                 concurrent_runs_never_claim_an_item_twice,
                 completing_needs_every_discrepancy_resolved_then_locks_the_period,
                 an_override_reason_completes_despite_open_discrepancies,

@@ -35,6 +35,7 @@ const MAX_MATCH_ITEMS: usize = 200;
 pub fn routes() -> Vec<ApiRoute> {
     vec![
         ApiRoute::post("/reconcile", start_reconciliation),
+        ApiRoute::get("/accounts/{id}/reconciliations", list_reconciliations),
         ApiRoute::get("/reconciliations/{id}", get_reconciliation),
         ApiRoute::get("/reconciliations/{id}/matches", list_matches),
         ApiRoute::post("/reconciliations/{id}/complete", complete_reconciliation),
@@ -113,8 +114,15 @@ impl RunView {
             created_by: run.created_by.clone(),
             created_at: run.created_at,
             finished_at: run.finished_at,
-            // Failures are logged in full; the client learns only that it failed.
-            error: run.error.as_ref().map(|_| "the reconciliation failed; start it again".to_string()),
+            // Failures are logged in full; the client learns only that it failed, except for a
+            // failed import, whose reason names the file and what was wrong with it.
+            error: run.error.as_ref().map(|e| {
+                if crate::store::is_import_failure(e) {
+                    e.clone()
+                } else {
+                    "the reconciliation failed; start it again".to_string()
+                }
+            }),
         }
     }
 }
@@ -204,6 +212,28 @@ async fn get_reconciliation(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RunView>, ApiError> {
     Ok(Json(RunView::new(&state.store.get_run(&caller.tenant, &id).await?, false)))
+}
+
+/// `GET /accounts/{id}/reconciliations` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunParams {
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// The account's runs, newest first, failed statement imports among them.
+async fn list_reconciliations(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<RunParams>,
+) -> Result<Json<Paged<RunView>>, ApiError> {
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit.as_deref())?;
+    // Another tenant's account must be a 404, not an empty list.
+    state.store.get_account(&caller.tenant, &id).await?;
+    let runs = state.store.list_runs(&caller.tenant, &id, page.cursor.as_deref(), page.limit).await?;
+    Ok(Json(Paged::from_page(runs, |run| RunView::new(&run, false))))
 }
 
 /// A match as the API shows it (`bank_transaction_ids` are the ids the transactions listing

@@ -47,6 +47,10 @@ impl Keys<'_> {
         format!("T#{}#RUN#{id}", self.tenant)
     }
 
+    fn account_runs(&self, account: &str) -> String {
+        format!("T#{}#A#{account}#RUN", self.tenant)
+    }
+
     fn run_matches(&self, run: &str) -> String {
         format!("T#{}#RUN#{run}#MATCH", self.tenant)
     }
@@ -205,7 +209,16 @@ fn run_item(keys: &Keys<'_>, run: &Run) -> Result<Item, StoreError> {
     item.insert("account_id".into(), s(run.account_id.clone()));
     item.insert("version".into(), n(run.version));
     item.insert("data".into(), to_json(run)?);
+    item.insert("GSI1PK".into(), s(keys.account_runs(&run.account_id)));
+    item.insert("GSI1SK".into(), s(run_sort_key(run)));
     Ok(item)
+}
+
+/// Sorts an account's runs newest first in an ascending query: microseconds before the end of
+/// time, zero-padded, then the id.
+fn run_sort_key(run: &Run) -> String {
+    let age = i64::MAX.saturating_sub(run.created_at.timestamp_micros().max(0));
+    format!("{age:020}#{}", run.id)
 }
 
 fn run_from_item(item: &Item) -> Result<Run, StoreError> {
@@ -744,6 +757,38 @@ impl ReconStore for DynamoStore {
 
     async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Run, StoreError> {
         self.load_run(&Keys::of(tenant), id).await
+    }
+
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        account_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Run>, StoreError> {
+        let keys = Keys::of(tenant);
+        let limit = page_size(limit);
+        let cursor = cursor.filter(|c| !c.is_empty());
+        let items = self
+            .range(
+                Some(GSI1),
+                "GSI1PK",
+                keys.account_runs(account_id),
+                "GSI1SK",
+                cursor.map(str::to_string),
+                None,
+                None,
+                limit + usize::from(cursor.is_some()),
+            )
+            .await?;
+        let mut runs = Vec::with_capacity(items.len());
+        for item in &items {
+            if cursor.is_some() && opt_s(item, "GSI1SK").as_deref() == cursor {
+                continue;
+            }
+            runs.push(run_from_item(item)?);
+        }
+        Ok(paginate(runs, limit, run_sort_key))
     }
 
     async fn finish_run(&self, tenant: &TenantId, run: &Run, outcome: &RunOutcome) -> Result<Run, StoreError> {
