@@ -1,7 +1,7 @@
 //! The `api` function wired as in AWS ([`AwsPorts::app_state`]) from API Gateway events: on
 //! DynamoDB Local (started by `scripts/test`), an in-process S3 server that checks SigV4, and an
 //! in-test Lambda endpoint that queues each asynchronous invocation and then hands its payload
-//! to the `reconcile` function's handler, as Lambda does.
+//! to the `reconcile` or `reports` function's handler, as Lambda does.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -27,6 +27,7 @@ use lambda_http::http::StatusCode;
 use tokio::sync::mpsc;
 
 const RECONCILE_FUNCTION: &str = "bankrec-prod-ReconcileFunction";
+const REPORTS_FUNCTION: &str = "bankrec-prod-ReportsFunction";
 const STATEMENT: &str =
     "Date,Description,Amount\n2024-03-01,Bank fee,-5.00\n2024-03-04,ACME Corp invoice 1001,120.50\n";
 
@@ -91,15 +92,21 @@ struct Invocation {
     signed_for_lambda: bool,
     payload: serde_json::Value,
     reply: Result<Reply, String>,
+    /// The `reports` handler's answer, for an invocation of that function.
+    report: Option<Result<bankrec_reports::Reply, String>>,
 }
 
-/// The Lambda Invoke API for the function `known`: it answers 202 to an invocation and then
-/// runs the `reconcile` handler over `store`, as Lambda runs a queued event; any other function
-/// gets Lambda's 404.
-async fn lambda_endpoint(store: DynamoStore, known: &'static str) -> (Server, mpsc::UnboundedReceiver<Invocation>) {
+/// The Lambda Invoke API for the functions `known` (reconcile) and [`REPORTS_FUNCTION`]: it
+/// answers 202 to an invocation and then runs the function's handler over `store` and `blobs`,
+/// as Lambda runs a queued event; any other function gets Lambda's 404.
+async fn lambda_endpoint(
+    store: DynamoStore,
+    blobs: S3Blobs,
+    known: &'static str,
+) -> (Server, mpsc::UnboundedReceiver<Invocation>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let (store, tx) = (store.clone(), tx.clone());
+        let (store, blobs, tx) = (store.clone(), blobs.clone(), tx.clone());
         async move {
             let path = req.uri().path();
             let function = path.strip_prefix("/2015-03-31/functions/").and_then(|p| p.strip_suffix("/invocations"));
@@ -109,8 +116,26 @@ async fn lambda_endpoint(store: DynamoStore, known: &'static str) -> (Server, mp
             let signed_for_lambda = header("authorization").is_some_and(|a| a.contains("/lambda/aws4_request"));
             let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
             let payload: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            let mut invocation =
-                Invocation { function, invocation_type, signed_for_lambda, payload, reply: Err("not run".into()) };
+            let mut invocation = Invocation {
+                function,
+                invocation_type,
+                signed_for_lambda,
+                payload,
+                reply: Err("not run".into()),
+                report: None,
+            };
+            if invocation.function == REPORTS_FUNCTION {
+                tokio::spawn(async move {
+                    invocation.report = Some(match serde_json::from_value(invocation.payload.clone()) {
+                        Ok(job) => {
+                            bankrec_reports::handle(&store, &store, &blobs, job).await.map_err(|e| e.to_string())
+                        }
+                        Err(e) => Err(format!("the reports function cannot decode the payload: {e}")),
+                    });
+                    let _ = tx.send(invocation);
+                });
+                return Ok(hyper::Response::builder().status(202).body(Full::new(Bytes::new())).unwrap());
+            }
             if invocation.function != known {
                 let body = format!(r#"{{"Type":"User","Message":"Function not found: {}"}}"#, invocation.function);
                 let _ = tx.send(invocation);
@@ -146,6 +171,8 @@ struct Deployment {
     key: String,
     account: String,
     invocations: mpsc::UnboundedReceiver<Invocation>,
+    /// The report asked for, once there is one.
+    report: Option<String>,
     _servers: (Server, Server),
     _dir: tempfile::TempDir,
 }
@@ -158,7 +185,6 @@ async fn deploy(reconcile_function: &str) -> Deployment {
 
     let dir = tempfile::tempdir().unwrap();
     let s3 = s3_server(dir.path()).await;
-    let (lambda, invocations) = lambda_endpoint(store.clone(), RECONCILE_FUNCTION).await;
     let client = |endpoint: &str| {
         aws_sdk_lambda::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
@@ -176,6 +202,7 @@ async fn deploy(reconcile_function: &str) -> Deployment {
     let bucket = format!("bankrec-{}", new_id("b").replace('_', "-"));
     let blobs = S3Blobs::new(aws_sdk_s3::Client::from_conf(s3_config), &bucket);
     assert!(blobs.create_bucket().await.unwrap());
+    let (lambda, invocations) = lambda_endpoint(store.clone(), blobs.clone(), RECONCILE_FUNCTION).await;
 
     let tenant = TenantId::new("acme").unwrap();
     let account = Account {
@@ -193,17 +220,24 @@ async fn deploy(reconcile_function: &str) -> Deployment {
         .unwrap();
     let key = create_key(&store, &tenant).await.unwrap().secret;
 
-    let config =
-        AwsConfig { reconcile_function: Some(reconcile_function.to_string()), ..AwsConfig::new(table, bucket) };
+    let config = AwsConfig {
+        reconcile_function: Some(reconcile_function.to_string()),
+        reports_function: Some(REPORTS_FUNCTION.to_string()),
+        ..AwsConfig::new(table, bucket)
+    };
     let ports =
         AwsPorts { store, blobs, lambda: aws_sdk_lambda::Client::from_conf(client(&lambda.endpoint).build()), config };
     let router = app(ports.app_state());
-    Deployment { ports, router, key, account: account.id, invocations, _servers: (s3, lambda), _dir: dir }
+    Deployment { ports, router, key, account: account.id, invocations, report: None, _servers: (s3, lambda), _dir: dir }
 }
 
 fn fixture(name: &str, d: &Deployment) -> lambda_http::Request {
     let path = format!("{}/../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap().replace("${API_KEY}", &d.key).replace("${ACCOUNT}", &d.account);
+    let text = match &d.report {
+        Some(report) => text.replace("${REPORT}", report),
+        None => text,
+    };
     lambda_http::request::from_str(&text).unwrap()
 }
 
@@ -289,4 +323,35 @@ async fn an_upload_url_from_the_api_puts_the_file_where_ingest_reads_it() {
         b"Date,Description,Amount
 "
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_asked_for_through_the_api_is_built_by_the_reports_function_and_downloaded_from_s3() {
+    if !dynamodb_configured() {
+        return;
+    }
+    let mut d = deploy(RECONCILE_FUNCTION).await;
+    let (status, body) = call(&d, fixture("apigw-rest-create-report.json", &d)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let report_id = body["report_id"].as_str().unwrap().to_string();
+
+    let invocation = next_invocation(&mut d).await;
+    assert_eq!(invocation.function, REPORTS_FUNCTION);
+    assert_eq!(invocation.invocation_type.as_deref(), Some("Event"), "queued, not waited for");
+    assert_eq!(invocation.payload, serde_json::json!({ "tenant": "acme", "report_id": report_id }));
+    let reply = invocation.report.expect("the reports function ran").unwrap();
+    let bankrec_reports::Reply::Done(done) = reply else { panic!("refused: {reply:?}") };
+    assert_eq!(done.status.as_str(), "ready");
+
+    d.report = Some(report_id);
+    let (status, body) = call(&d, fixture("apigw-rest-get-report.json", &d)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    let url = body["download_url"].as_str().expect("a download URL once ready");
+    assert!(url.contains("X-Amz-Signature="), "a presigned S3 GET: {url}");
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let response = client.get(url.parse().unwrap()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let pdf = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(pdf.starts_with(b"%PDF"), "the report itself, as PDF");
 }
