@@ -22,6 +22,8 @@ pub(crate) struct TestApp {
     pub(crate) key_b: String,
     pub(crate) data: PathBuf,
     _dir: tempfile::TempDir,
+    #[cfg(feature = "aws")]
+    _s3: Option<crate::aws::S3Server>,
 }
 
 pub(crate) async fn spawn_app() -> TestApp {
@@ -40,7 +42,31 @@ pub(crate) async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) ->
     let dispatch = Arc::new(LocalDispatch::new(store.clone(), store.clone(), blobs.clone()));
     let state = AppState::new(store.clone(), blobs, Arc::new(keys)).with_reports(store, Arc::new(LocalLinks), dispatch);
     let router = api::app(adjust(state));
-    TestApp { router, key_a, key_b, data, _dir: dir }
+    TestApp {
+        router,
+        key_a,
+        key_b,
+        data,
+        _dir: dir,
+        #[cfg(feature = "aws")]
+        _s3: None,
+    }
+}
+
+/// The same router over the AWS adapters: a fresh DynamoDB Local table (also holding the keys)
+/// and a fresh bucket of the in-process S3 server; `None` (the test skips) without DynamoDB Local.
+#[cfg(feature = "aws")]
+pub(crate) async fn spawn_aws_app() -> Option<TestApp> {
+    let store = Arc::new(crate::aws::fresh_store().await?);
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = crate::aws::S3Server::start(dir.path()).await;
+    let blobs = Arc::new(s3.fresh_bucket().await);
+    let key_a = create_key(store.as_ref(), &TenantId::new("tenant-a").unwrap()).await.unwrap().secret;
+    let key_b = create_key(store.as_ref(), &TenantId::new("tenant-b").unwrap()).await.unwrap().secret;
+    let dispatch = Arc::new(LocalDispatch::new(store.clone(), store.clone(), blobs.clone()));
+    let state = AppState::new(store.clone(), blobs, store.clone()).with_reports(store, Arc::new(LocalLinks), dispatch);
+    let data = dir.path().join("data");
+    Some(TestApp { router: api::app(state), key_a, key_b, data, _dir: dir, _s3: Some(s3) })
 }
 
 impl TestApp {
@@ -272,7 +298,19 @@ async fn every_route_but_health_refuses_a_missing_or_invalid_key_with_401() {
 
 #[tokio::test]
 async fn a_second_tenant_sees_nothing_of_the_first_on_every_route() {
-    let app = spawn_app().await;
+    second_tenant_sees_nothing(&spawn_app().await).await;
+}
+
+#[cfg(feature = "aws")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_tenant_sees_nothing_of_the_first_on_every_route_on_dynamodb_and_s3() {
+    if let Some(app) = spawn_aws_app().await {
+        second_tenant_sees_nothing(&app).await;
+    }
+}
+
+/// Every authenticated route, called with the second tenant's key on the first tenant's objects.
+async fn second_tenant_sees_nothing(app: &TestApp) {
     let (a, b) = (&app.key_a, &app.key_b);
     let account = app.account(a, "EUR").await;
     assert_eq!(app.post(a, &format!("/accounts/{account}/statements"), march()).await.0, StatusCode::CREATED);

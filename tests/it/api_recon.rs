@@ -38,9 +38,21 @@ fn ids(v: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_period_is_reconciled_reviewed_resolved_completed_and_then_locked() {
-    let app = spawn_app().await;
+    period_flow(&spawn_app().await).await;
+}
+
+#[cfg(feature = "aws")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_period_is_reconciled_reviewed_resolved_completed_and_then_locked_on_dynamodb_and_s3() {
+    if let Some(app) = super::api::spawn_aws_app().await {
+        period_flow(&app).await;
+    }
+}
+
+/// The whole review of a period through the API, on whichever store `app` runs.
+async fn period_flow(app: &TestApp) {
     let key = &app.key_a;
-    let account = loaded(&app, key).await;
+    let account = loaded(app, key).await;
 
     let (status, run) = app.post_json(key, "/reconcile", march(&account)).await;
     assert_eq!(status, StatusCode::CREATED, "{run}");
