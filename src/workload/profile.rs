@@ -13,9 +13,14 @@ pub const MAX_RECORDS: usize = 5_000_000;
 /// would only push payments out of the period.
 pub const MAX_LAG_DAYS: u32 = 60;
 
-/// The longest period a workload spans, in business days (about one year): beyond that the
-/// workload grows denser rather than longer, as a larger business would.
-pub const MAX_BUSINESS_DAYS: u32 = 260;
+/// Business days in one year: a workload grows longer at its profile's density up to a year,
+/// then denser, as a larger business would.
+pub const YEAR_BUSINESS_DAYS: u32 = 260;
+
+/// The densest a workload grows, in records per business day (a large business). Past a year at
+/// this density a workload spans more years instead, so that a million records are a plausible
+/// business's history rather than thousands of payments a day.
+pub const MAX_RECORDS_PER_DAY: usize = 400;
 
 /// How a workload is shaped. Shares are probabilities in `[0, 1]` (they are odds of events, never
 /// amounts of money).
@@ -150,12 +155,15 @@ impl Profile {
         self.records.clamp(1, MAX_RECORDS)
     }
 
-    /// Business days in one period: enough to keep [`records_per_day`](Self::records_per_day),
-    /// at least four weeks, at most [`MAX_BUSINESS_DAYS`].
+    /// Business days in one period: enough to keep [`records_per_day`](Self::records_per_day)
+    /// up to a year ([`YEAR_BUSINESS_DAYS`]), then a year at a growing density, and past
+    /// [`MAX_RECORDS_PER_DAY`] as many years as that density needs; at least four weeks.
     pub fn business_days(&self) -> u32 {
+        let records = self.record_target();
         let per_day = self.records_per_day.max(1);
-        let days = self.record_target().div_ceil(per_day);
-        (days.min(MAX_BUSINESS_DAYS as usize) as u32).max(20)
+        let year = YEAR_BUSINESS_DAYS as usize;
+        let days = records.div_ceil(per_day).min(year).max(records.div_ceil(MAX_RECORDS_PER_DAY));
+        u32::try_from(days).unwrap_or(u32::MAX).max(20)
     }
 
     /// [`max_lag_days`](Self::max_lag_days), at most [`MAX_LAG_DAYS`].
@@ -204,13 +212,18 @@ mod tests {
     }
 
     #[test]
-    fn the_period_grows_with_the_records_until_a_year_then_density_grows() {
+    fn the_period_grows_with_the_records_until_a_year_then_density_grows_then_years_are_added() {
         let small = Profile::realistic().with_records(100);
         let mid = Profile::realistic().with_records(6_000);
+        let large = Profile::realistic().with_records(100_000);
         let huge = Profile::realistic().with_records(1_000_000);
         assert_eq!(small.business_days(), 20);
         assert_eq!(mid.business_days(), 100);
-        assert_eq!(huge.business_days(), MAX_BUSINESS_DAYS);
+        // 385 a day: denser, still one year.
+        assert_eq!(large.business_days(), YEAR_BUSINESS_DAYS);
+        // 400 a day at most: ten years' history rather than 3,800 payments a day.
+        assert_eq!(huge.business_days(), 2_500);
+        assert!(huge.record_target().div_ceil(huge.business_days() as usize) <= MAX_RECORDS_PER_DAY);
     }
 
     #[test]
