@@ -39,6 +39,13 @@ fn matchers() -> Vec<(&'static str, Matcher)> {
 }
 
 fn main() {
+    // `RUST_LOG=bankrec::matching=debug` prints the engine's phase timings.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let profile = match Profile::named(&common::arg("profile").unwrap_or_else(|| "realistic".into())) {
         Ok(p) => p,
         Err(e) => {

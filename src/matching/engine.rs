@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 use super::memory::Memory;
 use super::model::{Alternative, Explanation, Match, MatchStatus, Method, ReconcileResult, Summary};
 use super::prepare::{in_window, intern_names, units, window, BankIndex, BankItem, RecordIndex, RecordItem};
-use super::score::{pair_features_with, score_pair, score_value, sigmoid, NameCache, PairFeatures, Scored, Weights};
+use super::score::{
+    pair_features_with, score_pair, score_value, sigmoid, NameCache, NameTable, PairFeatures, Scored, Weights,
+};
 use super::subset::{self, Caps};
 use super::text::{self, RefEvidence};
 use crate::domain::{BankTransaction, Record};
@@ -200,23 +202,28 @@ pub fn reconcile(
     memory: &Memory,
     config: &EngineConfig,
 ) -> Result<ReconcileResult, EngineError> {
+    let mut clock = Phases::start();
     let mut banks: Vec<Option<BankItem<'_>>> = bank.par_iter().map(BankItem::new).collect();
     let mut recs: Vec<Option<RecordItem<'_>>> = records.par_iter().map(RecordItem::new).collect();
-    intern_names(&mut banks, &mut recs);
+    let names = NameTable::new(intern_names(&mut banks, &mut recs));
+    clock.lap("prepare");
     let rindex = RecordIndex::build(&recs);
+    clock.lap("index");
     let ctx = Ctx { banks: &banks, recs: &recs, rindex: &rindex, memory, config, rules };
 
     let mut per_bank: Vec<Vec<PairCandidate>> = (0..banks.len())
         .into_par_iter()
-        .map_init(NameCache::default, |names, i| ctx.pair_candidates(i as u32, names))
+        .map_init(|| NameCache::new(&names), |names, i| ctx.pair_candidates(i as u32, names))
         .collect();
     mark_unique(&mut per_bank, recs.len());
+    clock.lap("pair_candidates");
     let pair_edges: Vec<Vec<Edge>> = per_bank
         .into_par_iter()
         .enumerate()
         .map(|(i, cands)| ctx.judge_pairs(i as u32, cands))
         .collect::<Result<_, _>>()?;
     let mut edges: Vec<Edge> = pair_edges.into_iter().flatten().collect();
+    clock.lap("judge_pairs");
 
     if config.groups.enabled {
         // Groups are looked for wherever no exact pair is certain: a near-amount pair may be one
@@ -249,16 +256,19 @@ pub fn reconcile(
         }
         let bindex = BankIndex::build(&banks);
         let open = OpenRecords::new(&rindex.by_date, explained);
+        clock.lap("group_index");
         let many_recs: Vec<Vec<Edge>> = (0..banks.len())
             .into_par_iter()
             .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map_init(NameCache::default, |names, i| ctx.bank_groups(i as u32, &open, names))
+            .map_init(|| NameCache::new(&names), |names, i| ctx.bank_groups(i as u32, &open, names))
             .collect::<Result<_, _>>()?;
+        clock.lap("bank_groups");
         let many_banks: Vec<Vec<Edge>> = (0..recs.len())
             .into_par_iter()
             .filter(|i| best_rec.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map_init(NameCache::default, |names, i| ctx.record_groups(i as u32, &bindex, names))
+            .map_init(|| NameCache::new(&names), |names, i| ctx.record_groups(i as u32, &bindex, names))
             .collect::<Result<_, _>>()?;
+        clock.lap("record_groups");
         edges.extend(many_recs.into_iter().flatten());
         edges.extend(many_banks.into_iter().flatten());
     }
@@ -266,7 +276,28 @@ pub fn reconcile(
         edges.extend(transfer_edges(&ctx));
     }
     let matches = assign(edges, &ctx, bank, records);
-    Ok(result(matches, bank, records))
+    clock.lap("assign");
+    let out = result(matches, bank, records);
+    clock.lap("result");
+    Ok(out)
+}
+
+/// Wall time of each phase of a run, logged at debug level (`RUST_LOG=bankrec::matching=debug`)
+/// for profiling.
+struct Phases {
+    at: std::time::Instant,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Phases { at: std::time::Instant::now() }
+    }
+
+    fn lap(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        tracing::debug!(matching.phase = phase, duration_ms = (now - self.at).as_secs_f64() * 1e3, "matching phase");
+        self.at = now;
+    }
 }
 
 struct Ctx<'c, 'a> {
@@ -322,11 +353,11 @@ impl Ctx<'_, '_> {
         keys
     }
 
-    fn name_evidence(&self, b: &BankItem<'_>, r: &RecordItem<'_>, names: &mut NameCache) -> bool {
+    fn name_evidence(&self, b: &BankItem<'_>, r: &RecordItem<'_>, names: &mut NameCache<'_>) -> bool {
         self.memory.is_alias(&b.name, &r.name) || names.similarity(b, r).is_some_and(|s| s >= 0.75)
     }
 
-    fn pair_candidates(&self, i: u32, names: &mut NameCache) -> Vec<PairCandidate> {
+    fn pair_candidates(&self, i: u32, names: &mut NameCache<'_>) -> Vec<PairCandidate> {
         let Some(b) = self.bank(i) else { return Vec::new() };
         let cfg = self.config;
         let (from, to) = (shift(b.date, -cfg.days_after), shift(b.date, cfg.days_before));
@@ -478,7 +509,7 @@ impl Ctx<'_, '_> {
     }
 
     /// n:1 — several records paid by one bank line.
-    fn bank_groups(&self, i: u32, open: &OpenRecords, names: &mut NameCache) -> Result<Vec<Edge>, RuleError> {
+    fn bank_groups(&self, i: u32, open: &OpenRecords, names: &mut NameCache<'_>) -> Result<Vec<Edge>, RuleError> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
@@ -544,7 +575,7 @@ impl Ctx<'_, '_> {
         i: u32,
         b: &BankItem<'_>,
         open: &OpenRecords,
-        names: &mut NameCache,
+        names: &mut NameCache<'_>,
     ) -> Result<Vec<Edge>, RuleError> {
         let g = &self.config.groups;
         let from = shift(b.date, -g.payout_days);
@@ -648,7 +679,7 @@ impl Ctx<'_, '_> {
     }
 
     /// 1:n — one record settled by several bank lines.
-    fn record_groups(&self, ri: u32, bindex: &BankIndex, names: &mut NameCache) -> Result<Vec<Edge>, RuleError> {
+    fn record_groups(&self, ri: u32, bindex: &BankIndex, names: &mut NameCache<'_>) -> Result<Vec<Edge>, RuleError> {
         let Some(r) = self.rec(ri) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(r.rec.date, -self.config.days_before), shift(r.rec.date, g.window_days.max(90)));
@@ -707,7 +738,7 @@ impl Ctx<'_, '_> {
         bank: Vec<u32>,
         recs: Vec<u32>,
         unique: f64,
-        names: &mut NameCache,
+        names: &mut NameCache<'_>,
     ) -> Result<Option<Edge>, RuleError> {
         let w = &self.config.weights;
         let bs: Vec<&BankItem<'_>> = bank.iter().filter_map(|i| self.bank(*i)).collect();
@@ -786,7 +817,8 @@ impl Ctx<'_, '_> {
             f.insert("max_days".into(), Dynamic::from(max_lag));
             f.insert("size".into(), Dynamic::from((bs.len() + rs.len()) as i64));
             f.insert("score".into(), Dynamic::from(dec(s.score)));
-            let verdict = self.rules.judge_group(&Dynamic::from(banks), &Dynamic::from(records), &Dynamic::from(f))?;
+            let (banks, records) = (Dynamic::from(banks).into_read_only(), Dynamic::from(records).into_read_only());
+            let verdict = self.rules.judge_group(&banks, &records, &read_only(f))?;
             match apply(verdict, &mut s) {
                 Applied::Veto => return Ok(None),
                 Applied::Accept(c, name) => {
@@ -1036,6 +1068,13 @@ fn opt(s: Option<&str>) -> Dynamic {
     s.map_or(Dynamic::UNIT, |s| Dynamic::from(s.to_string()))
 }
 
+/// A map as rules see it: read-only, so that a script that tries to change what it was shown
+/// fails with the rule's name and line instead of changing what the next rule or candidate sees;
+/// and shared, so that handing it to each rule clones a pointer rather than the map.
+fn read_only(m: Map) -> Dynamic {
+    Dynamic::from(m).into_read_only().into_shared()
+}
+
 /// What a rule sees of a bank line.
 fn bank_dynamic(b: &BankItem<'_>) -> Dynamic {
     let t = b.tx;
@@ -1054,8 +1093,7 @@ fn bank_dynamic(b: &BankItem<'_>) -> Dynamic {
     m.insert("text".into(), Dynamic::from(b.text.clone()));
     m.insert("name".into(), Dynamic::from(b.name.clone()));
     m.insert("parts".into(), Dynamic::from(t.details.len() as i64));
-    // Shared, so that handing it to each rule clones a pointer rather than the map.
-    Dynamic::from(m).into_shared()
+    read_only(m)
 }
 
 /// What a rule sees of a record.
@@ -1072,8 +1110,7 @@ fn record_dynamic(r: &RecordItem<'_>) -> Dynamic {
     m.insert("reference".into(), opt(x.reference.as_deref()));
     m.insert("description".into(), opt(x.description.as_deref()));
     m.insert("name".into(), Dynamic::from(r.name.clone()));
-    // Shared, so that handing it to each rule clones a pointer rather than the map.
-    Dynamic::from(m).into_shared()
+    read_only(m)
 }
 
 /// The evidence a rule sees for a pair.
@@ -1091,8 +1128,7 @@ fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
     m.insert("competitors".into(), Dynamic::from(competitors.max(0)));
     m.insert("score".into(), Dynamic::from(dec(score)));
     m.insert("confidence".into(), Dynamic::from(dec(sigmoid(score))));
-    // Shared, so that handing it to each rule clones a pointer rather than the map.
-    Dynamic::from(m).into_shared()
+    read_only(m)
 }
 
 /// The global assignment: strongest first, each bank line and record claimed at most once; a

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use super::text;
+use super::text::{self, NameForm};
 use crate::domain::{BankTransaction, Currency, Record};
 
 /// Largest amount matched, in ten-thousandths (10^13 in money): far beyond any real payment, and
@@ -141,14 +141,16 @@ impl<'a> RecordItem<'a> {
 }
 
 /// Numbers every distinct name of both sides, so that equal names share an id and name
-/// comparisons can be cached by a pair of integers.
-pub fn intern_names(banks: &mut [Option<BankItem<'_>>], records: &mut [Option<RecordItem<'_>>]) {
+/// comparisons can be cached by a pair of integers; returns each id's prepared form.
+pub fn intern_names(banks: &mut [Option<BankItem<'_>>], records: &mut [Option<RecordItem<'_>>]) -> Vec<NameForm> {
     let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut forms: Vec<NameForm> = Vec::new();
     let mut id = |name: &str| match ids.get(name) {
         Some(i) => *i,
         None => {
             let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
             ids.insert(name.to_string(), next);
+            forms.push(NameForm::new(name));
             next
         }
     };
@@ -158,6 +160,7 @@ pub fn intern_names(banks: &mut [Option<BankItem<'_>>], records: &mut [Option<Re
     for r in records.iter_mut().flatten() {
         r.name_id = id(&r.name);
     }
+    forms
 }
 
 /// Lookups from amount, reference and name to record positions, each list sorted by date.

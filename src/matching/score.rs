@@ -1,15 +1,16 @@
 //! Evidence for one candidate and its weighted score: log-odds contributions in the manner of
 //! Fellegi–Sunter, turned into a confidence by the logistic function.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
+use std::hash::Hasher;
+use std::sync::Mutex;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::memory::Memory;
 use super::prepare::{BankItem, RecordItem};
-use super::text::{self, RefEvidence};
+use super::text::{self, NameForm, RefEvidence};
 use crate::rules::{business_days, days_between};
 
 /// Log-odds weights of each piece of evidence. The defaults are set so that an exact amount
@@ -121,28 +122,106 @@ pub struct PairFeatures {
     pub rejected_names: bool,
 }
 
-/// Name similarities by (bank name, record name), computed once per distinct pair of names: a
-/// customer's payments and invoices share a few names, so most lookups hit.
-#[derive(Debug, Default)]
-pub struct NameCache {
-    seen: HashMap<u64, Option<f64>, BuildHasherDefault<IdHasher>>,
+/// The names of one run with the similarities computed so far, shared by all threads: a distinct
+/// pair of names is compared about once per run however many bank lines and records carry it.
+#[derive(Debug)]
+pub struct NameTable {
+    forms: Vec<NameForm>,
+    shards: Vec<Mutex<Slots>>,
 }
 
-/// Entries a cache holds before it starts over, so that memory stays bounded on any input.
-const NAME_CACHE_LIMIT: usize = 1 << 18;
+/// A direct-mapped cache of similarities by name pair: one slot per hash, a newer pair replaces
+/// an older one. No growth, no rehashing and one probe, so a lookup costs about one memory read.
+#[derive(Debug)]
+struct Slots {
+    slots: Vec<(u64, f64)>,
+}
 
-impl NameCache {
+/// A slot no pair has filled (name ids are far below `u32::MAX`, so no real key is all ones).
+const EMPTY: u64 = u64::MAX;
+
+impl Slots {
+    fn new(bits: u32) -> Self {
+        Slots { slots: vec![(EMPTY, 0.0); 1 << bits] }
+    }
+
+    /// `Some(similarity)` when `key` is cached (the similarity itself `None` for an empty name,
+    /// stored as NaN).
+    fn get(&self, key: u64, hash: u64) -> Option<Option<f64>> {
+        let slot = self.slots.get(hash as usize & (self.slots.len() - 1))?;
+        (slot.0 == key).then_some((!slot.1.is_nan()).then_some(slot.1))
+    }
+
+    fn put(&mut self, key: u64, hash: u64, value: Option<f64>) {
+        let mask = self.slots.len() - 1;
+        if let Some(slot) = self.slots.get_mut(hash as usize & mask) {
+            *slot = (key, value.unwrap_or(f64::NAN));
+        }
+    }
+}
+
+/// Shards of the shared cache (a power of two), so that threads rarely wait on one another.
+const NAME_SHARDS: usize = 64;
+
+/// Slots per shard, as a power of two: 64 × 16,384 pairs, 16 MiB in all.
+const NAME_SHARD_BITS: u32 = 14;
+
+/// Slots of a thread's own cache, as a power of two: 8,192 pairs, 128 KiB (one is made per
+/// parallel job).
+const NAME_CACHE_BITS: u32 = 13;
+
+/// Spreads a name-pair key over the slots.
+fn spread(key: u64) -> u64 {
+    let mut h = IdHasher::default();
+    h.write_u64(key);
+    h.finish()
+}
+
+impl NameTable {
+    /// The table of the names interned for one run (indexed by `name_id`).
+    pub fn new(forms: Vec<NameForm>) -> Self {
+        NameTable { forms, shards: (0..NAME_SHARDS).map(|_| Mutex::new(Slots::new(NAME_SHARD_BITS))).collect() }
+    }
+
+    fn similarity(&self, key: u64, hash: u64, b: &BankItem<'_>, r: &RecordItem<'_>) -> Option<f64> {
+        // The shard comes from the hash's top bits, the slot within it from its low bits.
+        let shard = self.shards.get((hash >> 58) as usize % NAME_SHARDS);
+        if let Some(s) = shard.and_then(|m| m.lock().ok()?.get(key, hash)) {
+            return s;
+        }
+        let s = match (self.forms.get(b.name_id as usize), self.forms.get(r.name_id as usize)) {
+            (Some(x), Some(y)) => text::similar_forms(x, y),
+            _ => text::similar_normalised(&b.name, &r.name),
+        };
+        if let Some(mut m) = shard.and_then(|m| m.lock().ok()) {
+            m.put(key, hash, s);
+        }
+        s
+    }
+}
+
+/// A thread's view of the [`NameTable`]: recent similarities without taking a lock.
+#[derive(Debug)]
+pub struct NameCache<'n> {
+    table: &'n NameTable,
+    seen: Slots,
+}
+
+impl<'n> NameCache<'n> {
+    /// A cache in front of `table`.
+    pub fn new(table: &'n NameTable) -> Self {
+        NameCache { table, seen: Slots::new(NAME_CACHE_BITS) }
+    }
+
     /// The similarity of the bank line's name to the record's.
     pub fn similarity(&mut self, b: &BankItem<'_>, r: &RecordItem<'_>) -> Option<f64> {
         let key = (u64::from(b.name_id) << 32) | u64::from(r.name_id);
-        if let Some(s) = self.seen.get(&key) {
-            return *s;
+        let hash = spread(key);
+        if let Some(s) = self.seen.get(key, hash) {
+            return s;
         }
-        if self.seen.len() >= NAME_CACHE_LIMIT {
-            self.seen.clear();
-        }
-        let s = text::similar_normalised(&b.name, &r.name);
-        self.seen.insert(key, s);
+        let s = self.table.similarity(key, hash, b, r);
+        self.seen.put(key, hash, s);
         s
     }
 }

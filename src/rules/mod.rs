@@ -12,7 +12,7 @@ mod helpers;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, Scope, AST};
+use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Scope, AST};
 use rust_decimal::Decimal;
 
 pub use helpers::{business_days, days_between};
@@ -304,9 +304,18 @@ impl RuleSet {
         let mut verdict = Verdict::default();
         for rule in self.rules.iter().filter(|r| applies(r)) {
             let mut scope = Scope::new();
+            // A rule's top-level statements cannot reach its functions (Rhai functions see no
+            // outer scope), so running them before every call would only cost time.
+            let options = CallFnOptions::new().eval_ast(false).rewind_scope(false);
             let out = self
                 .engine
-                .call_fn::<Dynamic>(&mut scope, &rule.ast, function, (a.clone(), b.clone(), features.clone()))
+                .call_fn_with_options::<Dynamic>(
+                    options,
+                    &mut scope,
+                    &rule.ast,
+                    function,
+                    (a.clone(), b.clone(), features.clone()),
+                )
                 .map_err(|e| {
                     let fallback = if function == "pair" { rule.pair_at } else { rule.group_at };
                     runtime_error(&rule.name, &e, fallback)

@@ -398,3 +398,25 @@ fn the_nearest_dated_items_come_first_from_both_sides() {
     assert_eq!(nearest(&slice, &items, |d: &NaiveDate| *d, day(30), 2), vec![5, 4]);
     assert!(nearest(&[], &items, |d: &NaiveDate| *d, day(1), 4).is_empty());
 }
+
+#[test]
+fn a_rule_that_changes_what_it_sees_is_stopped_with_its_name_and_line() {
+    // What a rule is shown is shared by the rules after it and, for a record, by every bank line
+    // that considers it: a change would make results depend on which thread judged first.
+    let bank = [tx("b1", 4, 12_345, "Acme", "INV-1001")];
+    let records = [inv("r1", 1, 12_345, "Acme", "INV-1001")];
+    for script in [
+        "fn pair(bank, record, f) {\n    record.kind = \"bill\";\n    ()\n}",
+        "fn pair(bank, record, f) {\n    bank.text += \"x\";\n    ()\n}",
+        "fn pair(bank, record, f) {\n    f.score = 10;\n    ()\n}",
+    ] {
+        let rules = RuleSet::compile("meddler", script).unwrap_or_default();
+        let outcome = reconcile(&bank, &records, &rules, &Memory::default(), &EngineConfig::default());
+        match outcome {
+            Err(EngineError::Rule(RuleError::Runtime { rule, line, .. })) => {
+                assert_eq!((rule.as_str(), line), ("meddler", Some(2)), "{script}");
+            }
+            other => panic!("{script}: {other:?}"),
+        }
+    }
+}
