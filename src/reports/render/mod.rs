@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod html;
 pub mod pdf;
+mod rows;
 pub mod xlsx;
 
 use super::model::Report;
