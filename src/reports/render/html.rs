@@ -131,9 +131,9 @@ pub fn render(report: &Report) -> String {
     );
 
     out.push_str("<h2>Bank reconciliation statement</h2>\n<table>\n");
-    let rows = statement_rows(report);
-    let last = rows.len().saturating_sub(1);
-    for (i, (label, value)) in rows.iter().enumerate() {
+    let lines = statement_rows(report);
+    let last = lines.len().saturating_sub(1);
+    for (i, (label, value)) in lines.iter().enumerate() {
         let strong = matches!(label.as_str(), "Adjusted bank balance" | "Book balance" | "Difference");
         let class = if i == last && !value.is_zero() {
             " class=\"red\""

@@ -1,6 +1,7 @@
 //! The report's sections as tables of text: each section's columns and, row by row, the text of
-//! its cells, built here once so that the CSV files and the web page list the same columns with
-//! the same text.
+//! its cells, built here once so that the CSV files, the web page and the PDF list the same
+//! columns with the same text. The PDF's narrower tables are here too (`*_print`); its column
+//! widths stay in the PDF renderer.
 
 use rust_decimal::Decimal;
 
@@ -351,4 +352,138 @@ pub(crate) fn chart(points: &[ChartPoint]) -> Table {
     let rows =
         points.iter().map(|p| vec![p.date.to_string(), p.matched.to_string(), p.unmatched.to_string()]).collect();
     Table::new(&CHART_COLUMNS, rows)
+}
+
+// The PDF prints on A4 and cannot fit the wide tables above: its variants merge or drop columns
+// and round more, and are built here too so that the printed texts stay beside the full ones.
+
+/// The items behind a statement line, as printed: the effect alone, and the resolution in place
+/// of the discrepancy it resolves.
+pub(crate) const ITEM_PRINT_COLUMNS: [Column; 6] = [
+    text("source", "Source"),
+    text("id", "Id"),
+    text("date", "Date"),
+    text("description", "Description"),
+    number("effect", "Effect"),
+    text("resolution_or_discrepancy_id", "Discrepancy / resolution"),
+];
+
+/// Discrepancies as printed: the resolution and its account stand in for the description once
+/// there is one, and the resolver follows the note.
+pub(crate) const DISCREPANCY_PRINT_COLUMNS: [Column; 7] = [
+    text("id", "Id"),
+    text("kind", "Kind"),
+    text("date", "Date"),
+    number("age_days", "Age"),
+    number("amount", "Amount"),
+    text("resolution_or_description", "Resolution / description"),
+    text("note", "Note"),
+];
+
+/// Matches as printed: no bank line ids (the records identify the match), and the creator in
+/// brackets where nobody confirmed it.
+pub(crate) const MATCH_PRINT_COLUMNS: [Column; 9] = [
+    text("id", "Id"),
+    text("state", "State"),
+    text("method", "Method"),
+    number("confidence", "Conf."),
+    text("rule", "Rule"),
+    text("record_ids", "Records"),
+    number("bank_total", "Bank total"),
+    number("difference", "Diff."),
+    text("confirmed_by", "Confirmed by"),
+];
+
+/// Audit events as printed: the time to the second, the entity and its id in one column.
+pub(crate) const AUDIT_PRINT_COLUMNS: [Column; 5] = [
+    number("seq", "Seq"),
+    text("at", "At"),
+    text("actor", "Actor"),
+    text("action", "Action"),
+    text("entity", "Entity"),
+];
+
+/// The items behind one statement line, as printed.
+pub(crate) fn statement_items_print(line: &StatementLine, c: Currency) -> Table {
+    let rows = line
+        .items
+        .iter()
+        .map(|i| {
+            vec![
+                i.source.clone(),
+                i.id.clone(),
+                i.date.to_string(),
+                i.description.clone(),
+                money(i.effect, c),
+                i.resolution.clone().or_else(|| i.discrepancy_id.clone()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    Table::new(&ITEM_PRINT_COLUMNS, rows)
+}
+
+/// Discrepancies, open or resolved, as printed.
+pub(crate) fn discrepancies_print(rows: &[DiscrepancyRow], c: Currency) -> Table {
+    let rows = rows
+        .iter()
+        .map(|d| {
+            let what = match (&d.resolution, &d.account) {
+                (Some(r), Some(a)) => format!("{r}: {a}"),
+                (Some(r), None) => r.clone(),
+                _ => d.description.clone(),
+            };
+            let note = match (&d.note, &d.resolved_by) {
+                (Some(n), Some(by)) => format!("{n} ({by})"),
+                (n, _) => opt(n),
+            };
+            vec![
+                d.id.clone(),
+                d.kind.clone(),
+                d.date.to_string(),
+                d.age_days.to_string(),
+                money(d.amount, c),
+                what,
+                note,
+            ]
+        })
+        .collect();
+    Table::new(&DISCREPANCY_PRINT_COLUMNS, rows)
+}
+
+/// Matches or suggestions, as printed.
+pub(crate) fn matches_print(rows: &[MatchRow], c: Currency) -> Table {
+    let rows = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                r.state.as_str().to_string(),
+                method_name(r.method),
+                format!("{:.2}", r.confidence),
+                opt(&r.rule),
+                r.record_ids.join(" "),
+                money(r.bank_total, c),
+                money(r.difference, c),
+                r.confirmed_by.clone().unwrap_or_else(|| format!("({})", r.created_by)),
+            ]
+        })
+        .collect();
+    Table::new(&MATCH_PRINT_COLUMNS, rows)
+}
+
+/// Audit events, oldest first, as printed.
+pub(crate) fn audit_print(events: &[AuditRow]) -> Table {
+    let rows = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.seq.to_string(),
+                e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                e.actor.clone(),
+                e.action.clone(),
+                format!("{} {}", e.entity, e.entity_id),
+            ]
+        })
+        .collect();
+    Table::new(&AUDIT_PRINT_COLUMNS, rows)
 }
