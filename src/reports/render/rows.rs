@@ -52,8 +52,13 @@ impl Table {
     }
 }
 
+/// The titles of columns, for the workbook, which writes its own typed cells under them.
+pub(crate) fn titles(columns: &[Column]) -> Vec<&'static str> {
+    columns.iter().map(|c| c.title).collect()
+}
+
 /// The statement line an item belongs to, where every line's items share one table.
-pub(crate) const LINE_COLUMN: Column = text("line", "Line");
+const LINE_COLUMN: Column = text("line", "Line");
 
 /// The items behind a statement line.
 pub(crate) const ITEM_COLUMNS: [Column; 8] = [
@@ -166,10 +171,15 @@ pub(crate) fn statement_items(line: &StatementLine, c: Currency) -> Table {
     Table::new(&ITEM_COLUMNS, line.items.iter().map(|i| item_cells(i, c)).collect())
 }
 
+/// The columns of every statement line's items in one table: the line's key, then the items'.
+pub(crate) fn all_item_columns() -> Vec<Column> {
+    std::iter::once(LINE_COLUMN).chain(ITEM_COLUMNS).collect()
+}
+
 /// The items of every statement line in one table, each row led by its line's key.
 pub(crate) fn all_statement_items(report: &Report) -> Table {
     let c = report.currency;
-    let columns = std::iter::once(LINE_COLUMN).chain(ITEM_COLUMNS).collect();
+    let columns = all_item_columns();
     let rows = statement_lines(report)
         .flat_map(|l| l.items.iter().map(move |i| std::iter::once(l.key.clone()).chain(item_cells(i, c)).collect()))
         .collect();
