@@ -44,9 +44,9 @@ pub fn sections(report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, ReportE
         ("suggestions.csv", table(&rows::matches(&x.suggestions, c))?),
         ("matches.csv", table(&rows::matches(&d.matches, c))?),
         ("resolved_discrepancies.csv", table(&rows::discrepancies(&d.resolved_discrepancies, c))?),
-        ("audit_events.csv", table(&rows::audit(&d.audit))?),
+        ("audit_events.csv", table(&rows::audit(&d.audit, c))?),
         ("summary.csv", table(&rows::summary_data(s))?),
-        ("chart.csv", table(&rows::chart(&s.chart))?),
+        ("chart.csv", table(&rows::chart(&s.chart, c))?),
     ])
 }
 

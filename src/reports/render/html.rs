@@ -185,7 +185,7 @@ pub fn render(report: &Report) -> String {
     out.push_str("<h3>Resolved discrepancies</h3>\n");
     table(&mut out, &rows::discrepancies(&d.resolved_discrepancies, c));
     out.push_str("<h3>Audit events</h3>\n");
-    table(&mut out, &rows::audit(&d.audit));
+    table(&mut out, &rows::audit(&d.audit, c));
 
     let f = &report.summary;
     out.push_str("<h2>Summary</h2>\n");

@@ -269,7 +269,7 @@ fn lay_out(report: &Report) -> Layout {
     l.heading("Resolved discrepancies", 10.0);
     l.table(&DISCREPANCY_LAYOUT, &rows::discrepancies_print(&d.resolved_discrepancies, c));
     l.heading("Audit events", 10.0);
-    l.table(&AUDIT_LAYOUT, &rows::audit_print(&d.audit));
+    l.table(&AUDIT_LAYOUT, &rows::audit_print(&d.audit, c));
 
     let f = &report.summary;
     l.heading("Summary", 13.0);

@@ -132,7 +132,10 @@ fn discrepancy_rows(rows: &[DiscrepancyRow]) -> Vec<Vec<Cell>> {
 /// The discrepancies' titles, with the resolver's column named in full where the web page, short
 /// of width, says "By".
 fn discrepancy_header() -> Vec<&'static str> {
-    rows::DISCREPANCY_COLUMNS.iter().map(|c| if c.name == "resolved_by" { "Resolved by" } else { c.title }).collect()
+    rows::DISCREPANCY_COLUMNS
+        .iter()
+        .map(|f| if f.column.name == "resolved_by" { "Resolved by" } else { f.column.title })
+        .collect()
 }
 
 fn match_rows(list: &[MatchRow]) -> Vec<Vec<Cell>> {
