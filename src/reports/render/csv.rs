@@ -29,6 +29,7 @@ pub fn sections(report: &Report) -> Result<Vec<(&'static str, Vec<u8>)>, ReportE
     let open = &report.statement.open_items;
     let statement: Vec<Vec<String>> = statement_rows(report)
         .into_iter()
+        .map(|r| (r.label, r.figure))
         .chain(std::iter::once((open.label.clone(), open.total)))
         .map(|(label, v)| vec![label, money(v, c), c.to_string()])
         .collect();

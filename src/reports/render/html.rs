@@ -133,11 +133,10 @@ pub fn render(report: &Report) -> String {
     out.push_str("<h2>Bank reconciliation statement</h2>\n<table>\n");
     let lines = statement_rows(report);
     let last = lines.len().saturating_sub(1);
-    for (i, (label, value)) in lines.iter().enumerate() {
-        let strong = matches!(label.as_str(), "Adjusted bank balance" | "Book balance" | "Difference");
-        let class = if i == last && !value.is_zero() {
+    for (i, line) in lines.iter().enumerate() {
+        let class = if i == last && !line.figure.is_zero() {
             " class=\"red\""
-        } else if strong {
+        } else if line.total {
             " class=\"ok\""
         } else {
             ""
@@ -145,10 +144,10 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "<tr{}><td>{}</td><td class=\"n\"><span{class} data-figure=\"{}\">{}</span></td></tr>",
-            if strong { " class=\"total\"" } else { "" },
-            esc(label),
+            if line.total { " class=\"total\"" } else { "" },
+            esc(&line.label),
             i,
-            esc(&m(*value))
+            esc(&m(line.figure))
         );
     }
     out.push_str("</table>\n");

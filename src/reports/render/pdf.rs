@@ -229,13 +229,12 @@ fn lay_out(report: &Report) -> Layout {
     l.heading("Bank reconciliation statement", 13.0);
     let lines = statement_rows(report);
     let last = lines.len().saturating_sub(1);
-    for (i, (label, value)) in lines.iter().enumerate() {
-        let strong = matches!(label.as_str(), "Adjusted bank balance" | "Book balance" | "Difference");
-        let red = i == last && !value.is_zero();
+    for (i, line) in lines.iter().enumerate() {
+        let red = i == last && !line.figure.is_zero();
         l.room(16.0);
-        l.y -= if strong { 15.0 } else { 12.0 };
-        l.text(MARGIN, if strong { Font::Bold } else { Font::Regular }, 10.0, label, red);
-        l.right(WIDTH - MARGIN - 40.0, 10.0, &m(*value), red);
+        l.y -= if line.total { 15.0 } else { 12.0 };
+        l.text(MARGIN, if line.total { Font::Bold } else { Font::Regular }, 10.0, &line.label, red);
+        l.right(WIDTH - MARGIN - 40.0, 10.0, &m(line.figure), red);
         l.text(WIDTH - MARGIN - 30.0, Font::Regular, 10.0, c.code(), false);
     }
     l.paragraph(&format!("Balance per bank: {}.", s.bank_balance_source), false);
