@@ -497,3 +497,82 @@ pub(crate) fn summary(s: &SummaryFigures) -> Table {
         .collect();
     Table { columns: SUMMARY_COLUMNS.to_vec(), rows }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MatchState;
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap_or_default()
+    }
+
+    fn suggestion() -> MatchRow {
+        MatchRow {
+            id: "mat_1".into(),
+            state: MatchState::Suggested,
+            method: Method::SubsetSum,
+            confidence: 0.8766,
+            rule: None,
+            bank_ids: vec!["txn_1".into(), "txn_2".into()],
+            record_ids: vec!["INV-1".into()],
+            bank_total: dec("-12.5"),
+            difference: dec("0"),
+            created_by: "engine".into(),
+            confirmed_by: None,
+            note: None,
+        }
+    }
+
+    fn resolved() -> DiscrepancyRow {
+        DiscrepancyRow {
+            id: "dis_1".into(),
+            kind: "amount_mismatch".into(),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap_or_default(),
+            age_days: 29,
+            amount: dec("1.5"),
+            description: "amounts differ".into(),
+            resolution: Some("write_off".into()),
+            account: Some("6800 bank fees".into()),
+            note: Some("reviewed".into()),
+            resolved_by: Some("key_reviewer".into()),
+        }
+    }
+
+    #[test]
+    fn every_row_has_a_cell_under_each_title() {
+        let full = matches(&[suggestion()], Currency::EUR);
+        assert_eq!(full.names()[..3], ["id", "state", "method"]);
+        assert_eq!(full.rows[0].len(), full.columns.len());
+        assert_eq!(
+            full.rows[0],
+            [
+                "mat_1",
+                "suggested",
+                "subset_sum",
+                "0.877",
+                "",
+                "txn_1 txn_2",
+                "INV-1",
+                "-12.50",
+                "0.00",
+                "engine",
+                "",
+                ""
+            ]
+        );
+    }
+
+    #[test]
+    fn the_printed_tables_merge_what_the_full_ones_list_apart() {
+        let printed = matches_print(&[suggestion()], Currency::EUR);
+        assert_eq!(
+            printed.rows[0],
+            ["mat_1", "suggested", "subset_sum", "0.88", "", "INV-1", "-12.50", "0.00", "(engine)"]
+        );
+        assert_eq!(printed.columns[7].title, "Diff.");
+        let printed = discrepancies_print(&[resolved()], Currency::EUR);
+        assert_eq!(printed.rows[0][5..], ["write_off: 6800 bank fees", "reviewed (key_reviewer)"]);
+        assert_eq!(discrepancies(&[resolved()], Currency::EUR).rows[0].len(), DISCREPANCY_COLUMNS.len());
+    }
+}
