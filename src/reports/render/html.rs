@@ -4,8 +4,9 @@ use std::fmt::Write;
 
 use rust_decimal::Decimal;
 
-use super::super::model::{ChartPoint, DiscrepancyRow, MatchRow, Report};
+use super::super::model::{ChartPoint, Report};
 use super::super::money;
+use super::rows::{self, Table};
 use super::statement_rows;
 
 /// Escapes text for element content and attribute values.
@@ -30,96 +31,25 @@ th{background:#f2f2f2;text-align:left}td.n{text-align:right;font-family:monospac
 tr.total td{font-weight:bold}.red{color:#c00;font-weight:bold}.ok{color:#070;font-weight:bold}\
 h1{font-size:22px}h2{font-size:18px;margin-top:1.5em;border-bottom:1px solid #999}h3{font-size:15px}";
 
-fn table(out: &mut String, header: &[&str], rows: &[Vec<(String, bool)>]) {
-    if rows.is_empty() {
+fn table(out: &mut String, t: &Table) {
+    if t.rows.is_empty() {
         out.push_str("<p>None.</p>\n");
         return;
     }
     out.push_str("<table><tr>");
-    for h in header {
-        let _ = write!(out, "<th>{}</th>", esc(h));
+    for c in &t.columns {
+        let _ = write!(out, "<th>{}</th>", esc(c.title));
     }
     out.push_str("</tr>\n");
-    for row in rows {
+    for row in &t.rows {
         out.push_str("<tr>");
-        for (text, numeric) in row {
-            let class = if *numeric { " class=\"n\"" } else { "" };
+        for (c, text) in t.columns.iter().zip(row) {
+            let class = if c.numeric { " class=\"n\"" } else { "" };
             let _ = write!(out, "<td{class}>{}</td>", esc(text));
         }
         out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
-}
-
-fn t(s: impl Into<String>) -> (String, bool) {
-    (s.into(), false)
-}
-
-fn n(s: impl Into<String>) -> (String, bool) {
-    (s.into(), true)
-}
-
-fn opt(s: &Option<String>) -> (String, bool) {
-    t(s.clone().unwrap_or_default())
-}
-
-fn discrepancies(out: &mut String, rows: &[DiscrepancyRow], m: &dyn Fn(Decimal) -> String) {
-    let rows: Vec<_> = rows
-        .iter()
-        .map(|d| {
-            vec![
-                t(&d.id),
-                t(&d.kind),
-                t(d.date.to_string()),
-                n(d.age_days.to_string()),
-                n(m(d.amount)),
-                t(&d.description),
-                opt(&d.resolution),
-                opt(&d.account),
-                opt(&d.note),
-                opt(&d.resolved_by),
-            ]
-        })
-        .collect();
-    let header = ["Id", "Kind", "Date", "Age (days)", "Amount", "Description", "Resolution", "Account", "Note", "By"];
-    table(out, &header, &rows);
-}
-
-fn matches(out: &mut String, rows: &[MatchRow], m: &dyn Fn(Decimal) -> String) {
-    let rows: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                t(&r.id),
-                t(r.state.as_str()),
-                t(serde_json::to_value(r.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
-                n(format!("{:.3}", r.confidence)),
-                opt(&r.rule),
-                t(r.bank_ids.join(" ")),
-                t(r.record_ids.join(" ")),
-                n(m(r.bank_total)),
-                n(m(r.difference)),
-                t(&r.created_by),
-                opt(&r.confirmed_by),
-                opt(&r.note),
-            ]
-        })
-        .collect();
-    let header = [
-        "Id",
-        "State",
-        "Method",
-        "Confidence",
-        "Rule",
-        "Bank lines",
-        "Records",
-        "Bank total",
-        "Difference",
-        "Created by",
-        "Confirmed by",
-        "Note",
-    ];
-    table(out, &header, &rows);
 }
 
 /// Stacked bars: matched (green) under unmatched (red), one per day or month.
@@ -201,13 +131,12 @@ pub fn render(report: &Report) -> String {
     );
 
     out.push_str("<h2>Bank reconciliation statement</h2>\n<table>\n");
-    let rows = statement_rows(report);
-    let last = rows.len().saturating_sub(1);
-    for (i, (label, value)) in rows.iter().enumerate() {
-        let strong = matches!(label.as_str(), "Adjusted bank balance" | "Book balance" | "Difference");
-        let class = if i == last && !value.is_zero() {
+    let lines = statement_rows(report);
+    let last = lines.len().saturating_sub(1);
+    for (i, line) in lines.iter().enumerate() {
+        let class = if i == last && !line.figure.is_zero() {
             " class=\"red\""
-        } else if strong {
+        } else if line.total {
             " class=\"ok\""
         } else {
             ""
@@ -215,10 +144,10 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "<tr{}><td>{}</td><td class=\"n\"><span{class} data-figure=\"{}\">{}</span></td></tr>",
-            if strong { " class=\"total\"" } else { "" },
-            esc(label),
+            if line.total { " class=\"total\"" } else { "" },
+            esc(&line.label),
             i,
-            esc(&m(*value))
+            esc(&m(line.figure))
         );
     }
     out.push_str("</table>\n");
@@ -234,83 +163,32 @@ pub fn render(report: &Report) -> String {
     } else {
         out.push_str("<p>The statement balances; items remain open for review (see the exceptions).</p>\n");
     }
-    for line in s.adjustments.iter().chain(std::iter::once(&s.open_items)) {
+    for line in rows::statement_lines(report) {
         let _ = writeln!(out, "<h3>{} — {}</h3>", esc(&line.label), esc(&m(line.total)));
-        let rows: Vec<_> = line
-            .items
-            .iter()
-            .map(|i| {
-                vec![
-                    t(&i.source),
-                    t(&i.id),
-                    t(i.date.to_string()),
-                    t(&i.description),
-                    n(m(i.amount)),
-                    n(m(i.effect)),
-                    opt(&i.discrepancy_id),
-                    opt(&i.resolution),
-                ]
-            })
-            .collect();
-        let header = ["Source", "Id", "Date", "Description", "Amount", "Effect", "Discrepancy", "Resolution"];
-        table(&mut out, &header, &rows);
+        table(&mut out, &rows::statement_items(line, c));
     }
 
     let x = &report.exceptions;
     out.push_str("<h2>Exceptions</h2>\n<h3>Unmatched bank lines</h3>\n");
-    let rows: Vec<_> = x
-        .unmatched_bank
-        .iter()
-        .map(|b| vec![t(&b.id), t(b.date.to_string()), n(m(b.amount)), t(&b.description), t(b.status.as_str())])
-        .collect();
-    table(&mut out, &["Id", "Date", "Amount", "Description", "Status"], &rows);
+    table(&mut out, &rows::unmatched_bank(&x.unmatched_bank, c));
     out.push_str("<h3>Unmatched records</h3>\n");
-    let rows: Vec<_> = x
-        .unmatched_records
-        .iter()
-        .map(|r| {
-            vec![t(&r.id), t(&r.kind), t(r.date.to_string()), n(m(r.amount)), t(&r.description), t(r.status.as_str())]
-        })
-        .collect();
-    table(&mut out, &["Id", "Kind", "Date", "Amount", "Description", "Status"], &rows);
+    table(&mut out, &rows::unmatched_records(&x.unmatched_records, c));
     out.push_str("<h3>Open discrepancies</h3>\n");
-    discrepancies(&mut out, &x.open_discrepancies, &m);
+    table(&mut out, &rows::discrepancies(&x.open_discrepancies, c));
     out.push_str("<h3>Suggestions awaiting review</h3>\n");
-    matches(&mut out, &x.suggestions, &m);
+    table(&mut out, &rows::matches(&x.suggestions, c));
 
+    let d = &report.detail;
     out.push_str("<h2>Match detail</h2>\n<h3>Matches</h3>\n");
-    matches(&mut out, &report.detail.matches, &m);
+    table(&mut out, &rows::matches(&d.matches, c));
     out.push_str("<h3>Resolved discrepancies</h3>\n");
-    discrepancies(&mut out, &report.detail.resolved_discrepancies, &m);
+    table(&mut out, &rows::discrepancies(&d.resolved_discrepancies, c));
     out.push_str("<h3>Audit events</h3>\n");
-    let rows: Vec<_> = report
-        .detail
-        .audit
-        .iter()
-        .map(|e| {
-            vec![n(e.seq.to_string()), t(e.at.to_rfc3339()), t(&e.actor), t(&e.action), t(&e.entity), t(&e.entity_id)]
-        })
-        .collect();
-    table(&mut out, &["Seq", "At", "Actor", "Action", "Entity", "Entity id"], &rows);
+    table(&mut out, &rows::audit(&d.audit, c));
 
     let f = &report.summary;
     out.push_str("<h2>Summary</h2>\n");
-    let mut rows = vec![
-        vec![t("Bank lines"), n(f.bank_lines.to_string())],
-        vec![t("Records"), n(f.records.to_string())],
-        vec![t("Bank lines matched"), n(f.bank_lines_matched.to_string())],
-        vec![t("Automatic matches"), n(f.automatic_matches.to_string())],
-        vec![t("Manual or confirmed matches"), n(f.manual_matches.to_string())],
-        vec![t("Auto-match rate"), n(format!("{}%", f.auto_match_rate))],
-        vec![t("Manual share"), n(format!("{}%", f.manual_share))],
-        vec![t("Automatic share"), n(format!("{}%", f.automatic_share))],
-    ];
-    for (prefix, map) in
-        [("Bank lines", &f.bank_by_status), ("Records", &f.records_by_status), ("Matches", &f.matches_by_state)]
-    {
-        rows.extend(map.iter().map(|(k, v)| vec![t(format!("{prefix}: {k}")), n(v.to_string())]));
-    }
-    table(&mut out, &["Figure", "Value"], &rows);
+    table(&mut out, &rows::summary(f));
     out.push_str("<h3>Matched vs unmatched bank lines</h3>\n");
     out.push_str(&chart(&f.chart));
     out.push_str("\n</body></html>\n");

@@ -8,8 +8,9 @@
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 use rust_decimal::Decimal;
 
-use super::super::model::{DiscrepancyRow, MatchRow, Report};
+use super::super::model::Report;
 use super::super::money;
+use super::rows::{self, Table};
 use super::statement_rows;
 
 const WIDTH: f32 = 595.0;
@@ -78,15 +79,48 @@ fn fit(s: &str, width: f32, size: f32, font: Font) -> String {
     out
 }
 
+/// How a table column prints: its width in points, and whether it holds figures, which are
+/// right-aligned in Courier. The titles and cells come from `rows`, column by column.
 struct Column {
-    title: &'static str,
     width: f32,
     numeric: bool,
 }
 
-const fn col(title: &'static str, width: f32, numeric: bool) -> Column {
-    Column { title, width, numeric }
+const fn col(width: f32, numeric: bool) -> Column {
+    Column { width, numeric }
 }
+
+// The tables' layouts: one entry per column of the table in `rows` they print, which their types
+// hold to at compile time; each adds up to at most the 515 points between the margins.
+const ITEM_LAYOUT: [Column; rows::ITEM_PRINT_COLUMNS.len()] =
+    [col(38.0, false), col(100.0, false), col(50.0, false), col(170.0, false), col(62.0, true), col(95.0, false)];
+const BANK_LAYOUT: [Column; rows::BANK_COLUMNS.len()] =
+    [col(110.0, false), col(55.0, false), col(70.0, true), col(210.0, false), col(70.0, false)];
+const RECORD_LAYOUT: [Column; rows::RECORD_COLUMNS.len()] =
+    [col(90.0, false), col(50.0, false), col(55.0, false), col(70.0, true), col(180.0, false), col(70.0, false)];
+const DISCREPANCY_LAYOUT: [Column; rows::DISCREPANCY_PRINT_COLUMNS.len()] = [
+    col(95.0, false),
+    col(70.0, false),
+    col(50.0, false),
+    col(25.0, true),
+    col(60.0, true),
+    col(125.0, false),
+    col(90.0, false),
+];
+const MATCH_LAYOUT: [Column; rows::MATCH_PRINT_COLUMNS.len()] = [
+    col(90.0, false),
+    col(50.0, false),
+    col(48.0, false),
+    col(28.0, true),
+    col(60.0, false),
+    col(85.0, false),
+    col(55.0, true),
+    col(40.0, true),
+    col(59.0, false),
+];
+const AUDIT_LAYOUT: [Column; rows::AUDIT_PRINT_COLUMNS.len()] =
+    [col(35.0, true), col(110.0, false), col(80.0, false), col(110.0, false), col(180.0, false)];
+const SUMMARY_LAYOUT: [Column; rows::SUMMARY_COLUMNS.len()] = [col(200.0, false), col(80.0, true)];
 
 struct Layout {
     pages: Vec<Vec<Op>>,
@@ -140,11 +174,11 @@ impl Layout {
         self.text(MARGIN, font, 9.0, &fit(text, WIDTH - 2.0 * MARGIN, 9.0, font), red);
     }
 
-    fn table_header(&mut self, cols: &[Column]) {
+    fn table_header(&mut self, cols: &[Column], titles: &[rows::Column]) {
         self.y -= 11.0;
         let mut x = MARGIN;
-        for c in cols {
-            let title = fit(c.title, c.width - 4.0, 7.0, Font::Bold);
+        for (c, t) in cols.iter().zip(titles) {
+            let title = fit(t.title, c.width - 4.0, 7.0, Font::Bold);
             if c.numeric {
                 let w = title.chars().count() as f32 * 7.0 * HELVETICA_ADVANCE;
                 self.text(x + c.width - 4.0 - w, Font::Bold, 7.0, &title, false);
@@ -159,16 +193,16 @@ impl Layout {
     }
 
     /// A table whose header repeats on every page it spans.
-    fn table(&mut self, cols: &[Column], rows: &[Vec<String>]) {
-        if rows.is_empty() {
+    fn table(&mut self, cols: &[Column], table: &Table) {
+        if table.rows.is_empty() {
             self.paragraph("None.", false);
             return;
         }
         self.room(30.0);
-        self.table_header(cols);
-        for row in rows {
+        self.table_header(cols, &table.columns);
+        for row in &table.rows {
             if self.room(10.0) {
-                self.table_header(cols);
+                self.table_header(cols, &table.columns);
             }
             self.y -= 9.5;
             let mut x = MARGIN;
@@ -187,84 +221,20 @@ impl Layout {
     }
 }
 
-fn opt(s: &Option<String>) -> String {
-    s.clone().unwrap_or_default()
-}
-
-fn discrepancies(l: &mut Layout, rows: &[DiscrepancyRow], m: &dyn Fn(Decimal) -> String) {
-    let cols = [
-        col("Id", 95.0, false),
-        col("Kind", 70.0, false),
-        col("Date", 50.0, false),
-        col("Age", 25.0, true),
-        col("Amount", 60.0, true),
-        col("Resolution / description", 125.0, false),
-        col("Note", 90.0, false),
-    ];
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|d| {
-            let what = match (&d.resolution, &d.account) {
-                (Some(r), Some(a)) => format!("{r}: {a}"),
-                (Some(r), None) => r.clone(),
-                _ => d.description.clone(),
-            };
-            let note = match (&d.note, &d.resolved_by) {
-                (Some(n), Some(by)) => format!("{n} ({by})"),
-                (n, _) => opt(n),
-            };
-            vec![d.id.clone(), d.kind.clone(), d.date.to_string(), d.age_days.to_string(), m(d.amount), what, note]
-        })
-        .collect();
-    l.table(&cols, &rows);
-}
-
-fn matches(l: &mut Layout, rows: &[MatchRow], m: &dyn Fn(Decimal) -> String) {
-    let cols = [
-        col("Id", 90.0, false),
-        col("State", 50.0, false),
-        col("Method", 48.0, false),
-        col("Conf.", 28.0, true),
-        col("Rule", 60.0, false),
-        col("Records", 85.0, false),
-        col("Bank total", 55.0, true),
-        col("Diff.", 40.0, true),
-        col("Confirmed by", 59.0, false),
-    ];
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.id.clone(),
-                r.state.as_str().to_string(),
-                serde_json::to_value(r.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-                format!("{:.2}", r.confidence),
-                opt(&r.rule),
-                r.record_ids.join(" "),
-                m(r.bank_total),
-                m(r.difference),
-                r.confirmed_by.clone().unwrap_or_else(|| format!("({})", r.created_by)),
-            ]
-        })
-        .collect();
-    l.table(&cols, &rows);
-}
-
 fn lay_out(report: &Report) -> Layout {
     let c = report.currency;
     let m = |d: Decimal| money(d, c);
     let s = &report.statement;
     let mut l = Layout::new();
     l.heading("Bank reconciliation statement", 13.0);
-    let rows = statement_rows(report);
-    let last = rows.len().saturating_sub(1);
-    for (i, (label, value)) in rows.iter().enumerate() {
-        let strong = matches!(label.as_str(), "Adjusted bank balance" | "Book balance" | "Difference");
-        let red = i == last && !value.is_zero();
+    let lines = statement_rows(report);
+    let last = lines.len().saturating_sub(1);
+    for (i, line) in lines.iter().enumerate() {
+        let red = i == last && !line.figure.is_zero();
         l.room(16.0);
-        l.y -= if strong { 15.0 } else { 12.0 };
-        l.text(MARGIN, if strong { Font::Bold } else { Font::Regular }, 10.0, label, red);
-        l.right(WIDTH - MARGIN - 40.0, 10.0, &m(*value), red);
+        l.y -= if line.total { 15.0 } else { 12.0 };
+        l.text(MARGIN, if line.total { Font::Bold } else { Font::Regular }, 10.0, &line.label, red);
+        l.right(WIDTH - MARGIN - 40.0, 10.0, &m(line.figure), red);
         l.text(WIDTH - MARGIN - 30.0, Font::Regular, 10.0, c.code(), false);
     }
     l.paragraph(&format!("Balance per bank: {}.", s.bank_balance_source), false);
@@ -275,125 +245,34 @@ fn lay_out(report: &Report) -> Layout {
     } else {
         l.paragraph("The statement balances; items remain open for review (see the exceptions).", false);
     }
-    let item_cols = [
-        col("Source", 38.0, false),
-        col("Id", 100.0, false),
-        col("Date", 50.0, false),
-        col("Description", 170.0, false),
-        col("Effect", 62.0, true),
-        col("Discrepancy / resolution", 95.0, false),
-    ];
-    for line in s.adjustments.iter().chain(std::iter::once(&s.open_items)) {
+    for line in rows::statement_lines(report) {
         l.heading(&format!("{}: {} {c}", line.label, m(line.total)), 10.0);
-        let rows: Vec<Vec<String>> = line
-            .items
-            .iter()
-            .map(|i| {
-                vec![
-                    i.source.clone(),
-                    i.id.clone(),
-                    i.date.to_string(),
-                    i.description.clone(),
-                    m(i.effect),
-                    i.resolution.clone().or_else(|| i.discrepancy_id.clone()).unwrap_or_default(),
-                ]
-            })
-            .collect();
-        l.table(&item_cols, &rows);
+        l.table(&ITEM_LAYOUT, &rows::statement_items_print(line, c));
     }
 
     let x = &report.exceptions;
     l.heading("Exceptions", 13.0);
     l.heading("Unmatched bank lines", 10.0);
-    let bank_cols = [
-        col("Id", 110.0, false),
-        col("Date", 55.0, false),
-        col("Amount", 70.0, true),
-        col("Description", 210.0, false),
-        col("Status", 70.0, false),
-    ];
-    let rows: Vec<Vec<String>> = x
-        .unmatched_bank
-        .iter()
-        .map(|t| vec![t.id.clone(), t.date.to_string(), m(t.amount), t.description.clone(), t.status.as_str().into()])
-        .collect();
-    l.table(&bank_cols, &rows);
+    l.table(&BANK_LAYOUT, &rows::unmatched_bank(&x.unmatched_bank, c));
     l.heading("Unmatched records", 10.0);
-    let record_cols = [
-        col("Id", 90.0, false),
-        col("Kind", 50.0, false),
-        col("Date", 55.0, false),
-        col("Amount", 70.0, true),
-        col("Description", 180.0, false),
-        col("Status", 70.0, false),
-    ];
-    let rows: Vec<Vec<String>> = x
-        .unmatched_records
-        .iter()
-        .map(|r| {
-            vec![
-                r.id.clone(),
-                r.kind.clone(),
-                r.date.to_string(),
-                m(r.amount),
-                r.description.clone(),
-                r.status.as_str().into(),
-            ]
-        })
-        .collect();
-    l.table(&record_cols, &rows);
+    l.table(&RECORD_LAYOUT, &rows::unmatched_records(&x.unmatched_records, c));
     l.heading("Open discrepancies", 10.0);
-    discrepancies(&mut l, &x.open_discrepancies, &m);
+    l.table(&DISCREPANCY_LAYOUT, &rows::discrepancies_print(&x.open_discrepancies, c));
     l.heading("Suggestions awaiting review", 10.0);
-    matches(&mut l, &x.suggestions, &m);
+    l.table(&MATCH_LAYOUT, &rows::matches_print(&x.suggestions, c));
 
+    let d = &report.detail;
     l.heading("Match detail", 13.0);
     l.heading("Matches", 10.0);
-    matches(&mut l, &report.detail.matches, &m);
+    l.table(&MATCH_LAYOUT, &rows::matches_print(&d.matches, c));
     l.heading("Resolved discrepancies", 10.0);
-    discrepancies(&mut l, &report.detail.resolved_discrepancies, &m);
+    l.table(&DISCREPANCY_LAYOUT, &rows::discrepancies_print(&d.resolved_discrepancies, c));
     l.heading("Audit events", 10.0);
-    let audit_cols = [
-        col("Seq", 35.0, true),
-        col("At", 110.0, false),
-        col("Actor", 80.0, false),
-        col("Action", 110.0, false),
-        col("Entity", 180.0, false),
-    ];
-    let rows: Vec<Vec<String>> = report
-        .detail
-        .audit
-        .iter()
-        .map(|e| {
-            vec![
-                e.seq.to_string(),
-                e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                e.actor.clone(),
-                e.action.clone(),
-                format!("{} {}", e.entity, e.entity_id),
-            ]
-        })
-        .collect();
-    l.table(&audit_cols, &rows);
+    l.table(&AUDIT_LAYOUT, &rows::audit_print(&d.audit, c));
 
     let f = &report.summary;
     l.heading("Summary", 13.0);
-    let mut rows = vec![
-        vec!["Bank lines".to_string(), f.bank_lines.to_string()],
-        vec!["Records".into(), f.records.to_string()],
-        vec!["Bank lines matched".into(), f.bank_lines_matched.to_string()],
-        vec!["Automatic matches".into(), f.automatic_matches.to_string()],
-        vec!["Manual or confirmed matches".into(), f.manual_matches.to_string()],
-        vec!["Auto-match rate".into(), format!("{}%", f.auto_match_rate)],
-        vec!["Manual share".into(), format!("{}%", f.manual_share)],
-        vec!["Automatic share".into(), format!("{}%", f.automatic_share)],
-    ];
-    for (prefix, map) in
-        [("Bank lines", &f.bank_by_status), ("Records", &f.records_by_status), ("Matches", &f.matches_by_state)]
-    {
-        rows.extend(map.iter().map(|(k, v)| vec![format!("{prefix}: {k}"), v.to_string()]));
-    }
-    l.table(&[col("Figure", 200.0, false), col("Value", 80.0, true)], &rows);
+    l.table(&SUMMARY_LAYOUT, &rows::summary(f));
     chart(&mut l, &f.chart);
     l
 }

@@ -8,6 +8,7 @@ use rust_xlsxwriter::{Chart, ChartType, Color, Format, Formula, Workbook, Worksh
 
 use super::super::model::{DiscrepancyRow, MatchRow, Report};
 use super::super::{money, ReportError, ReportFormat};
+use super::rows;
 
 /// One cell of a table.
 enum Cell {
@@ -128,32 +129,22 @@ fn discrepancy_rows(rows: &[DiscrepancyRow]) -> Vec<Vec<Cell>> {
         .collect()
 }
 
-const DISCREPANCY_HEADER: [&str; 10] =
-    ["Id", "Kind", "Date", "Age (days)", "Amount", "Description", "Resolution", "Account", "Note", "Resolved by"];
-const MATCH_HEADER: [&str; 12] = [
-    "Id",
-    "State",
-    "Method",
-    "Confidence",
-    "Rule",
-    "Bank lines",
-    "Records",
-    "Bank total",
-    "Difference",
-    "Created by",
-    "Confirmed by",
-    "Note",
-];
+/// The discrepancies' titles, with the resolver's column named in full where the web page, short
+/// of width, says "By".
+fn discrepancy_header() -> Vec<&'static str> {
+    rows::DISCREPANCY_COLUMNS
+        .iter()
+        .map(|f| if f.column.name == "resolved_by" { "Resolved by" } else { f.column.title })
+        .collect()
+}
 
-fn match_rows(rows: &[MatchRow]) -> Vec<Vec<Cell>> {
-    rows.iter()
+fn match_rows(list: &[MatchRow]) -> Vec<Vec<Cell>> {
+    list.iter()
         .map(|m| {
             vec![
                 Cell::Text(m.id.clone()),
                 Cell::Text(m.state.as_str().into()),
-                Cell::Text(
-                    serde_json::to_value(m.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-                ),
+                Cell::Text(rows::method_name(m.method)),
                 Cell::Ratio(m.confidence),
                 opt(&m.rule),
                 Cell::Text(m.bank_ids.join(" ")),
@@ -236,11 +227,7 @@ fn workbook(report: &Report) -> Result<Vec<u8>, XlsxError> {
     let f = Formats::new(c.minor_units());
     let mut wb = Workbook::new();
     statement_sheet(&mut wb, report, &f)?;
-    let items = report
-        .statement
-        .adjustments
-        .iter()
-        .chain(std::iter::once(&report.statement.open_items))
+    let items = rows::statement_lines(report)
         .flat_map(|l| {
             l.items.iter().map(move |i| {
                 vec![
@@ -257,8 +244,7 @@ fn workbook(report: &Report) -> Result<Vec<u8>, XlsxError> {
             })
         })
         .collect();
-    let items_header = ["Line", "Source", "Id", "Date", "Description", "Amount", "Effect", "Discrepancy", "Resolution"];
-    table(&mut wb, "Statement items", &items_header, items, &f, c)?;
+    table(&mut wb, "Statement items", &rows::titles(&rows::all_item_columns()), items, &f, c)?;
     let x = &report.exceptions;
     let bank = x
         .unmatched_bank
@@ -273,7 +259,7 @@ fn workbook(report: &Report) -> Result<Vec<u8>, XlsxError> {
             ]
         })
         .collect();
-    table(&mut wb, "Unmatched bank lines", &["Id", "Date", "Amount", "Description", "Status"], bank, &f, c)?;
+    table(&mut wb, "Unmatched bank lines", &rows::titles(&rows::BANK_COLUMNS), bank, &f, c)?;
     let records = x
         .unmatched_records
         .iter()
@@ -288,14 +274,14 @@ fn workbook(report: &Report) -> Result<Vec<u8>, XlsxError> {
             ]
         })
         .collect();
-    let records_header = ["Id", "Kind", "Date", "Amount", "Description", "Status"];
-    table(&mut wb, "Unmatched records", &records_header, records, &f, c)?;
+    table(&mut wb, "Unmatched records", &rows::titles(&rows::RECORD_COLUMNS), records, &f, c)?;
+    let (discrepancy_header, match_header) = (discrepancy_header(), rows::titles(&rows::MATCH_COLUMNS));
     let open = discrepancy_rows(&x.open_discrepancies);
-    table(&mut wb, "Open discrepancies", &DISCREPANCY_HEADER, open, &f, c)?;
-    table(&mut wb, "Suggestions", &MATCH_HEADER, match_rows(&x.suggestions), &f, c)?;
-    table(&mut wb, "Matches", &MATCH_HEADER, match_rows(&report.detail.matches), &f, c)?;
+    table(&mut wb, "Open discrepancies", &discrepancy_header, open, &f, c)?;
+    table(&mut wb, "Suggestions", &match_header, match_rows(&x.suggestions), &f, c)?;
+    table(&mut wb, "Matches", &match_header, match_rows(&report.detail.matches), &f, c)?;
     let resolved = discrepancy_rows(&report.detail.resolved_discrepancies);
-    table(&mut wb, "Resolved discrepancies", &DISCREPANCY_HEADER, resolved, &f, c)?;
+    table(&mut wb, "Resolved discrepancies", &discrepancy_header, resolved, &f, c)?;
     let audit = report
         .detail
         .audit
@@ -311,31 +297,25 @@ fn workbook(report: &Report) -> Result<Vec<u8>, XlsxError> {
             ]
         })
         .collect();
-    table(&mut wb, "Audit events", &["Seq", "At", "Actor", "Action", "Entity", "Entity id"], audit, &f, c)?;
+    table(&mut wb, "Audit events", &rows::titles(&rows::AUDIT_COLUMNS), audit, &f, c)?;
     let s = &report.summary;
-    let pct = |d: Decimal| Cell::Ratio(to_cell_number(d));
-    let mut figures = vec![
-        vec![Cell::Text("Bank lines".into()), Cell::Int(s.bank_lines as i64)],
-        vec![Cell::Text("Records".into()), Cell::Int(s.records as i64)],
-        vec![Cell::Text("Bank lines matched".into()), Cell::Int(s.bank_lines_matched as i64)],
-        vec![Cell::Text("Automatic matches".into()), Cell::Int(s.automatic_matches as i64)],
-        vec![Cell::Text("Manual or confirmed matches".into()), Cell::Int(s.manual_matches as i64)],
-        vec![Cell::Text("Auto-match rate (%)".into()), pct(s.auto_match_rate)],
-        vec![Cell::Text("Manual share (%)".into()), pct(s.manual_share)],
-        vec![Cell::Text("Automatic share (%)".into()), pct(s.automatic_share)],
-    ];
-    for (prefix, map) in
-        [("Bank lines", &s.bank_by_status), ("Records", &s.records_by_status), ("Matches", &s.matches_by_state)]
-    {
-        figures.extend(map.iter().map(|(k, v)| vec![Cell::Text(format!("{prefix}: {k}")), Cell::Int(*v as i64)]));
-    }
-    table(&mut wb, "Summary", &["Figure", "Value"], figures, &f, c)?;
+    // Percentages are numbers here, so the unit moves into the label.
+    let figures = rows::figures(s)
+        .into_iter()
+        .map(|figure| match figure.value {
+            rows::Value::Count(n) => vec![Cell::Text(figure.title), Cell::Int(n as i64)],
+            rows::Value::Percent(p) => {
+                vec![Cell::Text(format!("{} (%)", figure.title)), Cell::Ratio(to_cell_number(p))]
+            }
+        })
+        .collect();
+    table(&mut wb, "Summary", &rows::titles(&rows::SUMMARY_COLUMNS), figures, &f, c)?;
     let chart = s
         .chart
         .iter()
         .map(|p| vec![Cell::Date(p.date), Cell::Int(p.matched as i64), Cell::Int(p.unmatched as i64)])
         .collect();
-    table(&mut wb, "Chart data", &["Date", "Matched", "Unmatched"], chart, &f, c)?;
+    table(&mut wb, "Chart data", &rows::titles(&rows::CHART_COLUMNS), chart, &f, c)?;
     if !s.chart.is_empty() {
         let last = s.chart.len() as u32;
         let mut chart = Chart::new(ChartType::ColumnStacked);
