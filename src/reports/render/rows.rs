@@ -195,11 +195,13 @@ mod discrepancy_field {
                 _ => d.description.clone(),
             }
         });
-    /// The note, followed by who resolved it when there is a note.
+    /// The note followed by who resolved it; who resolved it also without a note, since an
+    /// auditor asks who decided every resolution.
     pub const NOTE_AND_RESOLVER: Field<DiscrepancyRow> =
         Field::text("note", "Note", |d, _| match (&d.note, &d.resolved_by) {
             (Some(n), Some(by)) => format!("{n} ({by})"),
-            (n, _) => opt(n),
+            (None, Some(by)) => format!("({by})"),
+            (n, None) => opt(n),
         });
 }
 
@@ -574,5 +576,11 @@ mod tests {
         let printed = discrepancies_print(&[resolved()], Currency::EUR);
         assert_eq!(printed.rows[0][5..], ["write_off: 6800 bank fees", "reviewed (key_reviewer)"]);
         assert_eq!(discrepancies(&[resolved()], Currency::EUR).rows[0].len(), DISCREPANCY_COLUMNS.len());
+    }
+
+    #[test]
+    fn the_printed_statement_names_who_resolved_a_discrepancy_without_a_note() {
+        let silent = DiscrepancyRow { note: None, ..resolved() };
+        assert_eq!(discrepancies_print(&[silent], Currency::EUR).rows[0][6], "(key_reviewer)");
     }
 }
