@@ -1133,10 +1133,15 @@ fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
 
 /// The global assignment: strongest first, each bank line and record claimed at most once; a
 /// close living competitor makes a match ambiguous (suggested, with ranked alternatives).
-fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], records: &[Record]) -> Vec<Match> {
+fn assign(
+    mut edges: Vec<Edge>,
+    ctx: &Ctx<'_, '_>,
+    bank: &[BankTransaction],
+    records: &[Record],
+) -> Vec<((usize, usize), Match)> {
     let cfg = ctx.config;
     edges.retain(|e| e.confidence >= cfg.suggest_threshold);
-    edges.sort_by(|a, b| {
+    edges.par_sort_by(|a, b| {
         b.confidence
             .total_cmp(&a.confidence)
             .then(a.is_group().cmp(&b.is_group()))
@@ -1257,10 +1262,16 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
                 *c = settled;
             }
         }
-        let outcome = Outcome { status, confidence, alternatives, ambiguous };
-        out.push(to_match(e, outcome, &cfg.weights, bank, records));
+        out.push((k, Outcome { status, confidence, alternatives, ambiguous }));
     }
-    out
+    // The decisions above depend on their order; writing each match's explanation does not.
+    out.into_par_iter()
+        .filter_map(|(k, outcome)| {
+            let e = edges.get(k)?;
+            let first = |items: &[u32]| items.iter().min().map_or(usize::MAX, |i| *i as usize);
+            Some(((first(&e.bank), first(&e.recs)), to_match(e, outcome, &cfg.weights, bank, records)))
+        })
+        .collect()
 }
 
 /// Which edges touch each item, as one flat list with offsets: millions of items need no map
@@ -1402,41 +1413,37 @@ fn round4_signed(x: f64) -> f64 {
     }
 }
 
-fn result(mut matches: Vec<Match>, bank: &[BankTransaction], records: &[Record]) -> ReconcileResult {
-    let bank_pos: std::collections::HashMap<&str, usize> =
-        bank.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
-    let rec_pos: std::collections::HashMap<&str, usize> =
-        records.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
-    let first = |m: &Match| {
-        (
-            m.bank_ids.iter().filter_map(|id| bank_pos.get(id.as_str())).min().copied().unwrap_or(usize::MAX),
-            m.record_ids.iter().filter_map(|id| rec_pos.get(id.as_str())).min().copied().unwrap_or(usize::MAX),
-        )
-    };
-    matches.sort_by_cached_key(|m| (first(m), m.id.clone()));
-    let mut bank_used = std::collections::HashSet::new();
-    let mut rec_used = std::collections::HashSet::new();
+/// The run's output, matches ordered by their first bank line and record; `matches` carry that
+/// position as their key (the edges' own positions, so no id is looked up).
+fn result(mut matches: Vec<((usize, usize), Match)>, bank: &[BankTransaction], records: &[Record]) -> ReconcileResult {
+    matches.par_sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    let matches: Vec<Match> = matches.into_iter().map(|(_, m)| m).collect();
     let mut summary = Summary { bank_transactions: bank.len(), records: records.len(), ..Summary::default() };
     let mut auto_bank = 0usize;
-    for m in &matches {
-        match m.status {
-            MatchStatus::Matched => {
-                summary.matched += 1;
-                auto_bank += m.bank_ids.len();
+    let (unmatched_bank, unmatched_records) = {
+        let mut bank_used: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut rec_used: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for m in &matches {
+            match m.status {
+                MatchStatus::Matched => {
+                    summary.matched += 1;
+                    auto_bank += m.bank_ids.len();
+                }
+                MatchStatus::Suggested => summary.suggested += 1,
+                MatchStatus::Discrepancy => {
+                    summary.discrepancies += 1;
+                    auto_bank += m.bank_ids.len();
+                }
             }
-            MatchStatus::Suggested => summary.suggested += 1,
-            MatchStatus::Discrepancy => {
-                summary.discrepancies += 1;
-                auto_bank += m.bank_ids.len();
-            }
+            bank_used.extend(m.bank_ids.iter().map(String::as_str));
+            rec_used.extend(m.record_ids.iter().map(String::as_str));
         }
-        bank_used.extend(m.bank_ids.iter().cloned());
-        rec_used.extend(m.record_ids.iter().cloned());
-    }
-    let unmatched_bank: Vec<String> =
-        bank.iter().filter(|t| !bank_used.contains(&t.id)).map(|t| t.id.clone()).collect();
-    let unmatched_records: Vec<String> =
-        records.iter().filter(|r| !rec_used.contains(&r.id)).map(|r| r.id.clone()).collect();
+        let unmatched_bank: Vec<String> =
+            bank.iter().filter(|t| !bank_used.contains(t.id.as_str())).map(|t| t.id.clone()).collect();
+        let unmatched_records: Vec<String> =
+            records.iter().filter(|r| !rec_used.contains(r.id.as_str())).map(|r| r.id.clone()).collect();
+        (unmatched_bank, unmatched_records)
+    };
     summary.unmatched_bank = unmatched_bank.len();
     summary.unmatched_records = unmatched_records.len();
     summary.auto_match_rate = if bank.is_empty() { 0.0 } else { round4(auto_bank as f64 / bank.len() as f64) };
