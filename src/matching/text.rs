@@ -387,19 +387,7 @@ fn dice(a: impl Iterator<Item = char> + Clone, b: impl Iterator<Item = char> + C
             if ga.is_empty() || gb.is_empty() {
                 return if a.clone().eq(b.clone()) { 1.0 } else { 0.0 };
             }
-            let (mut i, mut j, mut common) = (0, 0, 0usize);
-            while let (Some(x), Some(y)) = (ga.get(i), gb.get(j)) {
-                match x.cmp(y) {
-                    std::cmp::Ordering::Equal => {
-                        common += 1;
-                        i += 1;
-                        j += 1;
-                    }
-                    std::cmp::Ordering::Less => i += 1,
-                    std::cmp::Ordering::Greater => j += 1,
-                }
-            }
-            (2 * common) as f64 / (ga.len() + gb.len()) as f64
+            dice_sorted(ga, gb)
         })
     })
 }
