@@ -128,22 +128,37 @@ struct Audit<'a> {
 
 fn append_audit(tx: &Transaction<'_>, tenant: &str, e: Audit<'_>) -> Result<(), StoreError> {
     let Audit { actor, entity, entity_id, action, before, after } = e;
-    tx.execute(
+    // Cached: a finished run appends one event per match, tens of thousands in one transaction.
+    tx.prepare_cached(
         "INSERT INTO audit_events (tenant, seq, at, actor, entity, entity_id, action, before_json, after_json)
          VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_events WHERE tenant = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![tenant, Utc::now().to_rfc3339(), actor, entity, entity_id, action, before.to_string(), after.to_string()],
     )
+    .and_then(|mut st| {
+        st.execute(params![
+            tenant,
+            Utc::now().to_rfc3339(),
+            actor,
+            entity,
+            entity_id,
+            action,
+            before.to_string(),
+            after.to_string()
+        ])
+    })
     .map_err(backend)?;
     Ok(())
 }
 
 fn insert_match_row(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Result<(), StoreError> {
+    let explanation = serde_json::to_string(&m.explanation).map_err(StoreError::backend)?;
     let n = tx
-        .execute(
+        .prepare_cached(
             "INSERT OR IGNORE INTO matches (tenant, id, run_id, account_id, state, confidence, method, rule, difference,
                 explanation_json, note, created_by, created_at, updated_at, version)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 tenant,
                 m.id,
                 m.run_id,
@@ -153,14 +168,14 @@ fn insert_match_row(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Resu
                 method_name(m.method),
                 m.rule,
                 m.difference.to_string(),
-                serde_json::to_string(&m.explanation).map_err(StoreError::backend)?,
+                explanation,
                 m.note,
                 m.created_by,
                 m.created_at.to_rfc3339(),
                 m.updated_at.to_rfc3339(),
                 m.version as i64,
-            ],
-        )
+            ])
+        })
         .map_err(backend)?;
     if n == 0 {
         return Err(StoreError::Conflict(format!("match {} already exists", m.id)));
@@ -188,13 +203,11 @@ fn claim_items(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Result<()
     {
         for id in ids {
             let n = tx
-                .execute(
-                    &format!(
-                        "UPDATE {table} SET match_id = ?3, status = ?4
-                         WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status != 'reconciled'"
-                    ),
-                    params![tenant, id, m.id, status],
-                )
+                .prepare_cached(&format!(
+                    "UPDATE {table} SET match_id = ?3, status = ?4
+                     WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status != 'reconciled'"
+                ))
+                .and_then(|mut st| st.execute(params![tenant, id, m.id, status]))
                 .map_err(backend)?;
             if n == 0 {
                 let holder: Option<Option<String>> = tx
@@ -393,21 +406,16 @@ impl ReconStore for SqliteStore {
                     },
                 )?;
             }
-            for id in &ut {
-                tx.execute(
-                    "UPDATE bank_transactions SET status = 'unmatched'
-                     WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status IN ('pending', 'unmatched')",
-                    params![tenant, id],
-                )
-                .map_err(backend)?;
-            }
-            for id in &ur {
-                tx.execute(
-                    "UPDATE records SET status = 'unmatched'
-                     WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status IN ('pending', 'unmatched')",
-                    params![tenant, id],
-                )
-                .map_err(backend)?;
+            for (table, ids) in [("bank_transactions", &ut), ("records", &ur)] {
+                let mut st = tx
+                    .prepare_cached(&format!(
+                        "UPDATE {table} SET status = 'unmatched'
+                         WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status IN ('pending', 'unmatched')"
+                    ))
+                    .map_err(backend)?;
+                for id in ids {
+                    st.execute(params![tenant, id]).map_err(backend)?;
+                }
             }
             // This run's view replaces earlier runs' open "missing" discrepancies of the account;
             // amount mismatches stay with their (still live) matches.
@@ -646,20 +654,24 @@ impl ReconStore for SqliteStore {
 }
 
 fn insert_discrepancy(tx: &Transaction<'_>, tenant: &str, d: &Discrepancy) -> Result<(), StoreError> {
+    let transaction_ids = serde_json::to_string(&d.transaction_ids).map_err(StoreError::backend)?;
+    let record_ids = serde_json::to_string(&d.record_ids).map_err(StoreError::backend)?;
     let n = tx
-        .execute(
+        .prepare_cached(
             "INSERT OR IGNORE INTO discrepancies (tenant, id, account_id, run_id, kind, amount, transaction_ids_json,
                 record_ids_json, match_id, date, description, proposal, status, resolution_json, created_at, version)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 tenant,
                 d.id,
                 d.account_id,
                 d.run_id,
                 d.kind.as_str(),
                 d.amount.to_string(),
-                serde_json::to_string(&d.transaction_ids).map_err(StoreError::backend)?,
-                serde_json::to_string(&d.record_ids).map_err(StoreError::backend)?,
+                transaction_ids,
+                record_ids,
                 d.match_id,
                 d.date.to_string(),
                 d.description,
@@ -668,8 +680,8 @@ fn insert_discrepancy(tx: &Transaction<'_>, tenant: &str, d: &Discrepancy) -> Re
                 d.resolution.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default()),
                 d.created_at.to_rfc3339(),
                 d.version as i64,
-            ],
-        )
+            ])
+        })
         .map_err(backend)?;
     if n == 0 {
         return Err(StoreError::Conflict(format!("discrepancy {} already exists", d.id)));
