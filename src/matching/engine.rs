@@ -472,9 +472,12 @@ impl Ctx<'_, '_> {
             let mut rule = None;
             let mut kept_verdict = None;
             if confidence >= self.config.rule_floor && score >= best - RULE_BAND && self.rules.judges_pairs() {
-                let bm = bank_map.get_or_insert_with(|| bank_dynamic(b)).clone();
-                let verdict =
-                    self.rules.judge_pair(&bm, &record_dynamic(r), &pair_dynamic(&c.features, score, competitors))?;
+                let bm = bank_map.get_or_insert_with(|| read_only(bank_map_of(b))).clone();
+                let verdict = self.rules.judge_pair(
+                    &bm,
+                    &read_only(record_map_of(r)),
+                    &pair_dynamic(&c.features, score, competitors),
+                )?;
                 // The explanation's reasons are written later, for the pairs that become matches.
                 for (_, delta, _) in verdict.adjustments.iter().filter(|a| a.1 != 0.0) {
                     score += delta;
@@ -804,8 +807,11 @@ impl Ctx<'_, '_> {
         let mut method = Method::SubsetSum;
         let mut rule = None;
         if self.rules.judges_groups() {
-            let banks: Array = bs.iter().map(|b| bank_dynamic(b)).collect();
-            let records: Array = rs.iter().map(|r| record_dynamic(r)).collect();
+            // The arrays are shared and read-only like the maps, but hold plain maps: Rhai refuses
+            // shared values nested inside data.
+            let plain = |m: Map| Dynamic::from(m).into_read_only();
+            let banks: Array = bs.iter().map(|b| plain(bank_map_of(b))).collect();
+            let records: Array = rs.iter().map(|r| plain(record_map_of(r))).collect();
             let mut f = Map::new();
             f.insert("exact_amount".into(), Dynamic::from(difference.is_zero()));
             f.insert("amount_diff".into(), Dynamic::from(difference));
@@ -817,7 +823,8 @@ impl Ctx<'_, '_> {
             f.insert("max_days".into(), Dynamic::from(max_lag));
             f.insert("size".into(), Dynamic::from((bs.len() + rs.len()) as i64));
             f.insert("score".into(), Dynamic::from(dec(s.score)));
-            let (banks, records) = (Dynamic::from(banks).into_read_only(), Dynamic::from(records).into_read_only());
+            let shared = |a: Array| Dynamic::from(a).into_read_only().into_shared();
+            let (banks, records) = (shared(banks), shared(records));
             let verdict = self.rules.judge_group(&banks, &records, &read_only(f))?;
             match apply(verdict, &mut s) {
                 Applied::Veto => return Ok(None),
@@ -1076,7 +1083,7 @@ fn read_only(m: Map) -> Dynamic {
 }
 
 /// What a rule sees of a bank line.
-fn bank_dynamic(b: &BankItem<'_>) -> Dynamic {
+fn bank_map_of(b: &BankItem<'_>) -> Map {
     let t = b.tx;
     let mut m = Map::new();
     m.insert("id".into(), Dynamic::from(t.id.clone()));
@@ -1093,11 +1100,11 @@ fn bank_dynamic(b: &BankItem<'_>) -> Dynamic {
     m.insert("text".into(), Dynamic::from(b.text.clone()));
     m.insert("name".into(), Dynamic::from(b.name.clone()));
     m.insert("parts".into(), Dynamic::from(t.details.len() as i64));
-    read_only(m)
+    m
 }
 
 /// What a rule sees of a record.
-fn record_dynamic(r: &RecordItem<'_>) -> Dynamic {
+fn record_map_of(r: &RecordItem<'_>) -> Map {
     let x = r.rec;
     let mut m = Map::new();
     m.insert("id".into(), Dynamic::from(x.id.clone()));
@@ -1110,7 +1117,7 @@ fn record_dynamic(r: &RecordItem<'_>) -> Dynamic {
     m.insert("reference".into(), opt(x.reference.as_deref()));
     m.insert("description".into(), opt(x.description.as_deref()));
     m.insert("name".into(), Dynamic::from(r.name.clone()));
-    read_only(m)
+    m
 }
 
 /// The evidence a rule sees for a pair.

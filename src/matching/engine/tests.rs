@@ -401,14 +401,22 @@ fn the_nearest_dated_items_come_first_from_both_sides() {
 
 #[test]
 fn a_rule_that_changes_what_it_sees_is_stopped_with_its_name_and_line() {
-    // What a rule is shown is shared by the rules after it and, for a record, by every bank line
-    // that considers it: a change would make results depend on which thread judged first.
-    let bank = [tx("b1", 4, 12_345, "Acme", "INV-1001")];
-    let records = [inv("r1", 1, 12_345, "Acme", "INV-1001")];
+    // What a rule is shown is shared by the rules after it and, for a bank line, by all of its
+    // candidates: a change would alter what they are judged on.
+    let bank = [tx("b1", 4, 12_345, "Acme", "INV-1001"), tx("b2", 12, 175_000, "INITECH INC", "BATCH DEPOSIT")];
+    let records = [
+        inv("r1", 1, 12_345, "Acme", "INV-1001"),
+        inv("r2", 1, 50_000, "Initech", ""),
+        inv("r3", 2, 100_000, "Initech", ""),
+        inv("r4", 3, 25_000, "Initech", ""),
+    ];
     for script in [
         "fn pair(bank, record, f) {\n    record.kind = \"bill\";\n    ()\n}",
         "fn pair(bank, record, f) {\n    bank.text += \"x\";\n    ()\n}",
         "fn pair(bank, record, f) {\n    f.score = 10;\n    ()\n}",
+        "fn group(banks, records, f) {\n    records[0].amount = 0;\n    ()\n}",
+        "fn group(banks, records, f) {\n    banks.push(1);\n    ()\n}",
+        "fn group(banks, records, f) {\n    f.size = 1;\n    ()\n}",
     ] {
         let rules = RuleSet::compile("meddler", script).unwrap_or_default();
         let outcome = reconcile(&bank, &records, &rules, &Memory::default(), &EngineConfig::default());
