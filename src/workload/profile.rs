@@ -157,12 +157,15 @@ impl Profile {
 
     /// Business days in one period: enough to keep [`records_per_day`](Self::records_per_day)
     /// up to a year ([`YEAR_BUSINESS_DAYS`]), then a year at a growing density, and past
-    /// [`MAX_RECORDS_PER_DAY`] as many years as that density needs; at least four weeks.
+    /// [`MAX_RECORDS_PER_DAY`] (or the profile's own density, when higher) as many years as that
+    /// density needs; at least four weeks.
     pub fn business_days(&self) -> u32 {
         let records = self.record_target();
         let per_day = self.records_per_day.max(1);
         let year = YEAR_BUSINESS_DAYS as usize;
-        let days = records.div_ceil(per_day).min(year).max(records.div_ceil(MAX_RECORDS_PER_DAY));
+        // A profile asking for more than the cap keeps its own density.
+        let densest = MAX_RECORDS_PER_DAY.max(per_day);
+        let days = records.div_ceil(per_day).min(year).max(records.div_ceil(densest));
         u32::try_from(days).unwrap_or(u32::MAX).max(20)
     }
 
@@ -224,6 +227,12 @@ mod tests {
         // 400 a day at most: ten years' history rather than 3,800 payments a day.
         assert_eq!(huge.business_days(), 2_500);
         assert!(huge.record_target().div_ceil(huge.business_days() as usize) <= MAX_RECORDS_PER_DAY);
+    }
+
+    #[test]
+    fn a_profile_denser_than_the_cap_keeps_its_density() {
+        let crowded = Profile { records_per_day: 1_000, ..Profile::hard().with_records(100_000) };
+        assert_eq!(crowded.business_days(), 100);
     }
 
     #[test]
