@@ -80,6 +80,13 @@ fn report(adapter: &str, size: usize, p: &Phases) {
 }
 
 fn main() {
+    // `RUST_LOG=bankrec::workflows=debug` prints where a reconciliation spends its time.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     println!("store benchmark (realistic profile, one account)");
     println!("| store | lines | import s | records s | reconcile + persist s | total s | matches | peak RSS MiB |");

@@ -117,34 +117,31 @@ fn load_match(tx: &rusqlite::Connection, tenant: &str, id: &str) -> Result<Store
 }
 
 /// One audit event to append.
-struct Audit<'a> {
+struct Audit<'a, J = serde_json::Value> {
     actor: &'a str,
     entity: &'a str,
     entity_id: &'a str,
     action: &'a str,
-    before: serde_json::Value,
-    after: serde_json::Value,
+    before: J,
+    after: J,
 }
 
 fn append_audit(tx: &Transaction<'_>, tenant: &str, e: Audit<'_>) -> Result<(), StoreError> {
+    let Audit { actor, entity, entity_id, action, before, after } = e;
+    let (before, after) = (before.to_string(), after.to_string());
+    append_audit_json(tx, tenant, Audit { actor, entity, entity_id, action, before: &before, after: &after })
+}
+
+/// [`append_audit`] with `before` and `after` already written as JSON (a finished run appends
+/// one event per match; serialising each straight to text skips building a JSON tree).
+fn append_audit_json(tx: &Transaction<'_>, tenant: &str, e: Audit<'_, &str>) -> Result<(), StoreError> {
     let Audit { actor, entity, entity_id, action, before, after } = e;
     // Cached: a finished run appends one event per match, tens of thousands in one transaction.
     tx.prepare_cached(
         "INSERT INTO audit_events (tenant, seq, at, actor, entity, entity_id, action, before_json, after_json)
          VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_events WHERE tenant = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
-    .and_then(|mut st| {
-        st.execute(params![
-            tenant,
-            Utc::now().to_rfc3339(),
-            actor,
-            entity,
-            entity_id,
-            action,
-            before.to_string(),
-            after.to_string()
-        ])
-    })
+    .and_then(|mut st| st.execute(params![tenant, Utc::now().to_rfc3339(), actor, entity, entity_id, action, before, after]))
     .map_err(backend)?;
     Ok(())
 }
@@ -197,18 +194,18 @@ fn insert_match_row(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Resu
 /// Claims every item of `m` for it: `NotFound` if an item does not exist for this tenant,
 /// `Conflict` if another live match holds it.
 fn claim_items(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Result<(), StoreError> {
+    const CLAIM_TRANSACTION: &str = "UPDATE bank_transactions SET match_id = ?3, status = ?4
+         WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status != 'reconciled'";
+    const CLAIM_RECORD: &str = "UPDATE records SET match_id = ?3, status = ?4
+         WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status != 'reconciled'";
     let status = m.claimed_item_status().as_str();
-    for (table, what, ids) in
-        [("bank_transactions", "transaction", &m.bank_transaction_ids), ("records", "record", &m.record_ids)]
-    {
+    for (table, sql, what, ids) in [
+        ("bank_transactions", CLAIM_TRANSACTION, "transaction", &m.bank_transaction_ids),
+        ("records", CLAIM_RECORD, "record", &m.record_ids),
+    ] {
+        let mut st = tx.prepare_cached(sql).map_err(backend)?;
         for id in ids {
-            let n = tx
-                .prepare_cached(&format!(
-                    "UPDATE {table} SET match_id = ?3, status = ?4
-                     WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status != 'reconciled'"
-                ))
-                .and_then(|mut st| st.execute(params![tenant, id, m.id, status]))
-                .map_err(backend)?;
+            let n = st.execute(params![tenant, id, m.id, status]).map_err(backend)?;
             if n == 0 {
                 let holder: Option<Option<String>> = tx
                     .query_row(
@@ -393,7 +390,8 @@ impl ReconStore for SqliteStore {
                 if m.state.is_live() {
                     claim_items(&tx, &tenant, m)?;
                 }
-                append_audit(
+                let after = serde_json::to_string(m).map_err(StoreError::backend)?;
+                append_audit_json(
                     &tx,
                     &tenant,
                     Audit {
@@ -401,8 +399,8 @@ impl ReconStore for SqliteStore {
                         entity: "match",
                         entity_id: &m.id,
                         action: "match.created",
-                        before: serde_json::Value::Null,
-                        after: json(m),
+                        before: "null",
+                        after: &after,
                     },
                 )?;
             }

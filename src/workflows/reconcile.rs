@@ -268,11 +268,12 @@ async fn execute(
     rules: RuleSet,
     started: Option<Run>,
 ) -> Result<ReconcileOutcome, ReconcileError> {
+    let started_at = std::time::Instant::now();
     let account = store.get_account(tenant, &req.account_id).await?;
     let stored_txns = open_transactions(store, tenant, req).await?;
     let records = open_records(store, tenant, req, account.currency).await?;
     let (memory, _) = tenant_memory(store, tenant).await?;
-    let rejected = store.rejected_pairs(tenant, &req.account_id).await?;
+    let rejected = rejected_set(store.rejected_pairs(tenant, &req.account_id).await?);
 
     // The engine speaks the statement's own ids; the store keys lines by account + that id.
     let by_external: HashMap<String, String> =
@@ -280,10 +281,19 @@ async fn execute(
     let bank: Vec<BankTransaction> = stored_txns.iter().map(|t| t.transaction.clone()).collect();
     let config = config.clone();
     let records_for_engine = records.clone();
+    let loaded_at = std::time::Instant::now();
+    tracing::debug!(
+        transactions = bank.len(),
+        records = records.len(),
+        seconds = (loaded_at - started_at).as_secs_f64(),
+        "reconcile: open items loaded"
+    );
     let result =
         tokio::task::spawn_blocking(move || matching::reconcile(&bank, &records_for_engine, &rules, &memory, &config))
             .await
             .map_err(StoreError::backend)??;
+    let matched_at = std::time::Instant::now();
+    tracing::debug!(seconds = (matched_at - loaded_at).as_secs_f64(), "reconcile: engine finished");
 
     let now = Utc::now();
     let run_id = started.as_ref().map(|r| r.id.clone()).unwrap_or_else(|| new_id("rec"));
@@ -332,8 +342,18 @@ async fn execute(
         unmatched_records: result.unmatched_records.clone(),
         discrepancies: discrepancies.clone(),
     };
+    let prepared_at = std::time::Instant::now();
+    tracing::debug!(seconds = (prepared_at - matched_at).as_secs_f64(), "reconcile: outcome prepared");
     let stored = match store.finish_run(tenant, &finished, &outcome).await {
-        Ok(stored) => stored,
+        Ok(stored) => {
+            tracing::debug!(
+                matches = outcome.matches.len(),
+                discrepancies = outcome.discrepancies.len(),
+                seconds = prepared_at.elapsed().as_secs_f64(),
+                "reconcile: outcome stored"
+            );
+            stored
+        }
         Err(e) => {
             // Leave a visible failed run rather than one stuck in `running`.
             let mut failed = run.clone();
@@ -380,17 +400,27 @@ fn stored_match(
     }
 }
 
-fn is_rejected(m: &StoredMatch, rejected: &[(Vec<String>, Vec<String>)]) -> bool {
+/// The groups a person rejected, each side sorted, so that a match is looked up once.
+fn rejected_set(rejected: Vec<(Vec<String>, Vec<String>)>) -> std::collections::HashSet<(Vec<String>, Vec<String>)> {
+    rejected
+        .into_iter()
+        .map(|(mut b, mut r)| {
+            b.sort();
+            r.sort();
+            (b, r)
+        })
+        .collect()
+}
+
+fn is_rejected(m: &StoredMatch, rejected: &std::collections::HashSet<(Vec<String>, Vec<String>)>) -> bool {
+    if rejected.is_empty() {
+        return false;
+    }
     let mut bank = m.bank_transaction_ids.clone();
     let mut recs = m.record_ids.clone();
     bank.sort();
     recs.sort();
-    rejected.iter().any(|(b, r)| {
-        let (mut b, mut r) = (b.clone(), r.clone());
-        b.sort();
-        r.sort();
-        b == bank && r == recs
-    })
+    rejected.contains(&(bank, recs))
 }
 
 /// Discrepancies a run raises: amount mismatches of its discrepancy matches, bank lines the books
