@@ -849,12 +849,10 @@ impl RecordStore for SqliteStore {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
             let mut outcome = RecordImportOutcome::default();
             for r in &records {
+                // Cached statements: a bulk import runs these three for every record.
                 let existing = tx
-                    .query_row(
-                        "SELECT * FROM records WHERE tenant = ?1 AND id = ?2",
-                        params![tenant, r.id],
-                        record_from_row,
-                    )
+                    .prepare_cached("SELECT * FROM records WHERE tenant = ?1 AND id = ?2")
+                    .and_then(|mut st| st.query_row(params![tenant, r.id], record_from_row))
                     .optional()
                     .map_err(backend)?
                     .transpose()?;
@@ -867,11 +865,13 @@ impl RecordStore for SqliteStore {
                         )));
                     }
                     Some(old) => {
-                        tx.execute(
+                        tx.prepare_cached(
                             "UPDATE records SET kind = ?3, date = ?4, due_date = ?5, amount = ?6, currency = ?7,
                                 counterparty = ?8, reference = ?9, description = ?10, version = ?11
                              WHERE tenant = ?1 AND id = ?2 AND version = ?12",
-                            params![
+                        )
+                        .and_then(|mut st| {
+                            st.execute(params![
                                 tenant,
                                 r.id,
                                 r.kind.as_str(),
@@ -884,17 +884,19 @@ impl RecordStore for SqliteStore {
                                 r.description,
                                 old.version as i64 + 1,
                                 old.version as i64,
-                            ],
-                        )
+                            ])
+                        })
                         .map_err(backend)?;
                         outcome.updated += 1;
                     }
                     None => {
-                        tx.execute(
+                        tx.prepare_cached(
                             "INSERT INTO records (tenant, id, kind, date, due_date, amount, currency, counterparty,
                                 reference, description, status, match_id, version)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', NULL, 1)",
-                            params![
+                        )
+                        .and_then(|mut st| {
+                            st.execute(params![
                                 tenant,
                                 r.id,
                                 r.kind.as_str(),
@@ -905,8 +907,8 @@ impl RecordStore for SqliteStore {
                                 r.counterparty,
                                 r.reference,
                                 r.description,
-                            ],
-                        )
+                            ])
+                        })
                         .map_err(backend)?;
                         outcome.imported += 1;
                     }
