@@ -94,9 +94,10 @@ impl BankTransaction {
     /// Sets the bank's own id (ignored when blank).
     pub fn with_bank_id(mut self, id: impl Into<String>) -> Self {
         let id = id.into();
-        let id = id.trim();
-        if !id.is_empty() {
-            self.id = id.to_string();
+        let trimmed = id.trim();
+        if !trimmed.is_empty() {
+            // Most ids come without blanks: the string given is kept rather than copied.
+            self.id = if trimmed.len() == id.len() { id } else { trimmed.to_string() };
             self.id_source = IdSource::Bank;
         }
         self

@@ -463,13 +463,15 @@ fn finish(format: Format, parsed: Parsed) -> ParsedFile {
 }
 
 fn fill_period(statement: &mut Statement) {
-    let dates = statement.transactions.iter().map(|t| t.booking_date);
-    if statement.start_date.is_none() {
-        statement.start_date = dates.clone().min();
+    if statement.start_date.is_some() && statement.end_date.is_some() {
+        return;
     }
-    if statement.end_date.is_none() {
-        statement.end_date = dates.max();
-    }
+    // One pass for both ends: a million lines are read from memory once, not twice.
+    let mut dates = statement.transactions.iter().map(|t| t.booking_date);
+    let Some(first) = dates.next() else { return };
+    let (earliest, latest) = dates.fold((first, first), |(lo, hi), d| (lo.min(d), hi.max(d)));
+    statement.start_date.get_or_insert(earliest);
+    statement.end_date.get_or_insert(latest);
 }
 
 /// Normalises text for fingerprints: case-folded, alphanumerics only, single spaces.

@@ -44,6 +44,39 @@ pub fn line_col(text: &[u8], offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Line and column of byte offsets in one text, for parsers that name a position only in
+/// warnings and errors: the line starts are found the first time a position is asked for, so
+/// reading a file that needs none costs nothing.
+#[derive(Debug)]
+pub struct LineIndex<'a> {
+    text: &'a [u8],
+    starts: std::cell::OnceCell<Vec<usize>>,
+}
+
+impl<'a> LineIndex<'a> {
+    /// An index of `text` (nothing is scanned yet).
+    pub fn new(text: &'a [u8]) -> Self {
+        LineIndex { text, starts: std::cell::OnceCell::new() }
+    }
+
+    /// 1-based line and column of `offset`, as [`line_col`] gives them.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let starts = self
+            .starts
+            .get_or_init(|| std::iter::once(0).chain(memchr::memchr_iter(b'\n', self.text).map(|i| i + 1)).collect());
+        // Lines that start at or before the offset; the first line starts at 0.
+        let line = starts.partition_point(|&s| s <= offset);
+        let start = starts.get(line.wrapping_sub(1)).copied().unwrap_or(0);
+        (line, offset - start + 1)
+    }
+
+    /// 1-based line of `offset`.
+    pub fn line(&self, offset: usize) -> usize {
+        self.line_col(offset).0
+    }
+}
+
 /// Which character separates the decimals in an amount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -382,6 +415,12 @@ mod tests {
     fn line_and_column_of_an_offset() {
         assert_eq!(line_col(b"ab\ncd\nef", 4), (2, 2));
         assert_eq!(line_col(b"ab", 0), (1, 1));
+        for text in [&b"ab\ncd\nef"[..], b"\n\nx\n", b"", b"one line"] {
+            let index = LineIndex::new(text);
+            for offset in 0..=text.len() + 1 {
+                assert_eq!(index.line_col(offset), line_col(text, offset), "{offset}");
+            }
+        }
     }
 
     #[test]

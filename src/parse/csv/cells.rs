@@ -536,6 +536,11 @@ pub(crate) fn label_of(raw: &str, metadata: bool) -> Option<Label> {
         return None;
     }
     let key = t.trim_end_matches([':', ' ']);
+    // Labels are words and blanks: a cell with a digit or ASCII punctuation (ids, amounts,
+    // references, most descriptions) is none, and is not lower-cased and looked up.
+    if key.bytes().any(|b| b.is_ascii_digit() || b.is_ascii_punctuation()) {
+        return None;
+    }
     // Every row's first cell and description are looked up here: ASCII text is lower-cased on
     // the stack rather than in a new string.
     let mut buf = [0u8; 48];

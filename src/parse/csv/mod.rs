@@ -579,12 +579,21 @@ fn trim_cell(s: &str) -> &str {
 }
 
 fn clean_text(s: &str) -> String {
-    let b = s.as_bytes();
-    if memchr::memchr3(b'\n', b'\r', b'\t', b).is_some() || memchr::memmem::find(b, b"  ").is_some() {
+    if needs_squash(s.as_bytes()) {
         text::squash_ws(s)
     } else {
         s.to_string()
     }
+}
+
+/// Whether text has a line break, a tab or two blanks in a row. Branch-free passes over the bytes
+/// (which the compiler vectorises): cells are short, and a substring search costs more to set up
+/// than this costs to run.
+fn needs_squash(b: &[u8]) -> bool {
+    let control = b.iter().fold(false, |found, &c| found | matches!(c, b'\n' | b'\r' | b'\t'));
+    let next = b.get(1..).unwrap_or(&[]);
+    let doubled = b.iter().zip(next).fold(false, |found, (&x, &y)| found | ((x == b' ') & (y == b' ')));
+    control || doubled
 }
 
 fn looks_like_iban(s: &str) -> bool {

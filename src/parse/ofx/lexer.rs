@@ -1,20 +1,17 @@
 //! One tolerant tag scanner for both OFX dialects: 1.x SGML (leaf tags left open, values running up
 //! to the next `<`) and 2.x XML (every tag closed, CDATA, entities). It streams tags and values
-//! straight out of the text without building a tree, and keeps the line and column of every tag.
+//! straight out of the text without building a tree, and keeps the byte offset of every tag (its
+//! line and column are worked out only for the few a warning or an error names).
 
 use std::borrow::Cow;
 
-use memchr::{memchr, memmem, memrchr};
+use memchr::{memchr, memmem};
 
-/// Where a tag starts: byte offset, 1-based line and column.
+/// Where a tag starts: its byte offset in the decoded text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct Pos {
     /// Byte offset in the decoded text.
     pub at: usize,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column (in bytes).
-    pub col: usize,
 }
 
 /// A start or end tag.
@@ -51,14 +48,12 @@ pub(super) struct LexError {
 pub(super) struct Lexer<'a> {
     text: &'a str,
     pos: usize,
-    line: usize,
-    line_start: usize,
 }
 
 impl<'a> Lexer<'a> {
     /// A scanner at the start of `text`.
     pub fn new(text: &'a str) -> Self {
-        Lexer { text, pos: 0, line: 1, line_start: 0 }
+        Lexer { text, pos: 0 }
     }
 
     /// The current byte offset.
@@ -70,26 +65,13 @@ impl<'a> Lexer<'a> {
         self.text.as_bytes()
     }
 
-    /// Moves to `to`, counting the line breaks passed so that every tag knows its line without a
-    /// second pass over the file.
+    /// Moves forward to `to` (never back, never past the end).
     fn advance(&mut self, to: usize) {
-        let to = to.min(self.text.len());
-        if to <= self.pos {
-            return;
-        }
-        let span = &self.bytes()[self.pos..to];
-        let breaks = span.iter().filter(|&&b| b == b'\n').count();
-        if breaks > 0 {
-            self.line += breaks;
-            if let Some(last) = memrchr(b'\n', span) {
-                self.line_start = self.pos + last + 1;
-            }
-        }
-        self.pos = to;
+        self.pos = self.pos.max(to.min(self.text.len()));
     }
 
     fn here(&self) -> Pos {
-        Pos { at: self.pos, line: self.line, col: self.pos - self.line_start + 1 }
+        Pos { at: self.pos }
     }
 
     fn rest_starts_with(&self, at: usize, prefix: &[u8]) -> bool {
@@ -334,10 +316,12 @@ mod tests {
 
     #[test]
     fn tags_know_their_line_and_column() {
-        let mut lx = Lexer::new("<A>\n  <B>1\r\n<C>");
+        let text = "<A>\n  <B>1\r\n<C>";
+        let lines = crate::parse::text::LineIndex::new(text.as_bytes());
+        let mut lx = Lexer::new(text);
         let mut seen = Vec::new();
         while let Some(Token::Start { pos, .. }) = lx.next_tag().unwrap() {
-            seen.push((pos.line, pos.col));
+            seen.push(lines.line_col(pos.at));
         }
         assert_eq!(seen, [(1, 1), (2, 3), (3, 1)]);
     }

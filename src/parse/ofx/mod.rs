@@ -9,12 +9,14 @@ mod lexer;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use chrono::NaiveDate;
 use encoding_rs::Encoding;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use rust_decimal::Decimal;
 
-use super::text::{self, DateOrder, DecimalSeparator};
+use super::text::{self, DateOrder, DecimalSeparator, LineIndex};
 use super::{Format, ParseError, ParseErrorKind, Parsed, Source, Warning};
 use crate::domain::{AccountIdent, BankTransaction, Currency, Money, Statement};
 use lexer::{Lexer, Pos, Token};
@@ -234,12 +236,124 @@ struct StmtDraft<'a> {
     available: Option<Decimal>,
     transactions: Vec<BankTransaction>,
     /// FITID → line and index of the transaction that carries it.
-    fitids: HashMap<Cow<'a, str>, (usize, usize)>,
+    fitids: FitIds,
     /// Indexes of lines a later `DELETE` correction removed.
     deleted: Vec<usize>,
     without_fitid: usize,
     pending: usize,
     trades: usize,
+}
+
+/// The FITIDs of a statement's lines, each with the position and the index of the transaction that
+/// carries it.
+///
+/// While every FITID is greater than the one before (as most banks number them), none can repeat an
+/// earlier one, so only their positions and indexes are listed, in file order. The first FITID out
+/// of order, or the first correction, moves them into a hash table. The table keeps hashes and
+/// indexes, not strings: a FITID is compared with the id of the transaction it points to, and
+/// growing the table rehashes the stored hashes instead of reading every FITID again (a map of
+/// strings was a third of the time of a large file). A FITID with blanks at an end (an entity such
+/// as `&#32;` can give one) is not the id its transaction gets, so such FITIDs keep their own map.
+struct FitIds {
+    /// `Some` while the FITIDs come in ascending order.
+    ascending: Option<Ascending>,
+    table: HashTable<Seen>,
+    hasher: DefaultHashBuilder,
+    untrimmed: HashMap<String, (Pos, usize)>,
+}
+
+/// FITIDs so far in ascending order: the greatest, and where each is.
+#[derive(Default)]
+struct Ascending {
+    last: String,
+    seen: Vec<(Pos, usize)>,
+}
+
+/// One FITID in the table: its hash, and the position and index of its transaction.
+struct Seen {
+    hash: u64,
+    pos: Pos,
+    index: usize,
+}
+
+impl Default for FitIds {
+    fn default() -> Self {
+        FitIds {
+            ascending: Some(Ascending::default()),
+            table: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            untrimmed: HashMap::new(),
+        }
+    }
+}
+
+impl FitIds {
+    /// Position and index of the transaction carrying `fitid`.
+    fn get(&mut self, fitid: &str, transactions: &[BankTransaction]) -> Option<(Pos, usize)> {
+        if is_untrimmed(fitid) {
+            return self.untrimmed.get(fitid).copied();
+        }
+        if let Some(asc) = &self.ascending {
+            if asc.seen.is_empty() || fitid > asc.last.as_str() {
+                return None;
+            }
+            self.switch_to_table(transactions);
+        }
+        let hash = self.hasher.hash_one(fitid);
+        self.table.find(hash, |s| s.hash == hash && carries(transactions, s.index, fitid)).map(|s| (s.pos, s.index))
+    }
+
+    /// Records that the transaction at `index`, at `pos`, carries `fitid`, which [`FitIds::get`]
+    /// has just not found; that transaction's id is `fitid` once it is in the statement.
+    fn insert(&mut self, fitid: &str, pos: Pos, index: usize) {
+        if is_untrimmed(fitid) {
+            self.untrimmed.insert(fitid.to_string(), (pos, index));
+            return;
+        }
+        if let Some(asc) = &mut self.ascending {
+            // `get` found no place for `fitid` only because it is greater than every one so far.
+            asc.last.clear();
+            asc.last.push_str(fitid);
+            asc.seen.push((pos, index));
+            return;
+        }
+        let hash = self.hasher.hash_one(fitid);
+        self.table.insert_unique(hash, Seen { hash, pos, index }, |s| s.hash);
+    }
+
+    /// Forgets `fitid` (a correction removed or replaced its line).
+    fn remove(&mut self, fitid: &str, transactions: &[BankTransaction]) {
+        if is_untrimmed(fitid) {
+            self.untrimmed.remove(fitid);
+            return;
+        }
+        self.switch_to_table(transactions);
+        let hash = self.hasher.hash_one(fitid);
+        if let Ok(entry) = self.table.find_entry(hash, |s| s.hash == hash && carries(transactions, s.index, fitid)) {
+            entry.remove();
+        }
+    }
+
+    /// Moves the ascending list into the table.
+    fn switch_to_table(&mut self, transactions: &[BankTransaction]) {
+        let Some(asc) = self.ascending.take() else { return };
+        self.table.reserve(asc.seen.len(), |s| s.hash);
+        for (pos, index) in asc.seen {
+            let id = transactions.get(index).map_or("", |t| t.id.as_str());
+            let hash = self.hasher.hash_one(id);
+            self.table.insert_unique(hash, Seen { hash, pos, index }, |s| s.hash);
+        }
+    }
+}
+
+/// Whether `fitid` differs from the id a transaction gets from it (which is trimmed).
+fn is_untrimmed(fitid: &str) -> bool {
+    fitid.trim().len() != fitid.len()
+}
+
+/// Whether the transaction at `index` has `fitid` as its id.
+fn carries(transactions: &[BankTransaction], index: usize, fitid: &str) -> bool {
+    transactions.get(index).is_some_and(|t| t.id == fitid)
 }
 
 /// The transaction being read.
@@ -285,6 +399,8 @@ struct Failure {
 struct Reader<'s, 'a> {
     source: &'s Source<'s>,
     text: &'a str,
+    /// Lines and columns of the positions a warning or an error names.
+    lines: LineIndex<'a>,
     stack: Vec<(Tag, &'a str)>,
     stmt: Option<StmtDraft<'a>>,
     txn: Option<TxnDraft<'a>>,
@@ -303,6 +419,7 @@ impl<'s, 'a> Reader<'s, 'a> {
         Reader {
             source,
             text,
+            lines: LineIndex::new(text.as_bytes()),
             stack: Vec::new(),
             stmt: None,
             txn: None,
@@ -318,11 +435,18 @@ impl<'s, 'a> Reader<'s, 'a> {
     }
 
     fn error(&self, pos: Pos, kind: ParseErrorKind, message: impl Into<String>) -> ParseError {
-        self.source.error(Format::Ofx, Some(pos.line), kind, message).at_column(pos.col)
+        let (line, column) = self.lines.line_col(pos.at);
+        self.source.error(Format::Ofx, Some(line), kind, message).at_column(column)
     }
 
-    fn warn(&mut self, line: usize, message: String) {
+    /// The 1-based line of `pos`.
+    fn line(&self, pos: Pos) -> usize {
+        self.lines.line(pos.at)
+    }
+
+    fn warn(&mut self, pos: Pos, message: String) {
         let statement = self.stmt.as_ref().map(|_| self.statements.len());
+        let line = self.line(pos);
         self.warnings.push(Warning { line: Some(line), statement, message });
     }
 
@@ -363,7 +487,7 @@ impl<'s, 'a> Reader<'s, 'a> {
             self.stack.iter().rev().filter(|(t, _)| *t != Tag::Other).map(|(_, n)| format!("</{n}>")).collect();
         if !unclosed.is_empty() {
             self.warnings.push(Warning {
-                line: Some(end.line),
+                line: Some(self.line(end)),
                 statement: None,
                 message: format!("the file ends before {}; it may be truncated", unclosed.join(", ")),
             });
@@ -375,8 +499,7 @@ impl<'s, 'a> Reader<'s, 'a> {
     }
 
     fn end_pos(&self, lx: &Lexer<'_>) -> Pos {
-        let (line, col) = text::line_col(self.text.as_bytes(), lx.offset());
-        Pos { at: lx.offset(), line, col }
+        Pos { at: lx.offset() }
     }
 
     /// The innermost open aggregate this parser knows; unknown ones are looked through, since an
@@ -430,7 +553,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                     ledger: None,
                     available: None,
                     transactions: Vec::new(),
-                    fitids: HashMap::new(),
+                    fitids: FitIds::default(),
                     deleted: Vec::new(),
                     without_fitid: 0,
                     pending: 0,
@@ -445,7 +568,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                 if self.stmt.is_some() {
                     self.txn = Some(TxnDraft { pos, ..TxnDraft::default() });
                 } else {
-                    self.warn(pos.line, "a transaction outside any statement was skipped".into());
+                    self.warn(pos, "a transaction outside any statement was skipped".into());
                 }
             }
             Tag::StmtTrnP => {
@@ -490,7 +613,7 @@ impl<'s, 'a> Reader<'s, 'a> {
             Tag::AcctInfo => {
                 if let Some(account) = self.account_info.take() {
                     if account.id.is_empty() {
-                        self.warn(pos.line, "an account list entry without ACCTID was skipped".into());
+                        self.warn(pos, "an account list entry without ACCTID was skipped".into());
                     } else {
                         self.accounts_listed.push(account);
                     }
@@ -546,7 +669,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                 if date.is_none() && !field.value.is_empty() {
                     let which = if tag == Tag::DtStart { "DTSTART" } else { "DTEND" };
                     self.warn(
-                        field.pos.line,
+                        field.pos,
                         format!("{which} {:?} is not a date; the period is taken from the lines", field.value),
                     );
                 }
@@ -564,10 +687,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                 }
                 let which = if parent == Tag::LedgerBal { "LEDGERBAL" } else { "AVAILBAL" };
                 if field.value.is_empty() {
-                    self.warn(
-                        field.pos.line,
-                        format!("{which} has an empty BALAMT; the statement has no such balance"),
-                    );
+                    self.warn(field.pos, format!("{which} has an empty BALAMT; the statement has no such balance"));
                     return Ok(());
                 }
                 let amount = ofx_amount(&field.value).ok_or_else(|| {
@@ -646,9 +766,10 @@ impl<'s, 'a> Reader<'s, 'a> {
                     )
                     .in_field("STATUS"));
             }
-            self.failures.push(Failure { line: status.pos.line, code: code.to_string(), message });
+            let line = self.line(status.pos);
+            self.failures.push(Failure { line, code: code.to_string(), message });
         } else {
-            self.warn(status.pos.line, format!("the bank reports status {described} ({severity})"));
+            self.warn(status.pos, format!("the bank reports status {described} ({severity})"));
         }
         Ok(())
     }
@@ -717,12 +838,17 @@ impl<'s, 'a> Reader<'s, 'a> {
         }
         let text_of = |f: &Option<Field<'_>>| f.as_ref().and_then(|f| non_empty(&f.value));
         let name = text_of(&txn.name);
-        let memo = text_of(&txn.memo);
-        t.payee = name.clone().or_else(|| text_of(&txn.payee_name)).or_else(|| text_of(&txn.extdname));
-        t.description = memo.or(name).or_else(|| text_of(&txn.extdname)).unwrap_or_default();
+        t.description = match text_of(&txn.memo) {
+            Some(memo) => memo,
+            None => name.clone().or_else(|| text_of(&txn.extdname)).unwrap_or_default(),
+        };
+        t.payee = name.or_else(|| text_of(&txn.payee_name)).or_else(|| text_of(&txn.extdname));
         t.reference = text_of(&txn.refnum);
         t.check_number = text_of(&txn.checknum).filter(|c| !c.bytes().all(|b| b == b'0'));
-        t.bank_code = txn.trntype.as_ref().and_then(|f| non_empty(&f.value)).map(|s| s.to_ascii_uppercase());
+        t.bank_code = txn.trntype.as_ref().and_then(|f| non_empty(&f.value)).map(|mut s| {
+            s.make_ascii_uppercase();
+            s
+        });
         t.counterparty_account = text_of(&txn.counterparty);
         if let Some(sym) = txn.cursym.as_ref().filter(|f| !f.value.is_empty()) {
             if !sym.value.eq_ignore_ascii_case(currency.code()) && stmt.currency.is_some() {
@@ -732,7 +858,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                 ));
             }
         }
-        let line = txn.pos.line;
+        let pos = txn.pos;
         let stmt = match self.stmt.as_mut() {
             Some(s) => s,
             None => return Ok(()),
@@ -743,11 +869,12 @@ impl<'s, 'a> Reader<'s, 'a> {
         let mut replace_at = None;
         if let Some(action) = action {
             let corrected = txn.corrected_fitid.as_ref().map(|f| f.value.as_ref()).unwrap_or("");
-            let target = stmt.fitids.get(corrected).copied();
+            let target = stmt.fitids.get(corrected, &stmt.transactions);
             let skip = match (action.as_str(), target) {
                 ("DELETE", Some((first, index))) => {
+                    let first = self.lines.line(first.at);
                     stmt.deleted.push(index);
-                    stmt.fitids.remove(corrected);
+                    stmt.fitids.remove(corrected, &stmt.transactions);
                     notes.push(format!("this correction deletes the line of FITID {corrected} (line {first})"));
                     true
                 }
@@ -759,8 +886,9 @@ impl<'s, 'a> Reader<'s, 'a> {
                     true
                 }
                 ("REPLACE", Some((first, index))) => {
+                    let first = self.lines.line(first.at);
                     replace_at = Some(index);
-                    stmt.fitids.remove(corrected);
+                    stmt.fitids.remove(corrected, &stmt.transactions);
                     notes.push(format!("this correction replaces the line of FITID {corrected} (line {first})"));
                     false
                 }
@@ -774,22 +902,23 @@ impl<'s, 'a> Reader<'s, 'a> {
             };
             if skip {
                 for note in notes {
-                    self.warn(line, note);
+                    self.warn(pos, note);
                 }
                 return Ok(());
             }
         }
 
         match txn.fitid.filter(|f| !f.value.is_empty()) {
-            Some(fitid) => match stmt.fitids.get(&fitid.value) {
+            Some(fitid) => match stmt.fitids.get(&fitid.value, &stmt.transactions) {
                 Some((first, _)) => notes.push(format!(
-                    "FITID {} repeats the one on line {first}; this line gets a fingerprint id instead",
-                    fitid.value
+                    "FITID {} repeats the one on line {}; this line gets a fingerprint id instead",
+                    fitid.value,
+                    self.lines.line(first.at)
                 )),
                 None => {
                     t = t.with_bank_id(fitid.value.as_ref());
                     let index = replace_at.unwrap_or(stmt.transactions.len());
-                    stmt.fitids.insert(fitid.value, (line, index));
+                    stmt.fitids.insert(&fitid.value, pos, index);
                 }
             },
             None => stmt.without_fitid += 1,
@@ -799,7 +928,7 @@ impl<'s, 'a> Reader<'s, 'a> {
             None => stmt.transactions.push(t),
         }
         for note in notes {
-            self.warn(line, note);
+            self.warn(pos, note);
         }
         self.transactions_read += 1;
         if self.transactions_read % PROGRESS_EVERY == 0 {
@@ -817,7 +946,8 @@ impl<'s, 'a> Reader<'s, 'a> {
         };
         if draft.kind == StmtKind::Investment && draft.transactions.is_empty() {
             let id = draft.account.id.clone();
-            self.investment_skipped.push((draft.pos.line, id));
+            let line = self.line(draft.pos);
+            self.investment_skipped.push((line, id));
             return Ok(());
         }
         if draft.account.id.is_empty() {
@@ -845,7 +975,7 @@ impl<'s, 'a> Reader<'s, 'a> {
             })?,
             None => {
                 let fallback = self.source.fallback_currency();
-                let line = draft.curdef.as_ref().map_or(draft.pos.line, |f| f.pos.line);
+                let line = self.line(draft.curdef.as_ref().map_or(draft.pos, |f| f.pos));
                 warn(
                     &mut self.warnings,
                     line,
@@ -871,7 +1001,7 @@ impl<'s, 'a> Reader<'s, 'a> {
         for t in statement.transactions.iter_mut().filter(|t| t.amount.currency() != currency) {
             t.amount = Money::new(t.amount.amount(), currency);
         }
-        let line = draft.pos.line;
+        let line = self.line(draft.pos);
         if draft.without_fitid > 0 {
             warn(
                 &mut self.warnings,
@@ -987,7 +1117,7 @@ fn non_empty(value: &str) -> Option<String> {
     let v = value.trim();
     if v.is_empty() {
         None
-    } else if v.contains(['\n', '\r', '\t']) {
+    } else if v.bytes().any(|b| matches!(b, b'\n' | b'\r' | b'\t')) {
         Some(text::squash_ws(v))
     } else {
         Some(v.to_string())

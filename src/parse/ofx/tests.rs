@@ -399,6 +399,26 @@ fn a_repeated_fitid_gets_a_fingerprint_and_a_warning() {
 }
 
 #[test]
+fn fitids_in_any_order_are_checked_for_repeats_and_name_the_first_line() {
+    let line = |fitid: &str| LINE.replace("<FITID>T1", &format!("<FITID>{fitid}"));
+    let lines: String = ["A1", "A3", "A3", "A2", "A1", "A4"].map(line).concat();
+    let parsed = ok(&sgml_bank(&lines));
+    let t = &parsed.statements[0].transactions;
+    let ids: Vec<_> = t.iter().map(|t| (t.id_source == IdSource::Bank).then_some(t.id.as_str())).collect();
+    assert_eq!(ids, [Some("A1"), Some("A3"), None, Some("A2"), None, Some("A4")]);
+    let repeats: Vec<_> = parsed
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("repeats"))
+        .map(|w| (w.line, w.message.split(';').next().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        repeats,
+        [(Some(17), "FITID A3 repeats the one on line 16"), (Some(19), "FITID A1 repeats the one on line 15")]
+    );
+}
+
+#[test]
 fn a_statement_without_curdef_uses_the_configured_currency_and_says_so() {
     let text = sgml_bank(LINE).replace("<CURDEF>EUR", "<CURDEF></CURDEF>");
     let parsed = ok(&text);
