@@ -541,10 +541,8 @@ impl Ctx<'_, '_> {
                 if !fits(r) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let refd = r.rec.reference.as_deref().is_some_and(|_| {
-                    text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs)
-                        >= RefEvidence::Core
-                });
+                let refd = r.rec.reference.is_some()
+                    && text::ref_ties(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs);
                 if !refd && !self.name_evidence(b, r, names) {
                     return None;
                 }
@@ -709,10 +707,8 @@ impl Ctx<'_, '_> {
                 if !fits(b) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let refd = r.rec.reference.as_deref().is_some_and(|_| {
-                    text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs)
-                        >= RefEvidence::Core
-                });
+                let refd = r.rec.reference.is_some()
+                    && text::ref_ties(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs);
                 if !refd && !self.memory.is_alias(&b.name, &r.name) && names.similarity(b, r).is_none_or(|s| s < 0.75) {
                     return None;
                 }

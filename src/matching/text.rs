@@ -403,7 +403,7 @@ pub fn ref_evidence_prepared(
     bank_runs: &[String],
 ) -> RefEvidence {
     let n = compact_ref.chars().count();
-    if n >= 3 && bank_compact.contains(compact_ref) {
+    if n >= 3 && contains_short(bank_compact, compact_ref) {
         return RefEvidence::Full;
     }
     if let Some(core) = core {
@@ -433,6 +433,29 @@ pub fn ref_evidence_prepared(
     RefEvidence::None
 }
 
+/// Whether the bank text ties it to the reference at least by its digit core: `ref_evidence_prepared
+/// (..) >= RefEvidence::Core`, without looking for truncations (what a group's parts need, asked
+/// for every candidate part).
+pub fn ref_ties(compact_ref: &str, core: Option<&str>, bank_compact: &str, bank_runs: &[String]) -> bool {
+    (compact_ref.chars().nth(2).is_some() && contains_short(bank_compact, compact_ref))
+        || core.is_some_and(|c| c.len() >= 4 && bank_runs.iter().any(|r| r == c))
+}
+
+/// `haystack.contains(needle)` for the short texts of a bank line: a scan for the needle's first
+/// byte and a comparison there, without the set-up of a general substring search. Comparing
+/// bytes is exact for UTF-8, where no character's encoding starts inside another's.
+fn contains_short(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = n.split_first() else { return true };
+    if n.len() > h.len() {
+        return false;
+    }
+    h.iter()
+        .take(h.len() - n.len() + 1)
+        .enumerate()
+        .any(|(i, &c)| c == first && h.get(i + 1..i + n.len()) == Some(rest))
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -441,6 +464,29 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Few letters (one of them two bytes long) make matches, near misses and overlaps
+        /// frequent.
+        #[test]
+        fn the_short_substring_search_agrees_with_contains(h in "[ab1ä]{0,12}", n in "[ab1ä]{0,4}") {
+            prop_assert_eq!(contains_short(&h, &n), h.contains(n.as_str()));
+        }
+
+        /// A group's part needs the reference's core or the whole of it, as the full evidence says.
+        #[test]
+        fn reference_ties_are_core_evidence_or_better(
+            reference in "[a-c0-9]{0,8}",
+            text in "[a-c0-9 ]{0,24}",
+        ) {
+            let (compact_ref, core) = (compact(&reference), digit_core(&reference));
+            let bank_compact = compact(&text);
+            let runs = digit_runs(&text, 1);
+            let full = ref_evidence_prepared(&compact_ref, core.as_deref(), &bank_compact, &runs);
+            prop_assert_eq!(
+                ref_ties(&compact_ref, core.as_deref(), &bank_compact, &runs),
+                full >= RefEvidence::Core
+            );
+        }
 
         /// Words drawn from a few letters make prefixes, initials, umlaut spellings and shared
         /// words frequent.
