@@ -822,6 +822,10 @@ impl Ctx<'_, '_> {
             f.insert("named".into(), Dynamic::from(named == pairs));
             f.insert("max_days".into(), Dynamic::from(max_lag));
             f.insert("size".into(), Dynamic::from((bs.len() + rs.len()) as i64));
+            f.insert("unique_sum".into(), Dynamic::from(unique > 0.0));
+            let dates = rs.iter().map(|r| r.rec.date);
+            let span = dates.clone().max().zip(dates.min()).map_or(0, |(z, a)| (z - a).num_days());
+            f.insert("span_days".into(), Dynamic::from(span));
             f.insert("score".into(), Dynamic::from(dec(s.score)));
             let shared = |a: Array| Dynamic::from(a).into_read_only().into_shared();
             let (banks, records) = (shared(banks), shared(records));
