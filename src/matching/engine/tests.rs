@@ -465,3 +465,16 @@ fn the_same_sum_on_a_line_that_does_not_say_payout_is_only_suggested() {
     assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["a", "b", "c"])), "{r:#?}");
     assert_eq!(m.map(|m| m.status), Some(MatchStatus::Suggested));
 }
+
+#[test]
+fn a_payout_that_two_combinations_of_one_day_explain_is_only_suggested() {
+    let bank = [tx("po", 11, 300_000, "", "TRANSFER FROM STRIPE PAYOUT PO4712")];
+    let records = [
+        inv("a", 8, 100_000, "Maple & Co", "INV-1"),
+        inv("b", 8, 200_000, "Lakeside Clinic", "INV-2"),
+        inv("c", 8, 100_000, "Tidewater Books", "INV-3"),
+    ];
+    let r = run(&bank, &records);
+    assert!(!r.matches.is_empty());
+    assert!(r.matches.iter().all(|m| m.status == MatchStatus::Suggested), "{:?}", r.matches);
+}
