@@ -1,14 +1,16 @@
 //! `bankrec eval`: generate a workload with known truth, run a matcher on it and print its scores;
 //! or write a generated statement and records as demo data.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use bankrec::domain::{BankTransaction, Record};
 use bankrec::matching::{self, EngineConfig, Feedback, Memory, ReconcileResult};
 use bankrec::rules::RuleSet;
-use bankrec::workload::{self, write, Business, Profile, Scores, Workload};
+use bankrec::workload::{self, write, Business, GroupKind, Outcome, Profile, Scores, Workload};
 use clap::{Args, ValueEnum};
 
 /// Which matcher `bankrec eval` scores.
@@ -54,6 +56,14 @@ pub struct EvalArgs {
     /// Print the scores as JSON instead of a Markdown table.
     #[arg(long)]
     json: bool,
+    /// After the scores, count what became of the truth groups by kind: matched automatically,
+    /// suggested (ambiguous or weak), partly found, lost to another match, or never proposed.
+    #[arg(long)]
+    misses: bool,
+    /// With `--misses`, also show up to this many groups of each kind and outcome that were not
+    /// matched automatically, with the matches that touch their items.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "misses")]
+    miss_examples: usize,
     /// Write the generated statement (statement.csv), records (records.csv) and truth (truth.json)
     /// to this directory instead of scoring a matcher.
     #[arg(long, value_name = "DIR")]
@@ -117,7 +127,79 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         println!("{}", Scores::markdown_header());
         println!("{scores}");
     }
+    if args.misses {
+        print_misses(&workload, &result, args.miss_examples);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what became of the truth groups, by kind and outcome, and up to `examples` groups of
+/// each kind and outcome short of an automatic match.
+fn print_misses(workload: &Workload, result: &ReconcileResult, examples: usize) {
+    let outcomes = workload::outcomes(result, &workload.truth);
+    println!();
+    let mut head = String::from("| kind | groups |");
+    let mut rule = String::from("|---|---:|");
+    for o in Outcome::ALL {
+        head.push_str(&format!(" {} |", o.as_str()));
+        rule.push_str("---:|");
+    }
+    println!("{head}\n{rule}");
+    for kind in GroupKind::ALL {
+        let of_kind: Vec<Outcome> =
+            workload.truth.iter().zip(&outcomes).filter(|(g, _)| g.kind == kind).map(|(_, o)| *o).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        let mut row = format!("| {kind} | {} |", of_kind.len());
+        for o in Outcome::ALL {
+            row.push_str(&format!(" {} |", of_kind.iter().filter(|x| **x == o).count()));
+        }
+        println!("{row}");
+    }
+    if examples == 0 {
+        return;
+    }
+    let bank: HashMap<&str, &BankTransaction> = workload.bank.iter().map(|t| (t.id.as_str(), t)).collect();
+    let records: HashMap<&str, &Record> = workload.records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut shown: HashMap<(GroupKind, Outcome), usize> = HashMap::new();
+    for (g, o) in workload.truth.iter().zip(&outcomes).filter(|(_, o)| **o != Outcome::Auto) {
+        let n = shown.entry((g.kind, *o)).or_default();
+        if *n >= examples {
+            continue;
+        }
+        *n += 1;
+        println!("\n## {} {} (difference {})", g.kind, o.as_str(), g.difference);
+        for t in g.bank_ids.iter().filter_map(|b| bank.get(b.as_str())) {
+            println!(
+                "  bank {} {} {} | {} | payee {:?} ref {:?} parts {}",
+                t.id,
+                t.booking_date,
+                t.amount.amount(),
+                t.description,
+                t.payee,
+                t.reference,
+                t.details.len()
+            );
+        }
+        for r in g.record_ids.iter().filter_map(|r| records.get(r.as_str())) {
+            println!("  record {} {} {} | {:?} ref {:?}", r.id, r.date, r.amount.amount(), r.counterparty, r.reference);
+        }
+        let items: Vec<&String> = g.bank_ids.iter().chain(&g.record_ids).collect();
+        for m in result.matches.iter().filter(|m| m.bank_ids.iter().chain(&m.record_ids).any(|i| items.contains(&i))) {
+            println!(
+                "  match {:?} {:.3} banks {:?} records {:?}: {}",
+                m.status,
+                m.confidence,
+                m.bank_ids,
+                m.record_ids,
+                m.explanation.reasons.join("; ")
+            );
+            for a in &m.explanation.alternatives {
+                println!("    alternative {:.3} banks {:?} records {:?}", a.confidence, a.bank_ids, a.record_ids);
+            }
+        }
+    }
 }
 
 /// Runs bankrec's matching engine on `workload` with the default rules, `memory` and the default

@@ -557,7 +557,7 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(b.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(vec![i], group, 0.0, names)? {
+            if let Some(e) = self.group_edge(vec![i], group, (0.0, f64::INFINITY), names)? {
                 out.push(e);
             }
         }
@@ -669,7 +669,7 @@ impl Ctx<'_, '_> {
             } else {
                 0.0
             };
-            if let Some(mut e) = self.group_edge(vec![i], group, bonus, names)? {
+            if let Some(mut e) = self.group_edge(vec![i], group, (bonus, chance), names)? {
                 if let Evidence::Group(s) = &mut e.evidence {
                     s.reasons.push("parts found among unexplained records (payout or deposit)".into());
                 }
@@ -723,7 +723,7 @@ impl Ctx<'_, '_> {
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
         let mut out = Vec::new();
         for group in subset::find(r.units.abs(), tol, &items, caps) {
-            if let Some(e) = self.group_edge(group, vec![ri], 0.0, names)? {
+            if let Some(e) = self.group_edge(group, vec![ri], (0.0, f64::INFINITY), names)? {
                 out.push(e);
             }
         }
@@ -731,12 +731,13 @@ impl Ctx<'_, '_> {
     }
 
     /// A group's edge; `unique` is the log-odds its exact sum earns by being the only one among
-    /// open records (zero when it was not).
+    /// open records (zero when it was not) and how many other combinations of the records searched
+    /// would add up to it by chance (infinite when it was not unique).
     fn group_edge(
         &self,
         bank: Vec<u32>,
         recs: Vec<u32>,
-        unique: f64,
+        (unique, chance): (f64, f64),
         names: &mut NameCache<'_>,
     ) -> Result<Option<Edge>, RuleError> {
         let w = &self.config.weights;
@@ -818,6 +819,11 @@ impl Ctx<'_, '_> {
             f.insert("named".into(), Dynamic::from(named == pairs));
             f.insert("max_days".into(), Dynamic::from(max_lag));
             f.insert("size".into(), Dynamic::from((bs.len() + rs.len()) as i64));
+            f.insert("unique_sum".into(), Dynamic::from(unique > 0.0));
+            f.insert("sum_chance".into(), Dynamic::from(dec(chance.min(SUM_CHANCE_SHOWN))));
+            let dates = rs.iter().map(|r| r.rec.date);
+            let span = dates.clone().max().zip(dates.min()).map_or(0, |(z, a)| (z - a).num_days());
+            f.insert("span_days".into(), Dynamic::from(span));
             f.insert("score".into(), Dynamic::from(dec(s.score)));
             let shared = |a: Array| Dynamic::from(a).into_read_only().into_shared();
             let (banks, records) = (shared(banks), shared(records));
@@ -896,6 +902,9 @@ impl OpenRecords {
 /// Log-odds added to a payout whose exact sum is the only one among otherwise unexplained
 /// records: enough for a group of six, dated within days, to be matched without review.
 const UNIQUE_SUM: f64 = 3.5;
+
+/// The largest chance of a coincidental sum rules are shown (a sum that was not unique shows it).
+const SUM_CHANCE_SHOWN: f64 = 1_000.0;
 
 /// Expected chance hits of a unique payout sum at most which it is matched without review.
 const MAX_COINCIDENCE: f64 = 0.001;

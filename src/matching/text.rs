@@ -80,6 +80,26 @@ const BANK_NOISE: &[&str] = &[
     "gutschrift",
     "lastschrift",
     "dauerauftrag",
+    // What banks print in front of a check, a counter deposit or an incoming payment, in the
+    // United Kingdom and Germany as in the United States: never a counterparty's name.
+    "check",
+    "cheque",
+    "chq",
+    "scheck",
+    "scheckeinreichung",
+    "paid",
+    "in",
+    "at",
+    "branch",
+    "counter",
+    "faster",
+    "received",
+    "intl",
+    "swift",
+    "bacs",
+    "sammelgutschrift",
+    "kartenzahlung",
+    "preauth",
 ];
 
 /// Lower-case words of `text` (letters and digits), in order, accents folded (`Çelik` → `celik`)
@@ -578,6 +598,10 @@ mod tests {
     #[test]
     fn name_words_drop_bank_boilerplate_and_numbers() {
         assert_eq!(name_words("SEPA CREDIT TRANSFER ACME GMBH INV 00123"), vec!["acme".to_string()]);
+        assert_eq!(name_words("FASTER PAYMENT RECEIVED ACME LTD"), vec!["acme".to_string()]);
+        assert!(name_words("PAID IN AT BRANCH").is_empty());
+        assert!(name_words("SCHECKEINREICHUNG").is_empty());
+        assert!(name_words("CHQ 100234").is_empty());
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ("30-reference-with-amount", include_str!("../../rules/30-reference-with-amount.rhai")),
     ("40-name-conflict", include_str!("../../rules/40-name-conflict.rhai")),
     ("50-own-transfers", include_str!("../../rules/50-own-transfers.rhai")),
+    ("60-payouts", include_str!("../../rules/60-payouts.rhai")),
 ];
 
 /// What a rule decided about one candidate.

@@ -241,6 +241,98 @@ impl fmt::Display for Scores {
     }
 }
 
+/// What became of one truth group, from best to worst: how a matcher's misses break down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every pair matched without review.
+    Auto,
+    /// Some pairs matched without review, the others suggested or missing.
+    AutoPartial,
+    /// Every pair proposed, but as a suggestion because a rival was nearly as likely.
+    Ambiguous,
+    /// Every pair proposed, but as a suggestion for want of evidence.
+    Weak,
+    /// Some pairs proposed, none automatically.
+    Partial,
+    /// No pair proposed; one of its items went to another match.
+    LostToRival,
+    /// No pair proposed and none of its items in any match.
+    Unproposed,
+}
+
+impl Outcome {
+    /// Every outcome, best first.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Auto,
+        Outcome::AutoPartial,
+        Outcome::Ambiguous,
+        Outcome::Weak,
+        Outcome::Partial,
+        Outcome::LostToRival,
+        Outcome::Unproposed,
+    ];
+
+    /// The snake_case name used in JSON and tables.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Auto => "auto",
+            Outcome::AutoPartial => "auto_partial",
+            Outcome::Ambiguous => "ambiguous",
+            Outcome::Weak => "weak",
+            Outcome::Partial => "partial",
+            Outcome::LostToRival => "lost_to_rival",
+            Outcome::Unproposed => "unproposed",
+        }
+    }
+}
+
+/// What became of each truth group (in `truth`'s order): where recall is lost, by kind and reason.
+pub fn outcomes(result: &ReconcileResult, truth: &[TruthGroup]) -> Vec<Outcome> {
+    let mut pair_match: HashMap<(&str, &str), &crate::matching::Match> = HashMap::new();
+    let mut used: HashSet<&str> = HashSet::new();
+    for m in &result.matches {
+        for b in &m.bank_ids {
+            used.insert(b.as_str());
+            for r in &m.record_ids {
+                pair_match.insert((b.as_str(), r.as_str()), m);
+            }
+        }
+        used.extend(m.record_ids.iter().map(|r| r.as_str()));
+    }
+    truth
+        .iter()
+        .map(|g| {
+            let found: Vec<&crate::matching::Match> = g
+                .bank_ids
+                .iter()
+                .flat_map(|b| g.record_ids.iter().map(move |r| (b.as_str(), r.as_str())))
+                .filter_map(|p| pair_match.get(&p).copied())
+                .collect();
+            let pairs = g.bank_ids.len() * g.record_ids.len();
+            let auto = found.iter().filter(|m| m.status != MatchStatus::Suggested).count();
+            if pairs > 0 && auto == pairs {
+                Outcome::Auto
+            } else if auto > 0 {
+                Outcome::AutoPartial
+            } else if pairs > 0 && found.len() == pairs {
+                let ambiguous = found.iter().any(|m| m.explanation.reasons.iter().any(|r| r.starts_with("ambiguous")));
+                if ambiguous {
+                    Outcome::Ambiguous
+                } else {
+                    Outcome::Weak
+                }
+            } else if !found.is_empty() {
+                Outcome::Partial
+            } else if g.bank_ids.iter().chain(&g.record_ids).any(|i| used.contains(i.as_str())) {
+                Outcome::LostToRival
+            } else {
+                Outcome::Unproposed
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal::Decimal;
@@ -344,6 +436,26 @@ mod tests {
         assert_eq!((s.auto.proposed, s.auto.correct), (2, 2));
         assert_eq!((s.matched.proposed, s.matched.correct), (1, 1));
         assert_eq!(s.auto_match_rate, 0.5);
+    }
+
+    #[test]
+    fn each_truth_group_is_told_what_became_of_it() {
+        let mut ambiguous = proposal(&["b1"], &["r1"], MatchStatus::Suggested);
+        ambiguous.explanation.reasons.push("ambiguous: a competing candidate is nearly as likely".into());
+        let result = ReconcileResult {
+            matches: vec![ambiguous, proposal(&["b2"], &["r2", "r3", "r4"], MatchStatus::Matched)],
+            ..Default::default()
+        };
+        assert_eq!(outcomes(&result, &truth()), vec![Outcome::Ambiguous, Outcome::Auto, Outcome::Unproposed]);
+        let result = ReconcileResult {
+            matches: vec![
+                proposal(&["b1"], &["r9"], MatchStatus::Matched),
+                proposal(&["b2"], &["r2"], MatchStatus::Suggested),
+                proposal(&["b3"], &["r5"], MatchStatus::Matched),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(outcomes(&result, &truth()), vec![Outcome::LostToRival, Outcome::Partial, Outcome::AutoPartial]);
     }
 
     #[test]

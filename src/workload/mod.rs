@@ -18,7 +18,7 @@ pub mod write;
 
 pub use baseline::baseline;
 pub use business::{BankStyle, Business, Channel, Counterparty, ReferenceStyle};
-pub use evaluate::{evaluate, KindScore, PairScores, Scores};
+pub use evaluate::{evaluate, outcomes, KindScore, Outcome, PairScores, Scores};
 pub use generate::{generate, generate_for};
 pub use profile::{Profile, UnknownProfile};
 pub use truth::{GroupKind, TruthGroup, Workload};

@@ -428,3 +428,53 @@ fn a_rule_that_changes_what_it_sees_is_stopped_with_its_name_and_line() {
         }
     }
 }
+
+/// One day's open invoices, three of which a processor pays out together; no other combination
+/// of them adds up to the payout, but among eight the sum alone could still be a coincidence.
+fn one_days_sales() -> Vec<Record> {
+    [
+        ("a", 40_017, "Maple & Co"),
+        ("b", 61_240, "Lakeside Clinic"),
+        ("c", 48_743, "Tidewater Books"),
+        ("d", 33_333, "Orchard Bakery"),
+        ("e", 101_010, "Granite Dental"),
+        ("f", 25_055, "Harbor Florist"),
+        ("g", 77_777, "Summit Optics"),
+        ("h", 9_999, "Pioneer Garden"),
+    ]
+    .iter()
+    .map(|(id, cents, cp)| inv(id, 4, *cents, cp, &format!("INV-{id}")))
+    .collect()
+}
+
+#[test]
+fn a_line_the_bank_calls_a_payout_is_matched_to_the_one_days_records_adding_up_to_it() {
+    let bank = [tx("po", 5, 150_000, "STRIPE", "TRANSFER FROM STRIPE PAYOUT PO4711")];
+    let r = run(&bank, &one_days_sales());
+    let m = find(&r, "po");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["a", "b", "c"])), "{r:#?}");
+    assert_eq!(m.map(|m| m.status), Some(MatchStatus::Matched));
+    assert_eq!(m.and_then(|m| m.explanation.features.get("rule:60-payouts").copied()), Some(3.0));
+}
+
+#[test]
+fn the_same_sum_on_a_line_that_does_not_say_payout_is_only_suggested() {
+    let bank = [tx("dep", 5, 150_000, "", "DEPOSIT")];
+    let r = run(&bank, &one_days_sales());
+    let m = find(&r, "dep");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["a", "b", "c"])), "{r:#?}");
+    assert_eq!(m.map(|m| m.status), Some(MatchStatus::Suggested));
+}
+
+#[test]
+fn a_payout_that_two_combinations_of_one_day_explain_is_only_suggested() {
+    let bank = [tx("po", 11, 300_000, "", "TRANSFER FROM STRIPE PAYOUT PO4712")];
+    let records = [
+        inv("a", 8, 100_000, "Maple & Co", "INV-1"),
+        inv("b", 8, 200_000, "Lakeside Clinic", "INV-2"),
+        inv("c", 8, 100_000, "Tidewater Books", "INV-3"),
+    ];
+    let r = run(&bank, &records);
+    assert!(!r.matches.is_empty());
+    assert!(r.matches.iter().all(|m| m.status == MatchStatus::Suggested), "{:?}", r.matches);
+}
