@@ -288,7 +288,7 @@ async fn execute(
         seconds = (loaded_at - started_at).as_secs_f64(),
         "reconcile: open items loaded"
     );
-    let result =
+    let mut result =
         tokio::task::spawn_blocking(move || matching::reconcile(&bank, &records_for_engine, &rules, &memory, &config))
             .await
             .map_err(StoreError::backend)??;
@@ -298,10 +298,12 @@ async fn execute(
     let now = Utc::now();
     let run_id = started.as_ref().map(|r| r.id.clone()).unwrap_or_else(|| new_id("rec"));
     let to_stored = |ids: &[String]| ids.iter().filter_map(|e| by_external.get(e).cloned()).collect::<Vec<_>>();
-    let mut matches: Vec<StoredMatch> = result
-        .matches
-        .iter()
-        .map(|m| stored_match(m, &run_id, &req.account_id, &req.actor, now, to_stored(&m.bank_ids)))
+    let mut matches: Vec<StoredMatch> = std::mem::take(&mut result.matches)
+        .into_iter()
+        .map(|m| {
+            let bank_transaction_ids = to_stored(&m.bank_ids);
+            stored_match(m, &run_id, &req.account_id, &req.actor, now, bank_transaction_ids)
+        })
         .filter(|m| !is_rejected(m, &rejected))
         .collect();
     matches.sort_by(|a, b| a.id.cmp(&b.id));
@@ -337,10 +339,10 @@ async fn execute(
     finished.status = RunStatus::Completed;
     finished.finished_at = Some(Utc::now());
     let outcome = RunOutcome {
-        matches: matches.clone(),
+        matches,
         unmatched_transactions,
-        unmatched_records: result.unmatched_records.clone(),
-        discrepancies: discrepancies.clone(),
+        unmatched_records: std::mem::take(&mut result.unmatched_records),
+        discrepancies,
     };
     let prepared_at = std::time::Instant::now();
     tracing::debug!(seconds = (prepared_at - matched_at).as_secs_f64(), "reconcile: outcome prepared");
@@ -364,11 +366,12 @@ async fn execute(
             return Err(e.into());
         }
     };
+    let RunOutcome { matches, discrepancies, .. } = outcome;
     Ok(ReconcileOutcome { run: stored, matches, discrepancies })
 }
 
 fn stored_match(
-    m: &Match,
+    m: Match,
     run_id: &str,
     account_id: &str,
     actor: &str,
@@ -386,12 +389,12 @@ fn stored_match(
             MatchStatus::Discrepancy => MatchState::Discrepancy,
         },
         bank_transaction_ids,
-        record_ids: m.record_ids.clone(),
+        record_ids: m.record_ids,
         confidence: m.confidence,
         method: m.method,
-        rule: m.rule.clone(),
+        rule: m.rule,
         difference: m.difference,
-        explanation: m.explanation.clone(),
+        explanation: m.explanation,
         note: None,
         created_by: actor.to_string(),
         created_at: now,
