@@ -275,8 +275,23 @@ pub fn reconcile(
     if !config.own_accounts.is_empty() {
         edges.extend(transfer_edges(&ctx));
     }
-    let matches = assign(edges, &ctx, bank, records);
+    let (mut matches, bank_claimed, rec_claimed) = assign(edges, &ctx, bank, records);
     clock.lap("assign");
+    if config.groups.enabled && config.groups.payouts {
+        // On a busy day a payout's parts hide among many records that pairs later explain; once
+        // those are claimed, the records left over are few and an exact sum among them means
+        // much more. The leftovers are searched again; what is found claims only leftovers.
+        let levels = rec_claimed.iter().map(|c| if *c { 2 } else { 0 }).collect();
+        let open = OpenRecords { caution: LEFTOVER_CAUTION, ..OpenRecords::new(&rindex.by_date, levels) };
+        let found: Vec<Vec<Edge>> = (0..banks.len())
+            .into_par_iter()
+            .filter(|i| bank_claimed.get(*i).is_some_and(|c| !*c))
+            .map_init(|| NameCache::new(&names), |names, i| ctx.leftover_payouts(i as u32, &open, names))
+            .collect::<Result<_, _>>()?;
+        let (more, _, _) = assign(found.into_iter().flatten().collect(), &ctx, bank, records);
+        matches.extend(more);
+        clock.lap("leftover_payouts");
+    }
     let out = result(matches, bank, records);
     clock.lap("result");
     Ok(out)
@@ -567,6 +582,14 @@ impl Ctx<'_, '_> {
         Ok(out)
     }
 
+    /// Payouts of a bank line the assignment left unclaimed, among the records it left open.
+    fn leftover_payouts(&self, i: u32, open: &OpenRecords, names: &mut NameCache<'_>) -> Result<Vec<Edge>, RuleError> {
+        match self.bank(i) {
+            Some(b) => self.payout_groups(i, b, open, names),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// A processor payout or lockbox deposit pays invoices of many customers and names none of
     /// them. Its parts can only be found among records nothing else explains, dated shortly
     /// before it, adding up exactly. An exact sum that no other combination of the candidates
@@ -635,7 +658,7 @@ impl Ctx<'_, '_> {
             // A unique sum is evidence only when a coincidence was unlikely: the subsets
             // searched, spread over the cents up to the target, would hit it by chance this often.
             let subsets: f64 = (2..=g.max_size.min(items.len())).map(|k| binomial(items.len(), k)).sum();
-            let coincidence = subsets / (b.units.unsigned_abs() as f64 / 100.0).max(1.0);
+            let coincidence = open.caution * subsets / (b.units.unsigned_abs() as f64 / 100.0).max(1.0);
             if k > 0 && coincidence > PLAUSIBLE_COINCIDENCE {
                 // A crowded day's sum would prove nothing; the wide search already proposes it.
                 continue;
@@ -883,6 +906,8 @@ struct OpenRecords {
     all: Vec<u32>,
     /// Per record: 0 unexplained, 1 suggested, 2 certain.
     levels: Vec<u8>,
+    /// How many times likelier than the count of subsets says a coincidental sum is taken to be.
+    caution: f64,
 }
 
 impl OpenRecords {
@@ -891,7 +916,7 @@ impl OpenRecords {
         let unexplained = by_date.iter().copied().filter(|r| level(r) == 0).collect();
         let suggested = by_date.iter().copied().filter(|r| level(r) == 1).collect();
         let all = by_date.iter().copied().filter(|r| level(r) <= 1).collect();
-        OpenRecords { unexplained, suggested, all, levels }
+        OpenRecords { unexplained, suggested, all, levels, caution: 1.0 }
     }
 
     fn level(&self, r: u32) -> u8 {
@@ -918,6 +943,10 @@ const UNIQUE_PLAUSIBLE: f64 = 1.0;
 /// Calendar days back from a payout whose records are searched day by day: processors and
 /// lockboxes pay within a few business days.
 const PAYOUT_DAY_SPAN: i64 = 7;
+
+/// Leftover records are searched once more after many other searches: a sum among them is taken
+/// to be this many times likelier a coincidence.
+const LEFTOVER_CAUTION: f64 = 10.0;
 
 /// Open records of one day searched for a payout.
 const PAYOUT_DAY_CANDIDATES: usize = 16;
@@ -1145,12 +1174,14 @@ fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
 
 /// The global assignment: strongest first, each bank line and record claimed at most once; a
 /// close living competitor makes a match ambiguous (suggested, with ranked alternatives).
+/// Also says which bank lines and records the matches claim.
+#[allow(clippy::type_complexity)]
 fn assign(
     mut edges: Vec<Edge>,
     ctx: &Ctx<'_, '_>,
     bank: &[BankTransaction],
     records: &[Record],
-) -> Vec<((usize, usize), Match)> {
+) -> (Vec<((usize, usize), Match)>, Vec<bool>, Vec<bool>) {
     let cfg = ctx.config;
     edges.retain(|e| e.confidence >= cfg.suggest_threshold);
     edges.par_sort_by(|a, b| {
@@ -1277,13 +1308,15 @@ fn assign(
         out.push((k, Outcome { status, confidence, alternatives, ambiguous }));
     }
     // The decisions above depend on their order; writing each match's explanation does not.
-    out.into_par_iter()
+    let matches = out
+        .into_par_iter()
         .filter_map(|(k, outcome)| {
             let e = edges.get(k)?;
             let first = |items: &[u32]| items.iter().min().map_or(usize::MAX, |i| *i as usize);
             Some(((first(&e.bank), first(&e.recs)), to_match(e, outcome, &cfg.weights, bank, records)))
         })
-        .collect()
+        .collect();
+    (matches, bank_claimed, rec_claimed)
 }
 
 /// Which edges touch each item, as one flat list with offsets: millions of items need no map
