@@ -586,6 +586,42 @@ fn clean_text(s: &str) -> String {
     }
 }
 
+/// `description / memo` as one cleaned text, built at its final size. Both cells are trimmed, so
+/// the joint adds no blanks to squash.
+fn joined_text(description: &str, memo: &str) -> String {
+    if needs_squash(description.as_bytes()) || needs_squash(memo.as_bytes()) {
+        return text::squash_ws(&format!("{description} / {memo}"));
+    }
+    let mut s = String::with_capacity(description.len() + 3 + memo.len());
+    s.push_str(description);
+    s.push_str(" / ");
+    s.push_str(memo);
+    s
+}
+
+/// Bytes read to estimate the length of the rows ahead.
+const ROW_SAMPLE: usize = 64 * 1024;
+
+/// Shortest average row the estimate trusts: a sample of blank or stray short lines must not
+/// reserve room for far more lines than the file can hold.
+const MIN_ROW_BYTES: usize = 32;
+
+/// An estimate of the rows from byte `row` to the end: line breaks counted in a sample, scaled to
+/// the rest of the file (exact for files smaller than the sample). An estimate that falls short
+/// only means the list grows as it would without one.
+fn rows_ahead(bytes: &[u8], row: usize) -> usize {
+    let rest = bytes.get(row..).unwrap_or(&[]);
+    let sample = rest.get(..ROW_SAMPLE).unwrap_or(rest);
+    let breaks = memchr::memchr_iter(b'\n', sample).count() + 1;
+    if sample.len() == rest.len() {
+        return breaks;
+    }
+    let scaled = u64::try_from(rest.len()).unwrap_or(u64::MAX).saturating_mul(breaks as u64) / sample.len() as u64;
+    let estimate = usize::try_from(scaled).unwrap_or(usize::MAX).min(rest.len() / MIN_ROW_BYTES);
+    // A little over, so that a file of even rows is not one line short of room.
+    estimate + estimate / 64
+}
+
 /// Whether text has a line break, a tab or two blanks in a row. Branch-free passes over the bytes
 /// (which the compiler vectorises): cells are short, and a substring search costs more to set up
 /// than this costs to run.
@@ -844,10 +880,13 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         let gi = match groups.iter().rposition(|g| g.currency == currency && g.account == account) {
             Some(gi) => gi,
             None => {
+                // The first group usually holds the whole file: sized from the rows ahead, so a
+                // large file's lines are not copied each time the list doubles.
+                let expected = if groups.is_empty() { rows_ahead(bytes, row) } else { 0 };
                 groups.push(Group {
                     account: account.to_string(),
                     currency,
-                    transactions: Vec::new(),
+                    transactions: Vec::with_capacity(expected),
                     pending: Vec::new(),
                     running: Running::default(),
                     opening_col: None,
@@ -884,7 +923,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         let description = c.description.map(cell).unwrap_or("");
         let memo = c.memo.map(cell).unwrap_or("");
         t.description = match (description.is_empty(), memo.is_empty()) {
-            (false, false) => clean_text(&format!("{description} / {memo}")),
+            (false, false) => joined_text(description, memo),
             (false, true) => clean_text(description),
             (true, false) => clean_text(memo),
             (true, true) => String::new(),
@@ -1008,6 +1047,11 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
     let single = groups.len() == 1;
     for g in groups {
         let mut transactions = g.transactions;
+        // The estimate went to the first group: a file split by currency or account gives the
+        // room back.
+        if transactions.capacity() > transactions.len() + transactions.len() / 4 + 64 {
+            transactions.shrink_to_fit();
+        }
         for p in &g.pending {
             let Some(booking) = p.date.resolve(order) else {
                 return Err(err(
@@ -1455,6 +1499,25 @@ mod tests {
         let e = run_with(b"Date,Amount\n2024-01-01,1\n2024-01-02,79228162514264337593543950335\n", Default::default())
             .unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::InvalidAmount);
+    }
+
+    #[test]
+    fn the_row_estimate_is_exact_for_small_files_and_bounded_for_large_ones() {
+        assert_eq!(rows_ahead(b"a,1\nb,2\nc,3", 0), 3);
+        assert_eq!(rows_ahead(b"h\na,1\nb,2\n", 2), 3);
+        let even = "2024-01-01,Some text of a line,-12.50\n".repeat(10_000);
+        let rows = rows_ahead(even.as_bytes(), 0);
+        assert!((10_000..=10_200).contains(&rows), "{rows}");
+        // Blank lines in the sample do not reserve a line per byte of the rest.
+        let odd = format!("{}{}", "\n".repeat(ROW_SAMPLE), "x".repeat(10 * ROW_SAMPLE));
+        assert!(rows_ahead(odd.as_bytes(), 0) <= odd.len() / MIN_ROW_BYTES + odd.len() / MIN_ROW_BYTES / 64);
+    }
+
+    #[test]
+    fn a_joined_description_and_memo_read_as_the_cleaned_joint_text() {
+        for (d, m) in [("Rent", "March"), ("Two  blanks", "memo"), ("Tab\there", "x"), ("a", "line\nbreak")] {
+            assert_eq!(joined_text(d, m), clean_text(&format!("{d} / {m}")), "{d:?} {m:?}");
+        }
     }
 
     #[test]
