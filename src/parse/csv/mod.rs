@@ -568,6 +568,11 @@ fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// A cell's text for an optional field, allocated at its final size.
+fn opt_text(s: &str) -> Option<Box<str>> {
+    (!s.is_empty()).then(|| s.into())
+}
+
 /// A cell's text without surrounding blanks; the Unicode-aware trim only runs when an end is
 /// not plainly visible ASCII.
 fn trim_cell(s: &str) -> &str {
@@ -578,25 +583,25 @@ fn trim_cell(s: &str) -> &str {
     }
 }
 
-fn clean_text(s: &str) -> String {
+fn clean_text(s: &str) -> Box<str> {
     if needs_squash(s.as_bytes()) {
-        text::squash_ws(s)
+        text::squash_ws(s).into_boxed_str()
     } else {
-        s.to_string()
+        s.into()
     }
 }
 
 /// `description / memo` as one cleaned text, built at its final size. Both cells are trimmed, so
 /// the joint adds no blanks to squash.
-fn joined_text(description: &str, memo: &str) -> String {
+fn joined_text(description: &str, memo: &str) -> Box<str> {
     if needs_squash(description.as_bytes()) || needs_squash(memo.as_bytes()) {
-        return text::squash_ws(&format!("{description} / {memo}"));
+        return text::squash_ws(&format!("{description} / {memo}")).into_boxed_str();
     }
     let mut s = String::with_capacity(description.len() + 3 + memo.len());
     s.push_str(description);
     s.push_str(" / ");
     s.push_str(memo);
-    s
+    s.into_boxed_str()
 }
 
 /// Bytes read to estimate the length of the rows ahead.
@@ -926,13 +931,13 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             (false, false) => joined_text(description, memo),
             (false, true) => clean_text(description),
             (true, false) => clean_text(memo),
-            (true, true) => String::new(),
+            (true, true) => Box::default(),
         };
         t.payee = c.payee.map(cell).filter(|s| !s.is_empty()).map(clean_text);
-        t.counterparty_account = c.counterparty_account.map(cell).and_then(opt);
-        t.reference = c.reference.map(cell).and_then(opt);
-        t.check_number = c.check_number.map(cell).and_then(opt);
-        t.bank_code = c.bank_code.map(cell).and_then(opt);
+        t.counterparty_account = c.counterparty_account.map(cell).and_then(opt_text);
+        t.reference = c.reference.map(cell).and_then(opt_text);
+        t.check_number = c.check_number.map(cell).and_then(opt_text);
+        t.bank_code = c.bank_code.map(cell).and_then(opt_text);
         if let Some(id) = c.id.map(cell) {
             t = t.with_bank_id(id);
         }
@@ -970,7 +975,8 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         let fee_line = (!fee.is_zero()).then(|| {
             let mut f = BankTransaction::new(booking, Money::new(fee, currency));
             f.value_date = value;
-            f.description = if t.description.is_empty() { "Fee".into() } else { format!("Fee: {}", t.description) };
+            f.description =
+                if t.description.is_empty() { "Fee".into() } else { format!("Fee: {}", t.description).into() };
             f.reference = t.reference.clone();
             if t.id_source == crate::domain::IdSource::Bank {
                 f = f.with_bank_id(format!("{}:fee", t.id));
@@ -1234,7 +1240,7 @@ mod tests {
         assert_eq!(amounts(&p), ["-1250.00", "2500.50"]);
         assert_eq!(s.transactions[0].booking_date, date(2023, 10, 1));
         assert_eq!(s.transactions[0].value_date, Some(date(2023, 10, 2)));
-        assert_eq!(s.transactions[0].description, "Miete");
+        assert_eq!(&*s.transactions[0].description, "Miete");
     }
 
     #[test]
@@ -1316,7 +1322,7 @@ mod tests {
         let p = run("\n1111;28.12.2012;27.12.2012;INTEREST TAX;;;-0,17\n1111;21.01.2013;18.01.2013;FUEL;;;-15,00\n");
         let t = &p.statements[0].transactions;
         assert_eq!(amounts(&p), ["-0.17", "-15.00"]);
-        assert_eq!(t[1].description, "FUEL");
+        assert_eq!(&*t[1].description, "FUEL");
         assert_eq!(t[1].value_date, Some(date(2013, 1, 18)));
         assert!(p.warnings.iter().any(|w| w.message.contains("no header")));
     }
@@ -1324,7 +1330,7 @@ mod tests {
     #[test]
     fn windows_1252_and_a_bom_are_decoded() {
         let p = run_with(b"Date;Libell\xe9;Montant\n2024-01-02;Caf\xe9 \x80;-2,50\n", ParseOptions::default()).unwrap();
-        assert_eq!(p.statements[0].transactions[0].description, "Café €");
+        assert_eq!(&*p.statements[0].transactions[0].description, "Café €");
         let p = run("\u{feff}Date,Description,Amount\n2024-01-02,x,1\n");
         assert_eq!(p.transaction_count(), 1);
     }
@@ -1373,9 +1379,9 @@ mod tests {
                      1/2/2024,Buyer,USD,100.00,-3.20,96.80,96.80,T1\n");
         let t = &p.statements[0].transactions;
         assert_eq!(amounts(&p), ["100.00", "-3.20"]);
-        assert_eq!(t[0].id, "T1");
+        assert_eq!(&*t[0].id, "T1");
         assert_eq!(t[0].id_source, IdSource::Bank);
-        assert_eq!(t[1].id, "T1:fee");
+        assert_eq!(&*t[1].id, "T1:fee");
         assert_eq!(t[0].payee.as_deref(), Some("Buyer"));
         assert_eq!(p.statements[0].opening_balance.map(|m| m.amount()), Some(Decimal::ZERO));
     }
@@ -1469,7 +1475,7 @@ mod tests {
         let p = run("Date,Bank,Address,City,Country,Name,Memo,Amount,\n2012:03:01,,\",Vilnius,LT\",Shop,Fee,-7.80,\n\
                      2012:03:02,X,Street,Town,LT,Payee,Pay,5.00,\n");
         assert_eq!(amounts(&p), ["-7.80", "5.00"]);
-        assert_eq!(p.statements[0].transactions[0].description, "Fee");
+        assert_eq!(&*p.statements[0].transactions[0].description, "Fee");
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
         assert_eq!(p.warnings[0].line, Some(2));
     }
@@ -1579,8 +1585,8 @@ mod tests {
             for (t, l) in got.iter().zip(&lines) {
                 prop_assert_eq!(t.booking_date, l.date);
                 prop_assert_eq!(t.amount.amount(), Decimal::new(l.cents, 2));
-                prop_assert_eq!(&t.description, &l.text);
-                prop_assert_eq!(&t.id, &l.id);
+                prop_assert_eq!(&*t.description, l.text.as_str());
+                prop_assert_eq!(&*t.id, l.id.as_str());
             }
         }
 
