@@ -228,11 +228,11 @@ const LISTED: usize = 50;
 /// that a person can act on it without looking the ids up.
 fn summary(r: &ReconcileResult, bank: &[BankTransaction], records: &[Record]) -> String {
     let bank_by_id: std::collections::HashMap<&str, &BankTransaction> =
-        bank.iter().map(|t| (t.id.as_str(), t)).collect();
+        bank.iter().map(|t| (t.id.as_ref(), t)).collect();
     let rec_by_id: std::collections::HashMap<&str, &Record> = records.iter().map(|x| (x.id.as_str(), x)).collect();
     let bank_line = |id: &str| match bank_by_id.get(id) {
         Some(t) => {
-            let text = [t.payee.as_deref(), Some(t.description.as_str())]
+            let text = [t.payee.as_deref(), Some(t.description.as_ref())]
                 .into_iter()
                 .flatten()
                 .filter(|x| !x.trim().is_empty())
@@ -362,7 +362,7 @@ mod tests {
         let text = summary(&result, &bank, &books);
         assert!(text.contains("auto-match rate"));
         if let Some(id) = result.unmatched_bank.first() {
-            let line = bank.iter().find(|t| &t.id == id).map(|t| t.booking_date.to_string()).unwrap_or_default();
+            let line = bank.iter().find(|t| *t.id == **id).map(|t| t.booking_date.to_string()).unwrap_or_default();
             assert!(text.contains(&format!("{id}  {line}")), "unmatched line lacks its date: {text}");
         }
     }

@@ -1283,7 +1283,7 @@ fn assign(
             .filter_map(|j| edges.get(*j))
             .take(cfg.max_alternatives)
             .map(|x| Alternative {
-                bank_ids: ids(&x.bank, |i| bank.get(i).map(|t| t.id.as_str())),
+                bank_ids: ids(&x.bank, |i| bank.get(i).map(|t| t.id.as_ref())),
                 record_ids: ids(&x.recs, |i| records.get(i).map(|r| r.id.as_str())),
                 confidence: round4(x.confidence),
             })
@@ -1401,7 +1401,7 @@ struct Outcome {
 
 fn to_match(e: &Edge, outcome: Outcome, weights: &Weights, bank: &[BankTransaction], records: &[Record]) -> Match {
     let Outcome { status, confidence, alternatives, ambiguous } = outcome;
-    let bank_ids = ids(&e.bank, |i| bank.get(i).map(|t| t.id.as_str()));
+    let bank_ids = ids(&e.bank, |i| bank.get(i).map(|t| t.id.as_ref()));
     let record_ids = ids(&e.recs, |i| records.get(i).map(|r| r.id.as_str()));
     let mut hash = Sha256::new();
     for id in &bank_ids {
@@ -1484,7 +1484,7 @@ fn result(mut matches: Vec<((usize, usize), Match)>, bank: &[BankTransaction], r
             rec_used.extend(m.record_ids.iter().map(String::as_str));
         }
         let unmatched_bank: Vec<String> =
-            bank.iter().filter(|t| !bank_used.contains(t.id.as_str())).map(|t| t.id.clone()).collect();
+            bank.iter().filter(|t| !bank_used.contains(t.id.as_ref())).map(|t| t.id.to_string()).collect();
         let unmatched_records: Vec<String> =
             records.iter().filter(|r| !rec_used.contains(r.id.as_str())).map(|r| r.id.clone()).collect();
         (unmatched_bank, unmatched_records)

@@ -241,7 +241,7 @@ impl Memory {
     /// Folds confirmed and rejected groups into the memory. Ids are looked up in `bank` and
     /// `records`; groups naming an unknown id are skipped and counted.
     pub fn learn(&mut self, feedback: &[Feedback], bank: &[BankTransaction], records: &[Record]) -> LearnStats {
-        let bank_by_id: BTreeMap<&str, &BankTransaction> = bank.iter().map(|t| (t.id.as_str(), t)).collect();
+        let bank_by_id: BTreeMap<&str, &BankTransaction> = bank.iter().map(|t| (t.id.as_ref(), t)).collect();
         let rec_by_id: BTreeMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
         let mut stats = LearnStats::default();
         for group in feedback {

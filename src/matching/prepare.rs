@@ -65,7 +65,7 @@ impl<'a> BankItem<'a> {
     pub fn new(tx: &'a BankTransaction) -> Option<Self> {
         let units = units(tx.amount.amount())?;
         let mut text = String::with_capacity(tx.description.len() + 32);
-        for part in [tx.payee.as_deref(), Some(tx.description.as_str()), tx.reference.as_deref()].into_iter().flatten()
+        for part in [tx.payee.as_deref(), Some(tx.description.as_ref()), tx.reference.as_deref()].into_iter().flatten()
         {
             text.push_str(part);
             text.push(' ');

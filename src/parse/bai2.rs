@@ -944,13 +944,13 @@ impl<'s, 'a> Parser<'s, 'a> {
             txn = txn.with_bank_id(bank_ref.as_str());
         }
         txn.value_date = value_date.filter(|d| *d != booking_date);
-        txn.description = description;
-        txn.bank_code = Some(format!("{code:03}"));
+        txn.description = description.into();
+        txn.bank_code = Some(format!("{code:03}").into());
         if !customer_ref.is_empty() {
             if is_check(code) {
-                txn.check_number = Some(customer_ref.clone());
+                txn.check_number = Some(customer_ref.as_str().into());
             }
-            txn.reference = Some(customer_ref);
+            txn.reference = Some(customer_ref.into());
         }
         account.statement.transactions.push(txn);
         self.transactions += 1;
@@ -1196,12 +1196,12 @@ mod tests {
         let wire = &s.transactions[0];
         assert_eq!(wire.booking_date, date(2024, 3, 11));
         assert_eq!(wire.value_date, Some(date(2024, 3, 12)));
-        assert_eq!((wire.id.as_str(), wire.id_source), ("WIRE0001", IdSource::Bank));
+        assert_eq!((wire.id.as_ref(), wire.id_source), ("WIRE0001", IdSource::Bank));
         assert_eq!(wire.reference.as_deref(), Some("INV-77"));
-        assert_eq!(wire.description, "Incoming wire from Harbor Supply Co");
+        assert_eq!(&*wire.description, "Incoming wire from Harbor Supply Co");
         assert_eq!(wire.bank_code.as_deref(), Some("195"));
         assert_eq!(s.transactions[1].check_number.as_deref(), Some("1002"));
-        assert_eq!(s.transactions[1].description, "Check paid");
+        assert_eq!(&*s.transactions[1].description, "Check paid");
         assert_eq!(s.transactions[2].id_source, IdSource::Fingerprint);
         assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
     }
@@ -1268,7 +1268,7 @@ mod tests {
         let account = format!("03,1,,,,/\n16,699,100,,,/\n88,FIRST PART\n88,SECOND\n{cut}\n88,TIONAL TFR");
         let parsed = run(&file("USD", &account, 100, 7)).unwrap();
         let t = &parsed.statements[0].transactions[0];
-        assert_eq!(t.description, format!("FIRST PART SECOND {}INTERNATIONAL TFR", "X".repeat(70)));
+        assert_eq!(&*t.description, format!("FIRST PART SECOND {}INTERNATIONAL TFR", "X".repeat(70)));
     }
 
     #[test]
@@ -1278,7 +1278,7 @@ mod tests {
         let parsed = run(&file("USD", account, 60000, 4)).unwrap();
         let t = &parsed.statements[0].transactions[0];
         assert_eq!(t.reference.as_deref(), Some("AB/GS/0001"));
-        assert_eq!(t.description, "ACH Credit, From: X/Y, SEC: CCD EREF: AB/GS/0001");
+        assert_eq!(&*t.description, "ACH Credit, From: X/Y, SEC: CCD EREF: AB/GS/0001");
         assert_eq!(t.amount.to_fixed(), "600.00");
     }
 
@@ -1288,7 +1288,7 @@ mod tests {
                     03,1,,010,100,,/ 16,142,25,Z,,,PAYPAL PPD/ 16,451,5,Z,,,FEE/  49,130,4/\n98,130,1,6/\n99,130,1,8/\n";
         let parsed = run(text).unwrap();
         assert_eq!(amounts(&parsed.statements[0]), ["0.25", "-0.05"]);
-        assert_eq!(parsed.statements[0].transactions[0].description, "PAYPAL PPD");
+        assert_eq!(&*parsed.statements[0].transactions[0].description, "PAYPAL PPD");
     }
 
     #[test]
@@ -1306,7 +1306,7 @@ mod tests {
         let blob: String = records.iter().map(|r| format!("{r:<40}")).collect();
         let parsed = run(&blob).unwrap();
         let t = &parsed.statements[0].transactions[0];
-        assert_eq!(t.description, "A LONG TEXT THAT FILLS THE WHOLE BLOCK");
+        assert_eq!(&*t.description, "A LONG TEXT THAT FILLS THE WHOLE BLOCK");
     }
 
     #[test]
@@ -1314,14 +1314,14 @@ mod tests {
         let text = "01,B,C,240101,0000,1,,,2/02,C,B,1,240101,,USD,2/03,1,,010,100,,/16,142,25,Z,,,SALE 12/2024 A/B/\
                     49,125,3/98,125,1,5/99,125,1,7/";
         let parsed = run(text).unwrap();
-        assert_eq!(parsed.statements[0].transactions[0].description, "SALE 12/2024 A/B");
+        assert_eq!(&*parsed.statements[0].transactions[0].description, "SALE 12/2024 A/B");
     }
 
     #[test]
     fn a_continuation_code_with_a_colon_is_read_with_a_warning() {
         let account = "03,1,,,,/\n16,142,25,Z,,,TEXT\n88:MORE";
         let parsed = run(&file("USD", account, 25, 4)).unwrap();
-        assert_eq!(parsed.statements[0].transactions[0].description, "TEXT MORE");
+        assert_eq!(&*parsed.statements[0].transactions[0].description, "TEXT MORE");
         assert_eq!(parsed.warnings.len(), 1);
     }
 
@@ -1330,7 +1330,7 @@ mod tests {
         let account = "03,1,,,,/\n16,142,25,Z,B1,,A/\n16,142,30,Z,B1,,B/";
         let parsed = run(&file("USD", account, 55, 4)).unwrap();
         let t = &parsed.statements[0].transactions;
-        assert_eq!((t[0].id.as_str(), t[0].id_source), ("B1", IdSource::Bank));
+        assert_eq!((t[0].id.as_ref(), t[0].id_source), ("B1", IdSource::Bank));
         assert_eq!(t[1].id_source, IdSource::Fingerprint);
         assert_eq!(parsed.warnings.len(), 1);
     }
@@ -1339,7 +1339,7 @@ mod tests {
     fn a_record_wrapped_onto_a_bare_line_continues_with_a_warning() {
         let account = "03,1,,,,/\n16,142,25,Z,,,FIRST HALF\nSECOND HALF/";
         let parsed = run(&file("USD", account, 25, 3)).unwrap();
-        assert_eq!(parsed.statements[0].transactions[0].description, "FIRST HALF SECOND HALF");
+        assert_eq!(&*parsed.statements[0].transactions[0].description, "FIRST HALF SECOND HALF");
         assert_eq!(parsed.warnings.len(), 1);
         assert_eq!(parsed.warnings[0].line, Some(5));
     }
@@ -1352,9 +1352,9 @@ mod tests {
                        16,115,100,V,240105,1200,BREF3,,VALUE DATED/";
         let parsed = run(&file("USD", account, 750100, 5)).unwrap();
         let t = &parsed.statements[0].transactions;
-        assert_eq!((t[0].id.as_str(), t[0].reference.as_deref()), ("BREF1", Some("CREF1")));
-        assert_eq!((t[1].id.as_str(), t[1].reference.as_deref()), ("BREF2", Some("CREF2")));
-        assert_eq!(t[1].description, "DISTRIBUTED");
+        assert_eq!((t[0].id.as_ref(), t[0].reference.as_deref()), ("BREF1", Some("CREF1")));
+        assert_eq!((t[1].id.as_ref(), t[1].reference.as_deref()), ("BREF2", Some("CREF2")));
+        assert_eq!(&*t[1].description, "DISTRIBUTED");
         assert_eq!(t[2].value_date, Some(date(2024, 1, 5)));
         assert_eq!(t[2].reference, None);
     }
@@ -1565,8 +1565,8 @@ mod tests {
                     let signed = if l.credit { l.cents } else { -l.cents };
                     prop_assert_eq!(t.amount.amount(), Decimal::new(signed, 2));
                     prop_assert_eq!(t.booking_date, as_of);
-                    prop_assert_eq!(&t.description, &l.text);
-                    prop_assert_eq!(&t.id, &l.bank_ref);
+                    prop_assert_eq!(&*t.description, l.text.as_str());
+                    prop_assert_eq!(&*t.id, l.bank_ref.as_str());
                     prop_assert_eq!(t.reference.as_deref().unwrap_or(""), l.customer_ref.as_str());
                 }
             }

@@ -527,7 +527,7 @@ fn assign_fingerprints(statement: &mut Statement) {
         let mut id = String::with_capacity(23);
         id.push_str("fp-");
         hex_into(&mut id, &digest[..10]);
-        t.id = id;
+        t.id = id.into_boxed_str();
     }
 }
 

@@ -141,7 +141,7 @@ pub async fn from_store(
                 id: t.id,
                 date: t.transaction.booking_date,
                 amount: t.transaction.amount.amount(),
-                description: t.transaction.description,
+                description: t.transaction.description.into(),
                 status: t.status,
             })
             .collect(),
@@ -241,10 +241,10 @@ pub fn from_result(input: &OneShot<'_>) -> ReportData {
             .bank
             .iter()
             .map(|t| BankLine {
-                id: t.id.clone(),
+                id: t.id.to_string(),
                 date: t.booking_date,
                 amount: t.amount.amount(),
-                description: t.description.clone(),
+                description: t.description.to_string(),
                 status: status(&t.id),
             })
             .collect(),

@@ -502,15 +502,15 @@ fn transaction_from_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredTransact
         let currency = parse_currency(&currency)?;
         let amount = parse_money(Some(amount), currency)?.unwrap_or(Money::zero(currency));
         let mut t = BankTransaction::new(parse_date(&booking)?, amount);
-        t.id = external_id;
+        t.id = external_id.into();
         t.id_source = if id_source == "bank" { IdSource::Bank } else { IdSource::Fingerprint };
         t.value_date = parse_opt_date(value)?;
-        t.description = description;
-        t.payee = payee;
-        t.counterparty_account = counterparty_account;
-        t.reference = reference;
-        t.check_number = check_number;
-        t.bank_code = bank_code;
+        t.description = description.into();
+        t.payee = payee.map(Into::into);
+        t.counterparty_account = counterparty_account.map(Into::into);
+        t.reference = reference.map(Into::into);
+        t.check_number = check_number.map(Into::into);
+        t.bank_code = bank_code.map(Into::into);
         if let Some(d) = details {
             t.details = serde_json::from_str(&d).map_err(|_| corrupt("details", &d))?;
         }

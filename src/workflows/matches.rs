@@ -152,8 +152,11 @@ async fn learn(store: &dyn Store, tenant: &TenantId, m: &StoredMatch, confirmed:
     for id in &m.record_ids {
         records.push(store.get_record(tenant, id).await?.record);
     }
-    let feedback =
-        Feedback { bank_ids: bank.iter().map(|t| t.id.clone()).collect(), record_ids: m.record_ids.clone(), confirmed };
+    let feedback = Feedback {
+        bank_ids: bank.iter().map(|t| t.id.to_string()).collect(),
+        record_ids: m.record_ids.clone(),
+        confirmed,
+    };
     for _ in 0..5 {
         let (mut memory, version) = tenant_memory(store, tenant).await.map_err(|e| match e {
             super::reconcile::ReconcileError::Store(e) => MatchError::Store(e),
@@ -218,9 +221,13 @@ pub async fn resolve_discrepancy(
             date: first.booking_date,
             due_date: None,
             amount: Money::new(total, first.amount.currency()),
-            counterparty: first.payee.clone(),
-            reference: first.reference.clone(),
-            description: Some(if first.description.is_empty() { req.note.clone() } else { first.description.clone() }),
+            counterparty: first.payee.as_deref().map(String::from),
+            reference: first.reference.as_deref().map(String::from),
+            description: Some(if first.description.is_empty() {
+                req.note.clone()
+            } else {
+                first.description.to_string()
+            }),
         };
         store.upsert_records(tenant, std::slice::from_ref(&record)).await?;
         manual_match(

@@ -277,7 +277,7 @@ async fn execute(
 
     // The engine speaks the statement's own ids; the store keys lines by account + that id.
     let by_external: HashMap<String, String> =
-        stored_txns.iter().map(|t| (t.transaction.id.clone(), t.id.clone())).collect();
+        stored_txns.iter().map(|t| (t.transaction.id.to_string(), t.id.clone())).collect();
     let bank: Vec<BankTransaction> = stored_txns.iter().map(|t| t.transaction.clone()).collect();
     let config = config.clone();
     let records_for_engine = records.clone();
@@ -477,7 +477,7 @@ fn raise_discrepancies(
         out.push(d);
     }
     let unmatched: std::collections::HashSet<&str> = result.unmatched_bank.iter().map(String::as_str).collect();
-    for t in txns.iter().filter(|t| unmatched.contains(t.transaction.id.as_str())) {
+    for t in txns.iter().filter(|t| unmatched.contains(t.transaction.id.as_ref())) {
         let mut d = base(
             DiscrepancyKind::MissingInBooks,
             t.transaction.amount.amount(),

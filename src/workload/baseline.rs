@@ -51,7 +51,7 @@ pub fn baseline(bank: &[BankTransaction], records: &[Record]) -> ReconcileResult
                 matches.push(Match {
                     id: format!("baseline:{}:{}", t.id, r.id),
                     status: MatchStatus::Matched,
-                    bank_ids: vec![t.id.clone()],
+                    bank_ids: vec![t.id.to_string()],
                     record_ids: vec![r.id.clone()],
                     confidence: 1.0,
                     method: Method::Score,
@@ -64,7 +64,7 @@ pub fn baseline(bank: &[BankTransaction], records: &[Record]) -> ReconcileResult
                     },
                 });
             }
-            None => unmatched_bank.push(t.id.clone()),
+            None => unmatched_bank.push(t.id.to_string()),
         }
     }
     let unmatched_records: Vec<String> =

@@ -425,13 +425,13 @@ impl<'a> Gen<'a> {
             }
         }
         let mut t = BankTransaction::new(date, self.money(amount));
-        t.description = description;
-        t.bank_code = Some(code.to_string());
+        t.description = description.into();
+        t.bank_code = Some(code.into());
         if !text_only {
-            t.payee = Some(payee);
-            t.reference = reference.filter(|_| in_field);
+            t.payee = Some(payee.into());
+            t.reference = reference.filter(|_| in_field).map(Into::into);
             if self.rng.chance(0.6) {
-                t.counterparty_account = account;
+                t.counterparty_account = account.map(Into::into);
             }
         }
         self.push_bank(t)
@@ -467,8 +467,8 @@ impl<'a> Gen<'a> {
                     Channel::Check => {
                         let (text, code) = verb(self.business.style, Verb::Deposit);
                         let mut t = BankTransaction::new(date, self.money(amount));
-                        t.description = text.to_string();
-                        t.bank_code = Some(code.to_string());
+                        t.description = text.into();
+                        t.bank_code = Some(code.into());
                         self.push_bank(t)
                     }
                     Channel::Wire => {
@@ -650,14 +650,14 @@ impl<'a> Gen<'a> {
         let payout_id = format!("PO{}", self.payout_no);
         self.payout_no += 1;
         let mut t = BankTransaction::new(date, self.money(total));
-        t.description = format!("{verb_text} {processor} PAYOUT {payout_id}");
-        t.bank_code = Some(code.to_string());
+        t.description = format!("{verb_text} {processor} PAYOUT {payout_id}").into();
+        t.bank_code = Some(code.into());
         if !self.rng.chance(self.profile.text_only) {
-            t.payee = Some(processor);
-            t.reference = Some(payout_id);
+            t.payee = Some(processor.into());
+            t.reference = Some(payout_id.into());
             // Structured statements (CAMT TxDtls, lockbox files) often list what the credit holds.
             if self.rng.chance(0.5) {
-                t.details = details;
+                t.details = details.into();
             }
         }
         let b = self.push_bank(t);
@@ -722,13 +722,13 @@ impl<'a> Gen<'a> {
         }
         let (verb_text, code) = verb(self.business.style, Verb::Check);
         let mut t = BankTransaction::new(date, self.money(-amount));
-        t.bank_code = Some(code.to_string());
+        t.bank_code = Some(code.into());
         // Now and then the image reader fails and the bank books the check without its number.
         if self.rng.chance(self.profile.mangled_reference * 0.15) {
-            t.description = verb_text.to_string();
+            t.description = verb_text.into();
         } else {
-            t.description = format!("{verb_text} {number}");
-            t.check_number = Some(number);
+            t.description = format!("{verb_text} {number}").into();
+            t.check_number = Some(number.into());
         }
         let b = self.push_bank(t);
         self.group(vec![b], vec![rec], GroupKind::Check, Decimal::ZERO);
@@ -756,9 +756,9 @@ impl<'a> Gen<'a> {
         let (verb_text, code) =
             verb(self.business.style, if outgoing { Verb::OwnTransferOut } else { Verb::OwnTransferIn });
         let mut t = BankTransaction::new(day, self.money(signed));
-        t.description = format!("{verb_text} XXXXXX{last4}");
-        t.bank_code = Some(code.to_string());
-        t.counterparty_account = Some(savings);
+        t.description = format!("{verb_text} XXXXXX{last4}").into();
+        t.bank_code = Some(code.into());
+        t.counterparty_account = Some(savings.into());
         let b = self.push_bank(t);
         self.group(vec![b], vec![rec], GroupKind::Transfer, Decimal::ZERO);
     }
@@ -861,8 +861,8 @@ impl<'a> Gen<'a> {
 
     fn simple_line(&mut self, day: NaiveDate, amount: i64, description: String, code: &str) -> usize {
         let mut t = BankTransaction::new(day, self.money(amount));
-        t.description = description;
-        t.bank_code = Some(code.to_string());
+        t.description = description.into();
+        t.bank_code = Some(code.into());
         self.push_bank(t)
     }
 }

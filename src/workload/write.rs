@@ -17,7 +17,7 @@ pub fn statement_csv<W: Write>(out: W, bank: &[BankTransaction]) -> Result<(), c
     w.write_record(["id", "date", "amount", "currency", "description", "payee", "reference"])?;
     for t in bank {
         w.write_record([
-            t.id.as_str(),
+            t.id.as_ref(),
             &t.booking_date.to_string(),
             &t.amount.to_fixed(),
             t.amount.currency().code(),
@@ -144,7 +144,7 @@ impl<W: Write> OfxWriter<W> {
         if !name.is_empty() {
             write!(self.out, "<NAME>{}</NAME>", xml(&name))?;
         }
-        let mut memo = t.description.clone();
+        let mut memo = t.description.to_string();
         if let Some(r) = &t.reference {
             memo.push_str(" REF ");
             memo.push_str(r);
@@ -302,7 +302,7 @@ mod tests {
         assert_eq!(header, ["id", "date", "amount", "currency", "description", "payee", "reference"]);
         let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().unwrap();
         assert_eq!(rows.len(), w.bank.len());
-        assert_eq!(rows[0].get(0), Some(w.bank[0].id.as_str()));
+        assert_eq!(rows[0].get(0), Some(w.bank[0].id.as_ref()));
         assert_eq!(rows[0].get(2), Some(w.bank[0].amount.to_fixed().as_str()));
     }
 

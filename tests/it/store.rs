@@ -174,7 +174,7 @@ pub async fn an_overlapping_export_adds_only_the_lines_not_seen_before(h: Harnes
         import_statement(&*h.store, &*h.blobs, &t, "acc_1", "b.ofx", &overlap, &ParseOptions::default()).await.unwrap();
     assert_eq!((second.import.transactions_imported, second.import.duplicates_skipped), (1, 1));
     let txns = all_transactions(&*h.store, &t, "acc_1").await;
-    let ids: Vec<_> = txns.iter().map(|t| t.transaction.id.as_str()).collect();
+    let ids: Vec<_> = txns.iter().map(|t| t.transaction.id.as_ref()).collect();
     assert_eq!(ids, ["F1", "F2", "F3"]);
     assert!(txns.iter().all(|t| t.status == ItemStatus::Pending));
 }
@@ -245,7 +245,7 @@ pub async fn transactions_are_filtered_by_date_and_paginated_without_gaps(h: Har
             ..Default::default()
         };
         let page = h.store.list_transactions(&t, "acc_1", &q).await.unwrap();
-        seen.extend(page.items.iter().map(|t| t.transaction.id.clone()));
+        seen.extend(page.items.iter().map(|t| t.transaction.id.to_string()));
         match page.cursor {
             Some(c) => cursor = Some(c),
             None => break,
@@ -712,7 +712,7 @@ pub async fn reconciling_the_sample_stores_one_consistent_run(h: Harness) {
         }
     }
     // The bank's service charge and interest are bank-only lines.
-    let charge = txns.iter().find(|x| x.transaction.id == "202603200001").unwrap();
+    let charge = txns.iter().find(|x| &*x.transaction.id == "202603200001").unwrap();
     assert!(missing.contains(&charge.id), "the service charge is missing in the books");
     let listed = h.store.list_matches(&t, &out.run.id, None, None, 1000).await.unwrap();
     assert_eq!(listed.items.len(), out.matches.len());
@@ -762,7 +762,7 @@ pub async fn a_hand_made_match_with_a_difference_raises_a_discrepancy(h: Harness
     let t = tenant("t1");
     sample_account(&h, &t).await;
     let txns = all_transactions(&*h.store, &t, "acc_1").await;
-    let wire = txns.iter().find(|x| x.transaction.id == "202603050001").unwrap();
+    let wire = txns.iter().find(|x| &*x.transaction.id == "202603050001").unwrap();
     let m = manual_match(
         &*h.store,
         &t,
@@ -805,7 +805,7 @@ pub async fn a_bank_fee_is_booked_by_resolution_and_the_period_completes(h: Harn
     let open = h.store.list_discrepancies(&t, Some("acc_1"), Some(true), None, 100).await.unwrap().items;
     assert!(complete(&*h.store, &t, &out.run.id, None, "key_a").await.is_err(), "open discrepancies block completion");
     let txns = all_transactions(&*h.store, &t, "acc_1").await;
-    let charge = txns.iter().find(|x| x.transaction.id == "202603200001").unwrap();
+    let charge = txns.iter().find(|x| &*x.transaction.id == "202603200001").unwrap();
     for d in &open {
         let req = if d.transaction_ids == vec![charge.id.clone()] {
             ResolveRequest { action: ResolutionAction::CreateRecord, account: None, note: "monthly fee".into() }

@@ -259,14 +259,14 @@ impl From<StoredTransaction> for TransactionView {
     fn from(t: StoredTransaction) -> Self {
         TransactionView {
             id: t.id,
-            external_id: t.transaction.id,
+            external_id: t.transaction.id.into(),
             date: t.transaction.booking_date,
             value_date: t.transaction.value_date,
             amount: t.transaction.amount.to_fixed(),
             currency: t.transaction.amount.currency(),
-            description: t.transaction.description,
-            payee: t.transaction.payee,
-            reference: t.transaction.reference,
+            description: t.transaction.description.into(),
+            payee: t.transaction.payee.map(String::from),
+            reference: t.transaction.reference.map(String::from),
             status: t.status,
             match_id: t.match_id,
             statement_id: t.statement_id,

@@ -311,7 +311,7 @@ proptest! {
         for m in &first.matches {
             for b in &m.bank_ids { prop_assert!(seen_b.insert(b.clone()), "bank {} claimed twice", b); }
             for r in &m.record_ids { prop_assert!(seen_r.insert(r.clone()), "record {} claimed twice", r); }
-            let bank_total: Decimal = bank.iter().filter(|t| m.bank_ids.contains(&t.id)).map(|t| t.amount.amount()).sum();
+            let bank_total: Decimal = bank.iter().filter(|t| m.bank_ids.iter().any(|id| **id == *t.id)).map(|t| t.amount.amount()).sum();
             let rec_total: Decimal = records.iter().filter(|r| m.record_ids.contains(&r.id)).map(|r| r.amount.amount()).sum();
             prop_assert_eq!(bank_total - rec_total, m.difference);
             prop_assert!(m.difference.abs() <= cfg.tolerance_max);

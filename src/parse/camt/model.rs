@@ -831,17 +831,17 @@ impl<'a> State<'a> {
                     code.push('-');
                     code.push_str(part);
                 }
-                Some(code)
+                Some(code.into())
             }
-            (None, p) => p.clone(),
+            (None, p) => p.as_deref().map(Into::into),
         };
         let mut description = e.info.as_deref().map(text::squash_ws).unwrap_or_default();
         if let [d] = e.details.as_slice() {
             let (payee, account) = d.counterparty(sign);
-            t.payee = payee;
-            t.counterparty_account = account;
-            t.reference = d.reference();
-            t.check_number = d.check.clone();
+            t.payee = payee.map(Into::into);
+            t.counterparty_account = account.map(Into::into);
+            t.reference = d.reference().map(Into::into);
+            t.check_number = d.check.as_deref().map(Into::into);
             let remittance = text::squash_ws(&d.unstructured);
             if !remittance.is_empty() && !description.contains(&remittance) {
                 append(&mut description, &remittance);
@@ -852,28 +852,32 @@ impl<'a> State<'a> {
                 }
             }
         } else {
-            for d in &e.details {
-                let detail_sign = d.sign.unwrap_or(sign);
-                let (payee, account) = d.counterparty(sign);
-                let unstructured = text::squash_ws(&d.unstructured);
-                t.details.push(TransactionDetail {
-                    amount: d
-                        .tx_amount
-                        .or(d.amount)
-                        .map(|a| Money::new(detail_sign.apply(a.value), a.currency.unwrap_or(Currency::XXX))),
-                    reference: d.reference(),
-                    payee,
-                    counterparty_account: account,
-                    description: (!unstructured.is_empty()).then_some(unstructured),
-                });
-            }
+            t.details = e
+                .details
+                .iter()
+                .map(|d| {
+                    let detail_sign = d.sign.unwrap_or(sign);
+                    let (payee, account) = d.counterparty(sign);
+                    let unstructured = text::squash_ws(&d.unstructured);
+                    TransactionDetail {
+                        amount: d
+                            .tx_amount
+                            .or(d.amount)
+                            .map(|a| Money::new(detail_sign.apply(a.value), a.currency.unwrap_or(Currency::XXX))),
+                        reference: d.reference(),
+                        payee,
+                        counterparty_account: account,
+                        description: (!unstructured.is_empty()).then_some(unstructured),
+                    }
+                })
+                .collect();
             if description.is_empty() {
                 description = shared(&t.details, |d| d.description.as_ref()).unwrap_or_default();
             }
-            t.payee = shared(&t.details, |d| d.payee.as_ref());
-            t.counterparty_account = shared(&t.details, |d| d.counterparty_account.as_ref());
+            t.payee = shared(&t.details, |d| d.payee.as_ref()).map(Into::into);
+            t.counterparty_account = shared(&t.details, |d| d.counterparty_account.as_ref()).map(Into::into);
         }
-        t.description = description;
+        t.description = description.into();
         let id = e.acct_svcr_ref.or(e.ntry_ref).or_else(|| e.details.iter().find_map(|d| d.acct_svcr_ref.clone()));
         let mut duplicate = None;
         if let Some(id) = id {

@@ -121,11 +121,11 @@ pub(crate) fn parse(source: &Source<'_>, text: &str) -> Result<Parsed, ParseErro
                 };
                 let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
                 let mut t = BankTransaction::new(date, Money::new(signed, s.currency)).with_bank_id(get(10));
-                t.description = get(13).to_string();
-                t.counterparty_account = opt(get(16));
-                t.payee = opt(get(17));
-                t.bank_code = opt(get(1));
-                t.reference = opt(get(9));
+                t.description = get(13).into();
+                t.counterparty_account = opt(get(16)).map(Into::into);
+                t.payee = opt(get(17)).map(Into::into);
+                t.bank_code = opt(get(1)).map(Into::into);
+                t.reference = opt(get(9)).map(Into::into);
                 s.transactions.push(t);
             }
             _ => {}
@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(s.opening_balance.map(|m| m.to_fixed()).as_deref(), Some("100.00"));
         assert_eq!(s.closing_balance.map(|m| m.to_fixed()).as_deref(), Some("97.50"));
         assert_eq!(s.transactions[0].amount.to_fixed(), "-2.50");
-        assert_eq!(s.transactions[0].id, "U1");
+        assert_eq!(&*s.transactions[0].id, "U1");
         assert_eq!(s.transactions[0].payee.as_deref(), Some("Payee"));
     }
 }

@@ -568,6 +568,11 @@ fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// A cell's text for an optional field, allocated at its final size.
+fn opt_text(s: &str) -> Option<Box<str>> {
+    (!s.is_empty()).then(|| s.into())
+}
+
 /// A cell's text without surrounding blanks; the Unicode-aware trim only runs when an end is
 /// not plainly visible ASCII.
 fn trim_cell(s: &str) -> &str {
@@ -578,12 +583,48 @@ fn trim_cell(s: &str) -> &str {
     }
 }
 
-fn clean_text(s: &str) -> String {
+fn clean_text(s: &str) -> Box<str> {
     if needs_squash(s.as_bytes()) {
-        text::squash_ws(s)
+        text::squash_ws(s).into_boxed_str()
     } else {
-        s.to_string()
+        s.into()
     }
+}
+
+/// `description / memo` as one cleaned text, built at its final size. Both cells are trimmed, so
+/// the joint adds no blanks to squash.
+fn joined_text(description: &str, memo: &str) -> Box<str> {
+    if needs_squash(description.as_bytes()) || needs_squash(memo.as_bytes()) {
+        return text::squash_ws(&format!("{description} / {memo}")).into_boxed_str();
+    }
+    let mut s = String::with_capacity(description.len() + 3 + memo.len());
+    s.push_str(description);
+    s.push_str(" / ");
+    s.push_str(memo);
+    s.into_boxed_str()
+}
+
+/// Bytes read to estimate the length of the rows ahead.
+const ROW_SAMPLE: usize = 64 * 1024;
+
+/// Shortest average row the estimate trusts: a sample of blank or stray short lines must not
+/// reserve room for far more lines than the file can hold.
+const MIN_ROW_BYTES: usize = 32;
+
+/// An estimate of the rows from byte `row` to the end: line breaks counted in a sample, scaled to
+/// the rest of the file (exact for files smaller than the sample). An estimate that falls short
+/// only means the list grows as it would without one.
+fn rows_ahead(bytes: &[u8], row: usize) -> usize {
+    let rest = bytes.get(row..).unwrap_or(&[]);
+    let sample = rest.get(..ROW_SAMPLE).unwrap_or(rest);
+    let breaks = memchr::memchr_iter(b'\n', sample).count() + 1;
+    if sample.len() == rest.len() {
+        return breaks;
+    }
+    let scaled = u64::try_from(rest.len()).unwrap_or(u64::MAX).saturating_mul(breaks as u64) / sample.len() as u64;
+    let estimate = usize::try_from(scaled).unwrap_or(usize::MAX).min(rest.len() / MIN_ROW_BYTES);
+    // A little over, so that a file of even rows is not one line short of room.
+    estimate + estimate / 64
 }
 
 /// Whether text has a line break, a tab or two blanks in a row. Branch-free passes over the bytes
@@ -844,10 +885,13 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         let gi = match groups.iter().rposition(|g| g.currency == currency && g.account == account) {
             Some(gi) => gi,
             None => {
+                // The first group usually holds the whole file: sized from the rows ahead, so a
+                // large file's lines are not copied each time the list doubles.
+                let expected = if groups.is_empty() { rows_ahead(bytes, row) } else { 0 };
                 groups.push(Group {
                     account: account.to_string(),
                     currency,
-                    transactions: Vec::new(),
+                    transactions: Vec::with_capacity(expected),
                     pending: Vec::new(),
                     running: Running::default(),
                     opening_col: None,
@@ -884,16 +928,16 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         let description = c.description.map(cell).unwrap_or("");
         let memo = c.memo.map(cell).unwrap_or("");
         t.description = match (description.is_empty(), memo.is_empty()) {
-            (false, false) => clean_text(&format!("{description} / {memo}")),
+            (false, false) => joined_text(description, memo),
             (false, true) => clean_text(description),
             (true, false) => clean_text(memo),
-            (true, true) => String::new(),
+            (true, true) => Box::default(),
         };
         t.payee = c.payee.map(cell).filter(|s| !s.is_empty()).map(clean_text);
-        t.counterparty_account = c.counterparty_account.map(cell).and_then(opt);
-        t.reference = c.reference.map(cell).and_then(opt);
-        t.check_number = c.check_number.map(cell).and_then(opt);
-        t.bank_code = c.bank_code.map(cell).and_then(opt);
+        t.counterparty_account = c.counterparty_account.map(cell).and_then(opt_text);
+        t.reference = c.reference.map(cell).and_then(opt_text);
+        t.check_number = c.check_number.map(cell).and_then(opt_text);
+        t.bank_code = c.bank_code.map(cell).and_then(opt_text);
         if let Some(id) = c.id.map(cell) {
             t = t.with_bank_id(id);
         }
@@ -931,7 +975,8 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         let fee_line = (!fee.is_zero()).then(|| {
             let mut f = BankTransaction::new(booking, Money::new(fee, currency));
             f.value_date = value;
-            f.description = if t.description.is_empty() { "Fee".into() } else { format!("Fee: {}", t.description) };
+            f.description =
+                if t.description.is_empty() { "Fee".into() } else { format!("Fee: {}", t.description).into() };
             f.reference = t.reference.clone();
             if t.id_source == crate::domain::IdSource::Bank {
                 f = f.with_bank_id(format!("{}:fee", t.id));
@@ -1008,6 +1053,11 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
     let single = groups.len() == 1;
     for g in groups {
         let mut transactions = g.transactions;
+        // The estimate went to the first group: a file split by currency or account gives the
+        // room back.
+        if transactions.capacity() > transactions.len() + transactions.len() / 4 + 64 {
+            transactions.shrink_to_fit();
+        }
         for p in &g.pending {
             let Some(booking) = p.date.resolve(order) else {
                 return Err(err(
@@ -1190,7 +1240,7 @@ mod tests {
         assert_eq!(amounts(&p), ["-1250.00", "2500.50"]);
         assert_eq!(s.transactions[0].booking_date, date(2023, 10, 1));
         assert_eq!(s.transactions[0].value_date, Some(date(2023, 10, 2)));
-        assert_eq!(s.transactions[0].description, "Miete");
+        assert_eq!(&*s.transactions[0].description, "Miete");
     }
 
     #[test]
@@ -1272,7 +1322,7 @@ mod tests {
         let p = run("\n1111;28.12.2012;27.12.2012;INTEREST TAX;;;-0,17\n1111;21.01.2013;18.01.2013;FUEL;;;-15,00\n");
         let t = &p.statements[0].transactions;
         assert_eq!(amounts(&p), ["-0.17", "-15.00"]);
-        assert_eq!(t[1].description, "FUEL");
+        assert_eq!(&*t[1].description, "FUEL");
         assert_eq!(t[1].value_date, Some(date(2013, 1, 18)));
         assert!(p.warnings.iter().any(|w| w.message.contains("no header")));
     }
@@ -1280,7 +1330,7 @@ mod tests {
     #[test]
     fn windows_1252_and_a_bom_are_decoded() {
         let p = run_with(b"Date;Libell\xe9;Montant\n2024-01-02;Caf\xe9 \x80;-2,50\n", ParseOptions::default()).unwrap();
-        assert_eq!(p.statements[0].transactions[0].description, "Café €");
+        assert_eq!(&*p.statements[0].transactions[0].description, "Café €");
         let p = run("\u{feff}Date,Description,Amount\n2024-01-02,x,1\n");
         assert_eq!(p.transaction_count(), 1);
     }
@@ -1329,9 +1379,9 @@ mod tests {
                      1/2/2024,Buyer,USD,100.00,-3.20,96.80,96.80,T1\n");
         let t = &p.statements[0].transactions;
         assert_eq!(amounts(&p), ["100.00", "-3.20"]);
-        assert_eq!(t[0].id, "T1");
+        assert_eq!(&*t[0].id, "T1");
         assert_eq!(t[0].id_source, IdSource::Bank);
-        assert_eq!(t[1].id, "T1:fee");
+        assert_eq!(&*t[1].id, "T1:fee");
         assert_eq!(t[0].payee.as_deref(), Some("Buyer"));
         assert_eq!(p.statements[0].opening_balance.map(|m| m.amount()), Some(Decimal::ZERO));
     }
@@ -1425,7 +1475,7 @@ mod tests {
         let p = run("Date,Bank,Address,City,Country,Name,Memo,Amount,\n2012:03:01,,\",Vilnius,LT\",Shop,Fee,-7.80,\n\
                      2012:03:02,X,Street,Town,LT,Payee,Pay,5.00,\n");
         assert_eq!(amounts(&p), ["-7.80", "5.00"]);
-        assert_eq!(p.statements[0].transactions[0].description, "Fee");
+        assert_eq!(&*p.statements[0].transactions[0].description, "Fee");
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
         assert_eq!(p.warnings[0].line, Some(2));
     }
@@ -1455,6 +1505,25 @@ mod tests {
         let e = run_with(b"Date,Amount\n2024-01-01,1\n2024-01-02,79228162514264337593543950335\n", Default::default())
             .unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::InvalidAmount);
+    }
+
+    #[test]
+    fn the_row_estimate_is_exact_for_small_files_and_bounded_for_large_ones() {
+        assert_eq!(rows_ahead(b"a,1\nb,2\nc,3", 0), 3);
+        assert_eq!(rows_ahead(b"h\na,1\nb,2\n", 2), 3);
+        let even = "2024-01-01,Some text of a line,-12.50\n".repeat(10_000);
+        let rows = rows_ahead(even.as_bytes(), 0);
+        assert!((10_000..=10_200).contains(&rows), "{rows}");
+        // Blank lines in the sample do not reserve a line per byte of the rest.
+        let odd = format!("{}{}", "\n".repeat(ROW_SAMPLE), "x".repeat(10 * ROW_SAMPLE));
+        assert!(rows_ahead(odd.as_bytes(), 0) <= odd.len() / MIN_ROW_BYTES + odd.len() / MIN_ROW_BYTES / 64);
+    }
+
+    #[test]
+    fn a_joined_description_and_memo_read_as_the_cleaned_joint_text() {
+        for (d, m) in [("Rent", "March"), ("Two  blanks", "memo"), ("Tab\there", "x"), ("a", "line\nbreak")] {
+            assert_eq!(joined_text(d, m), clean_text(&format!("{d} / {m}")), "{d:?} {m:?}");
+        }
     }
 
     #[test]
@@ -1516,8 +1585,8 @@ mod tests {
             for (t, l) in got.iter().zip(&lines) {
                 prop_assert_eq!(t.booking_date, l.date);
                 prop_assert_eq!(t.amount.amount(), Decimal::new(l.cents, 2));
-                prop_assert_eq!(&t.description, &l.text);
-                prop_assert_eq!(&t.id, &l.id);
+                prop_assert_eq!(&*t.description, l.text.as_str());
+                prop_assert_eq!(&*t.id, l.id.as_str());
             }
         }
 

@@ -339,7 +339,7 @@ impl FitIds {
         let Some(asc) = self.ascending.take() else { return };
         self.table.reserve(asc.seen.len(), |s| s.hash);
         for (pos, index) in asc.seen {
-            let id = transactions.get(index).map_or("", |t| t.id.as_str());
+            let id = transactions.get(index).map_or("", |t| t.id.as_ref());
             let hash = self.hasher.hash_one(id);
             self.table.insert_unique(hash, Seen { hash, pos, index }, |s| s.hash);
         }
@@ -353,7 +353,7 @@ fn is_untrimmed(fitid: &str) -> bool {
 
 /// Whether the transaction at `index` has `fitid` as its id.
 fn carries(transactions: &[BankTransaction], index: usize, fitid: &str) -> bool {
-    transactions.get(index).is_some_and(|t| t.id == fitid)
+    transactions.get(index).is_some_and(|t| *t.id == *fitid)
 }
 
 /// The transaction being read.
@@ -839,17 +839,17 @@ impl<'s, 'a> Reader<'s, 'a> {
         let text_of = |f: &Option<Field<'_>>| f.as_ref().and_then(|f| non_empty(&f.value));
         let name = text_of(&txn.name);
         t.description = match text_of(&txn.memo) {
-            Some(memo) => memo,
-            None => name.clone().or_else(|| text_of(&txn.extdname)).unwrap_or_default(),
+            Some(memo) => memo.into(),
+            None => name.clone().or_else(|| text_of(&txn.extdname)).unwrap_or_default().into(),
         };
-        t.payee = name.or_else(|| text_of(&txn.payee_name)).or_else(|| text_of(&txn.extdname));
-        t.reference = text_of(&txn.refnum);
-        t.check_number = text_of(&txn.checknum).filter(|c| !c.bytes().all(|b| b == b'0'));
+        t.payee = name.or_else(|| text_of(&txn.payee_name)).or_else(|| text_of(&txn.extdname)).map(Into::into);
+        t.reference = text_of(&txn.refnum).map(Into::into);
+        t.check_number = text_of(&txn.checknum).filter(|c| !c.bytes().all(|b| b == b'0')).map(Into::into);
         t.bank_code = txn.trntype.as_ref().and_then(|f| non_empty(&f.value)).map(|mut s| {
             s.make_ascii_uppercase();
-            s
+            s.into()
         });
-        t.counterparty_account = text_of(&txn.counterparty);
+        t.counterparty_account = text_of(&txn.counterparty).map(Into::into);
         if let Some(sym) = txn.cursym.as_ref().filter(|f| !f.value.is_empty()) {
             if !sym.value.eq_ignore_ascii_case(currency.code()) && stmt.currency.is_some() {
                 notes.push(format!(

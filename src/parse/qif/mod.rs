@@ -774,31 +774,31 @@ impl<'t, 's> Parser<'t, 's> {
         }
 
         let mut txn = BankTransaction::new(date, Money::new(amount, self.currency));
-        txn.payee = rec.payee.and_then(clean);
+        txn.payee = rec.payee.and_then(clean).map(Into::into);
         let memo = rec.memo.as_deref().and_then(clean);
         txn.description = match (memo, &txn.payee) {
-            (Some(memo), _) => memo,
+            (Some(memo), _) => memo.into(),
             (None, Some(payee)) => payee.clone(),
             (None, None) => match action {
-                Some(action) => text::squash_ws(&format!("{action} {}", rec.security.unwrap_or_default())),
-                None => String::new(),
+                Some(action) => text::squash_ws(&format!("{action} {}", rec.security.unwrap_or_default())).into(),
+                None => Box::default(),
             },
         };
         if investments {
-            txn.bank_code = action.map(str::to_string);
+            txn.bank_code = action.map(Into::into);
         } else if let Some(number) = rec.number.and_then(clean) {
             if number.bytes().all(|b| b.is_ascii_digit()) {
-                txn.check_number = Some(number);
+                txn.check_number = Some(number.into());
             } else {
-                txn.reference = Some(number);
+                txn.reference = Some(number.into());
             }
         }
         // Quicken's opening balance record names the account itself in brackets.
         let opening = txn.payee.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("Opening Balance"));
         if !opening {
-            txn.counterparty_account = rec.category.and_then(transfer_account);
+            txn.counterparty_account = rec.category.and_then(transfer_account).map(Into::into);
         }
-        txn.details = details;
+        txn.details = details.into();
         Ok(Some((label, investments, txn)))
     }
 
