@@ -160,7 +160,7 @@ fn print_misses(workload: &Workload, result: &ReconcileResult, examples: usize) 
     if examples == 0 {
         return;
     }
-    let bank: HashMap<&str, &BankTransaction> = workload.bank.iter().map(|t| (t.id.as_str(), t)).collect();
+    let bank: HashMap<&str, &BankTransaction> = workload.bank.iter().map(|t| (&*t.id, t)).collect();
     let records: HashMap<&str, &Record> = workload.records.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut shown: HashMap<(GroupKind, Outcome), usize> = HashMap::new();
     for (g, o) in workload.truth.iter().zip(&outcomes).filter(|(_, o)| **o != Outcome::Auto) {
