@@ -1120,12 +1120,13 @@ fn read_only(m: Map) -> Dynamic {
 fn bank_map_of(b: &BankItem<'_>) -> Map {
     let t = b.tx;
     let mut m = Map::new();
-    m.insert("id".into(), Dynamic::from(t.id.clone()));
+    // Text goes in as Rhai strings: a boxed `str` would reach the script as an opaque value.
+    m.insert("id".into(), Dynamic::from(t.id.to_string()));
     m.insert("date".into(), Dynamic::from(t.booking_date.to_string()));
     m.insert("value_date".into(), t.value_date.map_or(Dynamic::UNIT, |d| Dynamic::from(d.to_string())));
     m.insert("amount".into(), Dynamic::from(t.amount.amount()));
     m.insert("currency".into(), Dynamic::from(t.amount.currency().code().to_string()));
-    m.insert("description".into(), Dynamic::from(t.description.clone()));
+    m.insert("description".into(), Dynamic::from(t.description.to_string()));
     m.insert("payee".into(), opt(t.payee.as_deref()));
     m.insert("reference".into(), opt(t.reference.as_deref()));
     m.insert("check_number".into(), opt(t.check_number.as_deref()));

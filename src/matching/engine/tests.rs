@@ -362,6 +362,28 @@ fn a_small_realistic_workload_meets_the_quality_bar() {
 }
 
 #[test]
+fn rules_see_the_bank_lines_text_as_strings() {
+    let source = r#"
+        fn pair(bank, record, f) {
+            if bank.id == "b1" && bank.description.contains("QUARTERLY") && bank.payee.len() == 4 {
+                return accept(0.99, "the bank line's id, text and payee read as strings");
+            }
+            ()
+        }
+    "#;
+    let rules = RuleSet::from_sources(vec![("10-strings".to_string(), source.to_string())]).unwrap();
+    let bank = [tx("b1", 10, 12_345, "ACME", "QUARTERLY FEE")];
+    let records = [inv("r1", 3, 99_999, "Someone Else", "")];
+    let config = EngineConfig::default();
+    let r = reconcile(&bank, &records, &rules, &Memory::default(), &config).unwrap();
+    assert!(r.matches.is_empty(), "different amounts, no rule asked: {:?}", r.matches);
+    let records = [inv("r1", 9, 12_345, "Acme", "")];
+    let r = reconcile(&bank, &records, &rules, &Memory::default(), &config).unwrap();
+    let m = r.matches.first().expect("a match");
+    assert_eq!(m.rule.as_deref(), Some("10-strings"), "{m:?}");
+}
+
+#[test]
 fn payouts_hidden_among_a_busy_days_records_are_found_among_the_leftovers() {
     use crate::workload::{evaluate, generate, GroupKind, Profile};
     // Seed 2 has payouts whose parts the first search cannot single out among the day's records
