@@ -275,7 +275,7 @@ pub fn reconcile(
     if !config.own_accounts.is_empty() {
         edges.extend(transfer_edges(&ctx));
     }
-    let (mut matches, bank_claimed, rec_claimed) = assign(edges, &ctx, bank, records);
+    let Assignment { mut matches, bank_claimed, rec_claimed } = assign(edges, &ctx, bank, records);
     clock.lap("assign");
     if config.groups.enabled && config.groups.payouts {
         // On a busy day a payout's parts hide among many records that pairs later explain; once
@@ -288,8 +288,7 @@ pub fn reconcile(
             .filter(|i| bank_claimed.get(*i).is_some_and(|c| !*c))
             .map_init(|| NameCache::new(&names), |names, i| ctx.leftover_payouts(i as u32, &open, names))
             .collect::<Result<_, _>>()?;
-        let (more, _, _) = assign(found.into_iter().flatten().collect(), &ctx, bank, records);
-        matches.extend(more);
+        matches.extend(assign(found.into_iter().flatten().collect(), &ctx, bank, records).matches);
         clock.lap("leftover_payouts");
     }
     let out = result(matches, bank, records);
@@ -1175,14 +1174,7 @@ fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
 
 /// The global assignment: strongest first, each bank line and record claimed at most once; a
 /// close living competitor makes a match ambiguous (suggested, with ranked alternatives).
-/// Also says which bank lines and records the matches claim.
-#[allow(clippy::type_complexity)]
-fn assign(
-    mut edges: Vec<Edge>,
-    ctx: &Ctx<'_, '_>,
-    bank: &[BankTransaction],
-    records: &[Record],
-) -> (Vec<((usize, usize), Match)>, Vec<bool>, Vec<bool>) {
+fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], records: &[Record]) -> Assignment {
     let cfg = ctx.config;
     edges.retain(|e| e.confidence >= cfg.suggest_threshold);
     edges.par_sort_by(|a, b| {
@@ -1317,7 +1309,15 @@ fn assign(
             Some(((first(&e.bank), first(&e.recs)), to_match(e, outcome, &cfg.weights, bank, records)))
         })
         .collect();
-    (matches, bank_claimed, rec_claimed)
+    Assignment { matches, bank_claimed, rec_claimed }
+}
+
+/// What [`assign`] decided: the matches, each keyed by its first bank line and record, and which
+/// bank lines and records they claim.
+struct Assignment {
+    matches: Vec<((usize, usize), Match)>,
+    bank_claimed: Vec<bool>,
+    rec_claimed: Vec<bool>,
 }
 
 /// Which edges touch each item, as one flat list with offsets: millions of items need no map

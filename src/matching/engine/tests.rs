@@ -349,13 +349,18 @@ fn memory_from_an_earlier_period_makes_a_later_period_of_the_same_business_score
     assert!(with.auto.precision >= 0.99, "{}", with.auto.precision);
 }
 
-#[test]
-fn a_small_realistic_workload_meets_the_quality_bar() {
+/// The default engine's scores on a generated realistic period of `records` records.
+fn realistic_scores(records: usize, seed: u64) -> crate::workload::Scores {
     use crate::workload::{evaluate, generate, Profile};
-    let w = generate(&Profile::realistic().with_records(1_500), 3, 1);
+    let w = generate(&Profile::realistic().with_records(records), seed, 1);
     let rules = RuleSet::defaults().unwrap_or_default();
     let r = reconcile(&w.bank, &w.records, &rules, &Memory::default(), &EngineConfig::default()).unwrap_or_default();
-    let s = evaluate(&r, &w.truth);
+    evaluate(&r, &w.truth)
+}
+
+#[test]
+fn a_small_realistic_workload_meets_the_quality_bar() {
+    let s = realistic_scores(1_500, 3);
     assert!(s.auto.precision >= 0.995, "auto precision {}", s.auto.precision);
     assert!(s.auto.recall >= 0.8, "auto recall {}", s.auto.recall);
     assert!(s.all.recall >= 0.88, "recall {}", s.all.recall);
@@ -385,14 +390,10 @@ fn rules_see_the_bank_lines_text_as_strings() {
 
 #[test]
 fn payouts_hidden_among_a_busy_days_records_are_found_among_the_leftovers() {
-    use crate::workload::{evaluate, generate, GroupKind, Profile};
     // Seed 2 has payouts whose parts the first search cannot single out among the day's records
     // (batch recall 0.81 without the second search among what the assignment left open).
-    let w = generate(&Profile::realistic().with_records(2_000), 2, 1);
-    let rules = RuleSet::defaults().unwrap_or_default();
-    let r = reconcile(&w.bank, &w.records, &rules, &Memory::default(), &EngineConfig::default()).unwrap_or_default();
-    let s = evaluate(&r, &w.truth);
-    let batch = s.per_kind.iter().find(|k| k.kind == GroupKind::Batch).map_or(0.0, |k| k.recall);
+    let s = realistic_scores(2_000, 2);
+    let batch = s.per_kind.iter().find(|k| k.kind == crate::workload::GroupKind::Batch).map_or(0.0, |k| k.recall);
     assert!(batch >= 0.85, "batch recall {batch}");
     assert!(s.auto.precision >= 0.995, "auto precision {}", s.auto.precision);
 }
