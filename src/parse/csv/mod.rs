@@ -16,6 +16,7 @@ mod blocks;
 mod cells;
 mod detect;
 mod litas;
+mod rows;
 
 use std::borrow::Cow;
 
@@ -659,10 +660,8 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         }
         None => detect::sniff_delimiter(text).unwrap_or(b','),
     };
-    let mut reader =
-        ::csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
+    let mut rows = rows::Rows::new(text, delimiter);
     let bytes = text.as_bytes();
-    let mut record = ::csv::ByteRecord::new();
     let mut warnings: Vec<Warning> = Vec::new();
     let mut meta = Meta::default();
     let mut header: Option<Vec<String>> = None;
@@ -683,30 +682,15 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
     };
 
     loop {
-        let more = reader.read_byte_record(&mut record).map_err(|e| {
-            let line = e.position().map(|p| p.line() as usize);
-            err(source, line, ParseErrorKind::Syntax, format!("found unreadable CSV ({e}), expected delimited rows"))
+        let record = rows.next_row().map_err(|e| {
+            let line = lines.line_at(bytes, e.start);
+            err(source, Some(line), ParseErrorKind::Syntax, format!("{}, expected delimited rows", e.message))
         })?;
-        if !more {
-            break;
-        }
-        let pos = record.position();
-        let row = pos.map_or(0, |p| p.byte() as usize);
-        // The input is already text, so the row is valid UTF-8 as a whole: check it once, then
-        // slice each cell out of it (per-cell checks showed up in profiles).
-        let row_text = std::str::from_utf8(record.as_slice()).ok();
-        let cell_at = |i: usize| {
-            record
-                .range(i)
-                .and_then(|r| row_text.and_then(|t| t.get(r)))
-                .or_else(|| record.get(i).and_then(|b| std::str::from_utf8(b).ok()))
-                .map(trim_cell)
-                .unwrap_or("")
-        };
-        let blank = match row_text {
-            Some(t) if t.bytes().any(|b| b.is_ascii_graphic()) => false,
-            _ => (0..record.len()).all(|i| cell_at(i).is_empty()),
-        };
+        let Some(record) = record else { break };
+        let row = record.start;
+        let cell_at = |i: usize| record.get(i).map(trim_cell).unwrap_or("");
+        let blank = !(0..record.len()).any(|i| record.get(i).is_some_and(|c| c.bytes().any(|b| b.is_ascii_graphic())))
+            && (0..record.len()).all(|i| cell_at(i).is_empty());
 
         if cols.is_none() {
             let line = lines.line_at(bytes, row);
