@@ -106,6 +106,16 @@ impl BankTransaction {
         }
         self
     }
+
+    /// Sets the bank's own id in place (ignored when blank): a parser filling a line it has
+    /// already built does not move the line through [`Self::with_bank_id`].
+    pub fn set_bank_id(&mut self, id: &str) {
+        let trimmed = id.trim();
+        if !trimmed.is_empty() {
+            self.id = trimmed.into();
+            self.id_source = IdSource::Bank;
+        }
+    }
 }
 
 /// How a statement's account is identified. `id` is what people see (account number, IBAN, or

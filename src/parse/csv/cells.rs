@@ -527,7 +527,12 @@ pub(crate) enum Label {
 /// The meaning of a row label or metadata key (`Balance at end of period`, `Saldo:`,
 /// `Likutis pradžiai`, `Von:`).
 pub(crate) fn label_of(raw: &str, metadata: bool) -> Option<Label> {
-    let t = raw.trim();
+    // Cells come trimmed from the row reader: the Unicode-aware trim runs only when an end is not
+    // plainly visible ASCII.
+    let t = match (raw.as_bytes().first(), raw.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => raw,
+        _ => raw.trim(),
+    };
     if t.is_empty() || t.len() > 48 || !t.chars().next().is_some_and(char::is_alphabetic) {
         return None;
     }
@@ -535,7 +540,7 @@ pub(crate) fn label_of(raw: &str, metadata: bool) -> Option<Label> {
     if !metadata && !(6..=32).contains(&t.len()) {
         return None;
     }
-    let key = t.trim_end_matches([':', ' ']);
+    let key = if t.ends_with([':', ' ']) { t.trim_end_matches([':', ' ']) } else { t };
     // Labels are words and blanks: a cell with a digit or ASCII punctuation (ids, amounts,
     // references, most descriptions) is none, and is not lower-cased and looked up.
     if key.bytes().any(|b| b.is_ascii_digit() || b.is_ascii_punctuation()) {

@@ -923,7 +923,7 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
         t.check_number = c.check_number.map(cell).and_then(opt_text);
         t.bank_code = c.bank_code.map(cell).and_then(opt_text);
         if let Some(id) = c.id.map(cell) {
-            t = t.with_bank_id(id);
+            t.set_bank_id(id);
         }
         let fee = match c.fee.map(cell).filter(|s| !s.is_empty()) {
             Some(f) => match read_money(f, sep) {
@@ -967,11 +967,15 @@ fn apply(source: &Source<'_>, text: &str, profile: &CsvProfile) -> Result<Parsed
             }
             f
         });
-        for t in std::iter::once(t).chain(fee_line) {
+        if settled.is_none() {
+            group.pending.push(PendingDate { index: group.transactions.len(), date, value_date, row });
+        }
+        group.transactions.push(t);
+        if let Some(f) = fee_line {
             if settled.is_none() {
                 group.pending.push(PendingDate { index: group.transactions.len(), date, value_date, row });
             }
-            group.transactions.push(t);
+            group.transactions.push(f);
         }
         count += 1;
         if count % 4096 == 0 {
