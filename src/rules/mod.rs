@@ -37,6 +37,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ("10-check-number", include_str!("../../rules/10-check-number.rhai")),
     ("20-bank-charges", include_str!("../../rules/20-bank-charges.rhai")),
     ("30-reference-with-amount", include_str!("../../rules/30-reference-with-amount.rhai")),
+    ("35-fee-from-the-named-payer", include_str!("../../rules/35-fee-from-the-named-payer.rhai")),
     ("40-name-conflict", include_str!("../../rules/40-name-conflict.rhai")),
     ("50-own-transfers", include_str!("../../rules/50-own-transfers.rhai")),
     ("60-payouts", include_str!("../../rules/60-payouts.rhai")),

@@ -117,6 +117,27 @@ fn a_fee_within_tolerance_is_a_discrepancy_with_a_proposed_adjustment() {
 }
 
 #[test]
+fn a_wire_short_by_its_flat_fee_from_the_named_customer_is_a_discrepancy_without_review() {
+    // Six business days late, no reference: only the name and the fee tie them.
+    let bank = [
+        tx("w1", 11, 344_890, "ACME SOFTWARE PORTO", "WIRE TRANSFER IN ACME SOFTWARE PORTO"),
+        tx("w2", 11, 48_000, "", "WIRE TRANSFER IN"),
+    ];
+    let records = [
+        inv("r1", 1, 348_390, "Acme Software Porto Co.", "INV-10459"),
+        inv("r2", 1, 50_000, "Liberty Hospitality Inc.", "INV-10990"),
+    ];
+    let result = run(&bank, &records);
+    let m = find(&result, "w1");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["r1"])), "{result:#?}");
+    assert_eq!(m.map(|m| m.status), Some(MatchStatus::Discrepancy));
+    assert_eq!(m.and_then(|m| m.explanation.features.get("rule:35-fee-from-the-named-payer").copied()), Some(2.0));
+    // A line that names nobody is not raised by the rule, whatever its fee.
+    let unnamed = find(&result, "w2");
+    assert!(unnamed.is_none_or(|m| m.explanation.features.get("rule:35-fee-from-the-named-payer").is_none()));
+}
+
+#[test]
 fn a_batch_deposit_is_split_into_the_invoices_it_pays() {
     let bank = [tx("b1", 12, 175_000, "INITECH INC", "BATCH DEPOSIT")];
     let records = [
