@@ -2,9 +2,8 @@
 //! reference tokens) and indexed by amount, reference and name, so candidates come from lookups
 //! rather than the cross product.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
+use hashbrown::HashMap;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -119,6 +118,8 @@ pub struct RecordItem<'a> {
     pub ref_digits: Option<String>,
     /// `name` interned across both sides (see [`intern_names`]).
     pub name_id: u32,
+    /// Whether it has a reference at all.
+    pub referenced: bool,
 }
 
 impl<'a> RecordItem<'a> {
@@ -131,6 +132,7 @@ impl<'a> RecordItem<'a> {
             ref_compact: rec.reference.as_deref().map(text::compact).unwrap_or_default(),
             ref_digits,
             name_id: 0,
+            referenced: rec.reference.is_some(),
             rec,
             units,
             currency: rec.amount.currency(),
@@ -161,6 +163,32 @@ pub fn intern_names(banks: &mut [Option<BankItem<'_>>], records: &mut [Option<Re
         r.name_id = id(&r.name);
     }
     forms
+}
+
+/// What candidate searches read of every item they scan, packed apart from the items: scanning a
+/// long list then reads 24 bytes an item, not a whole item and the record or line behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// Amount in ten-thousandths.
+    pub units: i64,
+    /// The bank line's booking date or the record's date.
+    pub date: NaiveDate,
+    /// Currency.
+    pub currency: Currency,
+    /// The interned name.
+    pub name_id: u32,
+}
+
+/// The [`Key`] of each bank line (`None` where the line has no item).
+pub fn bank_keys(banks: &[Option<BankItem<'_>>]) -> Vec<Option<Key>> {
+    let key = |b: &BankItem<'_>| Key { units: b.units, date: b.date, currency: b.currency, name_id: b.name_id };
+    banks.iter().map(|b| b.as_ref().map(key)).collect()
+}
+
+/// The [`Key`] of each record (`None` where the record has no item).
+pub fn record_keys(records: &[Option<RecordItem<'_>>]) -> Vec<Option<Key>> {
+    let key = |r: &RecordItem<'_>| Key { units: r.units, date: r.rec.date, currency: r.currency, name_id: r.name_id };
+    records.iter().map(|r| r.as_ref().map(key)).collect()
 }
 
 /// Lookups from amount, reference and name to record positions, each list sorted by date.

@@ -183,15 +183,16 @@ impl NameTable {
         NameTable { forms, shards: (0..NAME_SHARDS).map(|_| Mutex::new(Slots::new(NAME_SHARD_BITS))).collect() }
     }
 
-    fn similarity(&self, key: u64, hash: u64, b: &BankItem<'_>, r: &RecordItem<'_>) -> Option<f64> {
+    /// The similarity of two interned names (`None` also for an id that was not interned).
+    fn similarity(&self, key: u64, hash: u64, bank_name: u32, record_name: u32) -> Option<f64> {
         // The shard comes from the hash's top bits, the slot within it from its low bits.
         let shard = self.shards.get((hash >> 58) as usize % NAME_SHARDS);
         if let Some(s) = shard.and_then(|m| m.lock().ok()?.get(key, hash)) {
             return s;
         }
-        let s = match (self.forms.get(b.name_id as usize), self.forms.get(r.name_id as usize)) {
+        let s = match (self.forms.get(bank_name as usize), self.forms.get(record_name as usize)) {
             (Some(x), Some(y)) => text::similar_forms(x, y),
-            _ => text::similar_normalised(&b.name, &r.name),
+            _ => None,
         };
         if let Some(mut m) = shard.and_then(|m| m.lock().ok()) {
             m.put(key, hash, s);
@@ -215,12 +216,18 @@ impl<'n> NameCache<'n> {
 
     /// The similarity of the bank line's name to the record's.
     pub fn similarity(&mut self, b: &BankItem<'_>, r: &RecordItem<'_>) -> Option<f64> {
-        let key = (u64::from(b.name_id) << 32) | u64::from(r.name_id);
+        self.similarity_of(b.name_id, r.name_id)
+    }
+
+    /// The similarity of a bank line's interned name to a record's, by their ids: what a
+    /// candidate filter asks before it reads either item.
+    pub fn similarity_of(&mut self, bank_name: u32, record_name: u32) -> Option<f64> {
+        let key = (u64::from(bank_name) << 32) | u64::from(record_name);
         let hash = spread(key);
         if let Some(s) = self.seen.get(key, hash) {
             return s;
         }
-        let s = self.table.similarity(key, hash, b, r);
+        let s = self.table.similarity(key, hash, bank_name, record_name);
         self.seen.put(key, hash, s);
         s
     }
