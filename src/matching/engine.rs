@@ -18,7 +18,8 @@ use super::prepare::{
     bank_keys, in_window, intern_names, record_keys, units, window, BankIndex, BankItem, Key, RecordIndex, RecordItem,
 };
 use super::score::{
-    pair_features_with, score_pair, score_value, sigmoid, NameCache, NameTable, PairFeatures, Scored, Weights,
+    pair_features_with, references_tie, score_pair, score_value, sigmoid, NameCache, NameTable, PairFeatures, Scored,
+    Weights,
 };
 use super::subset::{self, Caps};
 use super::text::{self, RefEvidence};
@@ -457,15 +458,20 @@ impl Ctx<'_, '_> {
                 if r.currency != b.currency || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let features = pair_features_with(b, r, self.memory, names.similarity(b, r));
-                if !features.exact
-                    && features.reference < RefEvidence::Core
-                    && (!features.alias && features.name.is_none_or(|n| n < 0.75) || (r.units - b.units).abs() > tol)
+                let name = names.similarity(b, r);
+                let exact = b.tx.amount.amount().checked_sub(r.rec.amount.amount()).is_some_and(|d| d.is_zero());
+                if !exact
+                    && (!self.memory.is_alias(&b.name, &r.name) && name.is_none_or(|n| n < 0.75)
+                        || (r.units - b.units).abs() > tol)
+                    && !references_tie(b, r)
                 {
                     // A differing amount needs independent evidence, or every fee-sized
-                    // difference would become a candidate.
+                    // difference would become a candidate. This is what the pair's features
+                    // would say (exact amount, alias, name, reference at least its core), asked
+                    // before the rest of them are gathered.
                     return None;
                 }
+                let features = pair_features_with(b, r, self.memory, name);
                 let s = score_value(&features, &cfg.weights);
                 Some((s, PairCandidate { rec: ri, features }))
             })

@@ -114,6 +114,8 @@ pub struct RecordItem<'a> {
     pub ref_core: Option<String>,
     /// [`text::compact`] of its reference (empty without one).
     pub ref_compact: String,
+    /// The characters in `ref_compact`.
+    pub ref_chars: usize,
     /// [`text::digit_core`] of its reference, however short.
     pub ref_digits: Option<String>,
     /// `name` interned across both sides (see [`intern_names`]).
@@ -128,8 +130,11 @@ impl<'a> RecordItem<'a> {
         let units = units(rec.amount.amount())?;
         let ref_digits = rec.reference.as_deref().and_then(text::digit_core);
         let ref_core = ref_digits.clone().filter(|c| c.len() >= 3);
+        let ref_compact = rec.reference.as_deref().map(text::compact).unwrap_or_default();
+        let ref_chars = ref_compact.chars().count();
         Some(RecordItem {
-            ref_compact: rec.reference.as_deref().map(text::compact).unwrap_or_default(),
+            ref_compact,
+            ref_chars,
             ref_digits,
             name_id: 0,
             referenced: rec.reference.is_some(),

@@ -272,7 +272,9 @@ pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory,
         }
     }
     let reference = match r.rec.reference {
-        Some(_) => text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs),
+        Some(_) => {
+            text::ref_evidence_counted(&r.ref_compact, r.ref_chars, r.ref_digits.as_deref(), &b.compact, &b.runs)
+        }
         None => RefEvidence::None,
     };
     let check = match (b.check_core.as_deref(), r.ref_digits.as_deref()) {
@@ -295,6 +297,14 @@ pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory,
         habit_fee: !difference.is_zero() && habit.is_some_and(|h| h.is_usual_difference(difference)),
         rejected_names: !alias && memory.names_rejected(&b.name, &r.name),
     }
+}
+
+/// Whether the pair's reference evidence is at least [`RefEvidence::Core`], as
+/// [`pair_features`] would find it, without looking for truncations: what decides whether a pair
+/// whose amounts differ is a candidate at all.
+pub fn references_tie(b: &BankItem<'_>, r: &RecordItem<'_>) -> bool {
+    (r.referenced && text::ref_ties(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs))
+        || matches!((b.check_core.as_deref(), r.ref_digits.as_deref()), (Some(c), Some(d)) if c == d)
 }
 
 /// A score with its breakdown by feature and the reasons in words.

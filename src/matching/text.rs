@@ -206,7 +206,8 @@ pub struct NameForm {
     name: String,
     words: Vec<FormWord>,
     squeezed: Vec<char>,
-    bigrams: Vec<(char, char)>,
+    /// Each bigram packed as `first << 32 | second`, which sorts as the pair of characters does.
+    bigrams: Vec<u64>,
 }
 
 /// One word of a [`NameForm`].
@@ -239,7 +240,7 @@ impl NameForm {
     pub fn new(normalised: &str) -> Self {
         let words = if normalised.is_empty() { Vec::new() } else { normalised.split(' ').map(FormWord::new).collect() };
         let squeezed: Vec<char> = squeezed(normalised).collect();
-        let mut bigrams: Vec<(char, char)> = squeezed.windows(2).map(|w| (w[0], w[1])).collect();
+        let mut bigrams: Vec<u64> = squeezed.windows(2).map(|w| (u64::from(w[0]) << 32) | u64::from(w[1])).collect();
         bigrams.sort_unstable();
         NameForm { name: normalised.to_string(), words, squeezed, bigrams }
     }
@@ -293,7 +294,13 @@ fn form_word_match(a: &FormWord, b: &FormWord) -> bool {
     if same_word(a, b) {
         return true;
     }
-    let prefix = |x: &FormWord, y: &FormWord| x.text.len() >= 3 && heads_agree(x, y) && y.text.starts_with(&x.text);
+    let prefix = |x: &FormWord, y: &FormWord| {
+        // Within eight bytes the heads hold the whole of `x`.
+        x.text.len() >= 3
+            && y.text.len() >= x.text.len()
+            && heads_agree(x, y)
+            && (x.text.len() <= 8 || y.text.starts_with(&x.text))
+    };
     if prefix(a, b) || prefix(b, a) {
         return true;
     }
@@ -326,13 +333,14 @@ fn heads_agree(x: &FormWord, y: &FormWord) -> bool {
     (x.head ^ y.head) & mask == 0
 }
 
-/// Whether two words are equal, comparing their heads before their text.
+/// Whether two words are equal, comparing their heads before their text (which the heads hold
+/// whole up to eight bytes).
 fn same_word(a: &FormWord, b: &FormWord) -> bool {
-    a.head == b.head && a.text == b.text
+    a.head == b.head && a.text.len() == b.text.len() && (a.text.len() <= 8 || a.text == b.text)
 }
 
 /// Sørensen–Dice coefficient of two sorted, non-empty bigram lists.
-fn dice_sorted(ga: &[(char, char)], gb: &[(char, char)]) -> f64 {
+fn dice_sorted(ga: &[u64], gb: &[u64]) -> f64 {
     let (mut i, mut j, mut common) = (0, 0, 0usize);
     while let (Some(x), Some(y)) = (ga.get(i), gb.get(j)) {
         match x.cmp(y) {
@@ -453,12 +461,23 @@ pub fn ref_evidence_prepared(
     bank_compact: &str,
     bank_runs: &[String],
 ) -> RefEvidence {
-    let n = compact_ref.chars().count();
+    ref_evidence_counted(compact_ref, compact_ref.chars().count(), core, bank_compact, bank_runs)
+}
+
+/// [`ref_evidence_prepared`] with the characters of `compact_ref` already counted (`chars`).
+pub fn ref_evidence_counted(
+    compact_ref: &str,
+    chars: usize,
+    core: Option<&str>,
+    bank_compact: &str,
+    bank_runs: &[String],
+) -> RefEvidence {
+    let n = chars;
     if n >= 3 && contains_short(bank_compact, compact_ref) {
         return RefEvidence::Full;
     }
     if let Some(core) = core {
-        if bank_runs.iter().any(|r| r == core) {
+        if bank_runs.iter().any(|r| same_text(r, core)) {
             return if core.len() >= 4 {
                 RefEvidence::Core
             } else if core.len() == 3 {
@@ -489,7 +508,13 @@ pub fn ref_evidence_prepared(
 /// for every candidate part).
 pub fn ref_ties(compact_ref: &str, core: Option<&str>, bank_compact: &str, bank_runs: &[String]) -> bool {
     (compact_ref.chars().nth(2).is_some() && contains_short(bank_compact, compact_ref))
-        || core.is_some_and(|c| c.len() >= 4 && bank_runs.iter().any(|r| r == c))
+        || core.is_some_and(|c| c.len() >= 4 && bank_runs.iter().any(|r| same_text(r, c)))
+}
+
+/// `a == b` for short texts such as digit runs: lengths, then bytes in a loop rather than a
+/// call to compare memory.
+fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 /// `haystack.ends_with(needle)`, comparing the needle's first byte before the rest: most of the
@@ -513,7 +538,7 @@ fn contains_short(haystack: &str, needle: &str) -> bool {
     h.iter()
         .zip(h.get(span..).unwrap_or(&[]))
         .enumerate()
-        .any(|(i, (&a, &z))| a == first && z == last && h.get(i..i + n.len()) == Some(n))
+        .any(|(i, (&a, &z))| a == first && z == last && h.get(i..i + n.len()).is_some_and(|w| w.iter().eq(n)))
 }
 
 #[cfg(test)]
