@@ -18,8 +18,8 @@ use super::prepare::{
     bank_keys, in_window, intern_names, record_keys, units, window, BankIndex, BankItem, Key, RecordIndex, RecordItem,
 };
 use super::score::{
-    pair_features_with, references_tie, score_pair, score_value, sigmoid, NameCache, NameTable, PairFeatures, Scored,
-    Weights,
+    pair_features_with, ref_ties, references_tie, score_pair, score_value, sigmoid, NameCache, NameTable, PairFeatures,
+    Scored, Weights,
 };
 use super::subset::{self, Caps};
 use super::text::{self, RefEvidence};
@@ -587,7 +587,7 @@ impl Ctx<'_, '_> {
                     return None;
                 }
                 let r = self.rec(ri)?;
-                let refd = r.referenced && text::ref_ties(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs);
+                let refd = r.referenced && ref_ties(b, r);
                 if !refd && !self.name_evidence(b, r, names) {
                     return None;
                 }
@@ -759,7 +759,7 @@ impl Ctx<'_, '_> {
                 if self.rejected(b, ri) {
                     return None;
                 }
-                let refd = r.referenced && text::ref_ties(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs);
+                let refd = r.referenced && ref_ties(b, r);
                 if !refd
                     && !self.memory.is_alias(&b.name, &r.name)
                     && names.similarity_of(k.name_id, r.name_id).is_none_or(|s| s < 0.75)

@@ -47,6 +47,8 @@ pub struct BankItem<'a> {
     pub name_keys: Vec<String>,
     /// [`text::digit_core`] of the check number, when there is one.
     pub check_core: Option<String>,
+    /// [`text::pair_bits`] of `compact`.
+    pub compact_bits: u64,
     /// `name` interned across both sides (see [`intern_names`]).
     pub name_id: u32,
 }
@@ -76,6 +78,7 @@ impl<'a> BankItem<'a> {
             }
         }
         let name = bank_name(tx);
+        let compact = text::compact(&text);
         let mut name_keys: Vec<String> = Vec::new();
         for w in name.split(' ').chain(text::name_words(&tx.description).iter().map(String::as_str)) {
             let key = text::word_key(w);
@@ -88,7 +91,8 @@ impl<'a> BankItem<'a> {
             units,
             currency: tx.amount.currency(),
             date: tx.booking_date,
-            compact: text::compact(&text),
+            compact_bits: text::pair_bits(&compact),
+            compact,
             runs: text::digit_runs(&text, 1),
             text,
             name,
@@ -116,6 +120,8 @@ pub struct RecordItem<'a> {
     pub ref_compact: String,
     /// The characters in `ref_compact`.
     pub ref_chars: usize,
+    /// [`text::pair_bits`] of `ref_compact` and of `ref_digits`.
+    pub ref_bits: text::RefBits,
     /// [`text::digit_core`] of its reference, however short.
     pub ref_digits: Option<String>,
     /// `name` interned across both sides (see [`intern_names`]).
@@ -133,6 +139,10 @@ impl<'a> RecordItem<'a> {
         let ref_compact = rec.reference.as_deref().map(text::compact).unwrap_or_default();
         let ref_chars = ref_compact.chars().count();
         Some(RecordItem {
+            ref_bits: text::RefBits {
+                compact: text::pair_bits(&ref_compact),
+                core: ref_digits.as_deref().map_or(0, text::pair_bits),
+            },
             ref_compact,
             ref_chars,
             ref_digits,

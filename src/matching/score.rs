@@ -272,9 +272,15 @@ pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory,
         }
     }
     let reference = match r.rec.reference {
-        Some(_) => {
-            text::ref_evidence_counted(&r.ref_compact, r.ref_chars, r.ref_digits.as_deref(), &b.compact, &b.runs)
-        }
+        Some(_) => text::ref_evidence_counted(
+            &r.ref_compact,
+            r.ref_chars,
+            r.ref_bits,
+            r.ref_digits.as_deref(),
+            &b.compact,
+            b.compact_bits,
+            &b.runs,
+        ),
         None => RefEvidence::None,
     };
     let check = match (b.check_core.as_deref(), r.ref_digits.as_deref()) {
@@ -303,8 +309,13 @@ pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory,
 /// [`pair_features`] would find it, without looking for truncations: what decides whether a pair
 /// whose amounts differ is a candidate at all.
 pub fn references_tie(b: &BankItem<'_>, r: &RecordItem<'_>) -> bool {
-    (r.referenced && text::ref_ties(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs))
+    (r.referenced && ref_ties(b, r))
         || matches!((b.check_core.as_deref(), r.ref_digits.as_deref()), (Some(c), Some(d)) if c == d)
+}
+
+/// [`text::ref_ties`] of the pair, from their prepared texts.
+pub fn ref_ties(b: &BankItem<'_>, r: &RecordItem<'_>) -> bool {
+    text::ref_ties_prepared(&r.ref_compact, r.ref_bits, r.ref_digits.as_deref(), &b.compact, b.compact_bits, &b.runs)
 }
 
 /// A score with its breakdown by feature and the reasons in words.

@@ -461,22 +461,28 @@ pub fn ref_evidence_prepared(
     bank_compact: &str,
     bank_runs: &[String],
 ) -> RefEvidence {
-    ref_evidence_counted(compact_ref, compact_ref.chars().count(), core, bank_compact, bank_runs)
+    let refs = RefBits { compact: pair_bits(compact_ref), core: core.map_or(0, pair_bits) };
+    let chars = compact_ref.chars().count();
+    ref_evidence_counted(compact_ref, chars, refs, core, bank_compact, pair_bits(bank_compact), bank_runs)
 }
 
-/// [`ref_evidence_prepared`] with the characters of `compact_ref` already counted (`chars`).
+/// [`ref_evidence_prepared`] with the characters of `compact_ref` already counted (`chars`) and
+/// the [`pair_bits`] of both sides known (`bank_bits` those of `bank_compact`; see
+/// [`ref_ties_prepared`]).
 pub fn ref_evidence_counted(
     compact_ref: &str,
     chars: usize,
+    refs: RefBits,
     core: Option<&str>,
     bank_compact: &str,
+    bank_bits: u64,
     bank_runs: &[String],
 ) -> RefEvidence {
     let n = chars;
-    if n >= 3 && contains_short(bank_compact, compact_ref) {
+    if n >= 3 && refs.compact & !bank_bits == 0 && contains_short(bank_compact, compact_ref) {
         return RefEvidence::Full;
     }
-    if let Some(core) = core {
+    if let Some(core) = core.filter(|_| refs.core & !bank_bits == 0) {
         if bank_runs.iter().any(|r| same_text(r, core)) {
             return if core.len() >= 4 {
                 RefEvidence::Core
@@ -507,8 +513,45 @@ pub fn ref_evidence_counted(
 /// (..) >= RefEvidence::Core`, without looking for truncations (what a group's parts need, asked
 /// for every candidate part).
 pub fn ref_ties(compact_ref: &str, core: Option<&str>, bank_compact: &str, bank_runs: &[String]) -> bool {
-    (compact_ref.chars().nth(2).is_some() && contains_short(bank_compact, compact_ref))
-        || core.is_some_and(|c| c.len() >= 4 && bank_runs.iter().any(|r| same_text(r, c)))
+    let refs = RefBits { compact: pair_bits(compact_ref), core: core.map_or(0, pair_bits) };
+    ref_ties_prepared(compact_ref, refs, core, bank_compact, pair_bits(bank_compact), bank_runs)
+}
+
+/// The [`pair_bits`] of a reference's compact form and of its digit core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefBits {
+    /// Of the [`compact`] reference.
+    pub compact: u64,
+    /// Of its [`digit_core`].
+    pub core: u64,
+}
+
+/// [`ref_ties`] with the [`pair_bits`] of both sides known (`bank_bits` those of `bank_compact`):
+/// a bank text that lacks a byte pair of the reference (or of its core, whose digits a matching
+/// run leaves in the compact text) cannot tie, and most candidates are ruled out so, before
+/// their text is read.
+pub fn ref_ties_prepared(
+    compact_ref: &str,
+    refs: RefBits,
+    core: Option<&str>,
+    bank_compact: &str,
+    bank_bits: u64,
+    bank_runs: &[String],
+) -> bool {
+    (refs.compact & !bank_bits == 0
+        && compact_ref.chars().nth(2).is_some()
+        && contains_short(bank_compact, compact_ref))
+        || (refs.core & !bank_bits == 0
+            && core.is_some_and(|c| c.len() >= 4 && bank_runs.iter().any(|r| same_text(r, c))))
+}
+
+/// The byte pairs of `text` as a set of 64 bits (each pair hashed to one): a text holds another
+/// only if its set holds all of the other's bits.
+pub fn pair_bits(text: &str) -> u64 {
+    text.as_bytes()
+        .windows(2)
+        .filter_map(|w| w.first().zip(w.get(1)))
+        .fold(0, |bits, (a, b)| bits | 1 << ((u32::from(*a) << 8 | u32::from(*b)).wrapping_mul(0x9E37_79B1) >> 26))
 }
 
 /// `a == b` for short texts such as digit runs: lengths, then bytes in a loop rather than a
@@ -581,6 +624,23 @@ mod tests {
             let (fx, fy) = (FormWord::new(&x), FormWord::new(&y));
             prop_assert!(!y.starts_with(x.as_str()) || heads_agree(&fx, &fy));
             prop_assert_eq!(same_word(&fx, &fy), x == y);
+        }
+
+        /// The byte-pair sets only rule out what the texts themselves would.
+        #[test]
+        fn prepared_reference_ties_agree_with_plain_ones(
+            reference in "[a-c0-9-]{0,8}",
+            text in "[a-c0-9 ]{0,24}",
+        ) {
+            let (compact_ref, core) = (compact(&reference), digit_core(&reference));
+            let (bank_compact, runs) = (compact(&text), digit_runs(&text, 1));
+            let refs = RefBits { compact: pair_bits(&compact_ref), core: core.as_deref().map_or(0, pair_bits) };
+            let plain = (compact_ref.chars().nth(2).is_some() && bank_compact.contains(compact_ref.as_str()))
+                || core.as_deref().is_some_and(|c| c.len() >= 4 && runs.iter().any(|r| r == c));
+            prop_assert_eq!(
+                ref_ties_prepared(&compact_ref, refs, core.as_deref(), &bank_compact, pair_bits(&bank_compact), &runs),
+                plain
+            );
         }
 
         /// Words drawn from a few letters make prefixes, initials, umlaut spellings and shared
