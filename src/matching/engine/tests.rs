@@ -525,3 +525,22 @@ proptest! {
         prop_assert_eq!(references_tie(&b, &r), features.reference >= RefEvidence::Core);
     }
 }
+
+#[test]
+fn dates_and_match_ids_are_written_as_the_formatter_writes_them() {
+    let mut d = NaiveDate::from_ymd_opt(-3, 1, 1).unwrap_or_default();
+    while d < NaiveDate::from_ymd_opt(10_002, 12, 31).unwrap_or_default() {
+        assert_eq!(iso_date(d), d.to_string());
+        d = shift(d, 173);
+    }
+    for d in [NaiveDate::MIN, NaiveDate::MAX, day(1), NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default()] {
+        assert_eq!(iso_date(d), d.to_string());
+    }
+    for k in 0..400 {
+        let d = shift(day(1), k);
+        assert_eq!(iso_date(d), d.to_string());
+    }
+    let bytes: Vec<u8> = (0..=255).collect();
+    let formatted: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex(bytes.iter()), formatted);
+}
