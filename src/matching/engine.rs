@@ -2,6 +2,7 @@
 //! survivors, bounded subset-sum for groups, then one global, conflict-free and deterministic
 //! assignment with ambiguity checks.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
@@ -13,9 +14,12 @@ use sha2::{Digest, Sha256};
 
 use super::memory::Memory;
 use super::model::{Alternative, Explanation, Match, MatchStatus, Method, ReconcileResult, Summary};
-use super::prepare::{in_window, intern_names, units, window, BankIndex, BankItem, RecordIndex, RecordItem};
+use super::prepare::{
+    bank_keys, in_window, intern_names, record_keys, units, window, BankIndex, BankItem, Key, RecordIndex, RecordItem,
+};
 use super::score::{
-    pair_features_with, score_pair, score_value, sigmoid, NameCache, NameTable, PairFeatures, Scored, Weights,
+    pair_features_with, ref_ties, references_tie, score_pair, score_value, sigmoid, NameCache, NameTable, PairFeatures,
+    Scored, Weights,
 };
 use super::subset::{self, Caps};
 use super::text::{self, RefEvidence};
@@ -206,10 +210,11 @@ pub fn reconcile(
     let mut banks: Vec<Option<BankItem<'_>>> = bank.par_iter().map(BankItem::new).collect();
     let mut recs: Vec<Option<RecordItem<'_>>> = records.par_iter().map(RecordItem::new).collect();
     let names = NameTable::new(intern_names(&mut banks, &mut recs));
+    let (bkeys, rkeys) = (bank_keys(&banks), record_keys(&recs));
     clock.lap("prepare");
     let rindex = RecordIndex::build(&recs);
     clock.lap("index");
-    let ctx = Ctx { banks: &banks, recs: &recs, rindex: &rindex, memory, config, rules };
+    let ctx = Ctx { banks: &banks, recs: &recs, bkeys: &bkeys, rkeys: &rkeys, rindex: &rindex, memory, config, rules };
 
     let mut per_bank: Vec<Vec<PairCandidate>> = (0..banks.len())
         .into_par_iter()
@@ -317,6 +322,10 @@ impl Phases {
 struct Ctx<'c, 'a> {
     banks: &'c [Option<BankItem<'a>>],
     recs: &'c [Option<RecordItem<'a>>],
+    /// The bank lines' keys, by position: what candidate filters read first.
+    bkeys: &'c [Option<Key>],
+    /// The records' keys, by position.
+    rkeys: &'c [Option<Key>],
     rindex: &'c RecordIndex,
     memory: &'c Memory,
     config: &'c EngineConfig,
@@ -345,6 +354,20 @@ impl Ctx<'_, '_> {
         self.recs.get(i as usize).and_then(Option::as_ref)
     }
 
+    fn bkey(&self, i: u32) -> Option<&Key> {
+        self.bkeys.get(i as usize).and_then(Option::as_ref)
+    }
+
+    fn rkey(&self, i: u32) -> Option<&Key> {
+        self.rkeys.get(i as usize).and_then(Option::as_ref)
+    }
+
+    /// Whether the pair was rejected before; reads neither item when memory holds no rejection.
+    fn rejected(&self, b: &BankItem<'_>, ri: u32) -> bool {
+        !self.memory.rejected_pairs.is_empty()
+            && self.rec(ri).is_some_and(|r| self.memory.is_rejected(&b.tx.id, &r.rec.id))
+    }
+
     /// A pair's confidence: the learned calibration when memory has one, else the logistic of
     /// the score.
     fn confidence(&self, score: f64) -> f64 {
@@ -355,7 +378,10 @@ impl Ctx<'_, '_> {
     }
 
     /// Name keys of a bank line, learned aliases included.
-    fn bank_name_keys(&self, b: &BankItem<'_>) -> Vec<String> {
+    fn bank_name_keys<'b>(&self, b: &'b BankItem<'_>) -> Cow<'b, [String]> {
+        if self.memory.aliases_of(&b.name).next().is_none() {
+            return Cow::Borrowed(&b.name_keys);
+        }
         let mut keys = b.name_keys.clone();
         for alias in self.memory.aliases_of(&b.name) {
             for k in text::name_keys(alias) {
@@ -364,7 +390,7 @@ impl Ctx<'_, '_> {
                 }
             }
         }
-        keys
+        Cow::Owned(keys)
     }
 
     fn name_evidence(&self, b: &BankItem<'_>, r: &RecordItem<'_>, names: &mut NameCache<'_>) -> bool {
@@ -375,20 +401,19 @@ impl Ctx<'_, '_> {
         let Some(b) = self.bank(i) else { return Vec::new() };
         let cfg = self.config;
         let (from, to) = (shift(b.date, -cfg.days_after), shift(b.date, cfg.days_before));
-        let date = |r: &RecordItem<'_>| r.rec.date;
+        let date = |r: &Key| r.date;
         let mut ids: Vec<u32> = Vec::new();
         if let Some(list) = self.rindex.by_amount.get(&(b.currency, b.units)) {
             // A round amount can recur thousands of times in a dense period: the records dated
             // nearest the bank line are the only plausible ones.
-            ids.extend(nearest(window(list, self.recs, date, from, to), self.recs, date, b.date, EXACT_SCAN));
+            ids.extend(nearest(window(list, self.rkeys, date, from, to), self.rkeys, date, b.date, EXACT_SCAN));
         }
         let tol = cfg.tolerance_units(b.units);
-        let near = |r: &RecordItem<'_>| {
-            r.currency == b.currency && sign(r.units) == sign(b.units) && (r.units - b.units).abs() <= tol
-        };
+        let near =
+            |r: &Key| r.currency == b.currency && sign(r.units) == sign(b.units) && (r.units - b.units).abs() <= tol;
         // A reference ties the items strongly enough to tolerate any fee up to the maximum.
         let max_tol = units(cfg.tolerance_max).unwrap_or(0);
-        let near_ref = |r: &RecordItem<'_>| {
+        let near_ref = |r: &Key| {
             r.currency == b.currency && sign(r.units) == sign(b.units) && (r.units - b.units).abs() <= max_tol
         };
         let mut seen_runs: Vec<&str> = Vec::new();
@@ -400,15 +425,17 @@ impl Ctx<'_, '_> {
             if let Some(list) = self.rindex.by_ref.get(run) {
                 let wide = shift(b.date, -cfg.reference_days);
                 ids.extend(
-                    in_window(list, self.recs, date, wide, to).filter(|r| self.rec(*r).is_some_and(near_ref)).take(64),
+                    in_window(list, self.rkeys, date, wide, to)
+                        .filter(|r| self.rkey(*r).is_some_and(near_ref))
+                        .take(64),
                 );
             }
         }
         // Name lists sorted by amount: only the slice within tolerance is read, however many
         // records share the name word.
-        for key in self.bank_name_keys(b) {
-            if let Some(list) = self.rindex.by_name_amount.get(&key) {
-                let amount = |i: &u32| self.rec(*i).map_or(i64::MIN, |r| r.units);
+        for key in self.bank_name_keys(b).iter() {
+            if let Some(list) = self.rindex.by_name_amount.get(key) {
+                let amount = |i: &u32| self.rkey(*i).map_or(i64::MIN, |r| r.units);
                 let start = list.partition_point(|i| amount(i) < b.units - tol);
                 ids.extend(
                     list.get(start..)
@@ -417,7 +444,7 @@ impl Ctx<'_, '_> {
                         .copied()
                         .take_while(|i| amount(i) <= b.units + tol)
                         .take(NAME_SCAN)
-                        .filter(|i| self.rec(*i).is_some_and(|r| near(r) && r.rec.date >= from && r.rec.date <= to))
+                        .filter(|i| self.rkey(*i).is_some_and(|r| near(r) && r.date >= from && r.date <= to))
                         .take(256),
                 );
             }
@@ -431,15 +458,20 @@ impl Ctx<'_, '_> {
                 if r.currency != b.currency || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
                     return None;
                 }
-                let features = pair_features_with(b, r, self.memory, names.similarity(b, r));
-                if !features.exact
-                    && features.reference < RefEvidence::Core
-                    && (!features.alias && features.name.is_none_or(|n| n < 0.75) || (r.units - b.units).abs() > tol)
+                let name = names.similarity(b, r);
+                let exact = b.tx.amount.amount().checked_sub(r.rec.amount.amount()).is_some_and(|d| d.is_zero());
+                if !exact
+                    && (!self.memory.is_alias(&b.name, &r.name) && name.is_none_or(|n| n < 0.75)
+                        || (r.units - b.units).abs() > tol)
+                    && !references_tie(b, r)
                 {
                     // A differing amount needs independent evidence, or every fee-sized
-                    // difference would become a candidate.
+                    // difference would become a candidate. This is what the pair's features
+                    // would say (exact amount, alias, name, reference at least its core), asked
+                    // before the rest of them are gathered.
                     return None;
                 }
+                let features = pair_features_with(b, r, self.memory, name);
                 let s = score_value(&features, &cfg.weights);
                 Some((s, PairCandidate { rec: ri, features }))
             })
@@ -530,20 +562,19 @@ impl Ctx<'_, '_> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
-        let date = |r: &RecordItem<'_>| r.rec.date;
-        let fits = |r: &RecordItem<'_>| {
-            r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs()
-        };
+        let date = |r: &Key| r.date;
+        let fits =
+            |r: &Key| r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs();
         let mut ids: Vec<u32> = Vec::new();
-        for key in self.bank_name_keys(b) {
-            if let Some(list) = self.rindex.by_name.get(&key) {
+        for key in self.bank_name_keys(b).iter() {
+            if let Some(list) = self.rindex.by_name.get(key) {
                 // The records nearest the bank date, latest first: a batch pays recent invoices.
-                ids.extend(window(list, self.recs, date, from, to).iter().rev().take(GROUP_SCAN));
+                ids.extend(window(list, self.rkeys, date, from, to).iter().rev().take(GROUP_SCAN));
             }
         }
         for run in b.runs.iter().filter(|r| r.len() >= 3) {
             if let Some(list) = self.rindex.by_ref.get(run) {
-                ids.extend(in_window(list, self.recs, date, from, to).take(64));
+                ids.extend(in_window(list, self.rkeys, date, from, to).take(64));
             }
         }
         ids.sort_unstable();
@@ -551,17 +582,17 @@ impl Ctx<'_, '_> {
         let mut cands: Vec<(u32, i64, f64)> = ids
             .into_iter()
             .filter_map(|ri| {
-                let r = self.rec(ri)?;
-                if !fits(r) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
+                let k = self.rkey(ri).filter(|k| fits(k))?;
+                if self.rejected(b, ri) {
                     return None;
                 }
-                let refd = r.rec.reference.is_some()
-                    && text::ref_ties(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs);
+                let r = self.rec(ri)?;
+                let refd = r.referenced && ref_ties(b, r);
                 if !refd && !self.name_evidence(b, r, names) {
                     return None;
                 }
-                let dist = (b.date - r.rec.date).num_days().abs() as f64;
-                Some((ri, r.units.abs(), if refd { 1000.0 } else { 0.0 } - dist))
+                let dist = (b.date - k.date).num_days().abs() as f64;
+                Some((ri, k.units.abs(), if refd { 1000.0 } else { 0.0 } - dist))
             })
             .collect();
         cands.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
@@ -603,19 +634,16 @@ impl Ctx<'_, '_> {
         let g = &self.config.groups;
         let from = shift(b.date, -g.payout_days);
         let fits = |ri: u32| {
-            self.rec(ri).is_some_and(|r| {
-                r.currency == b.currency
-                    && sign(r.units) == sign(b.units)
-                    && r.units.abs() < b.units.abs()
-                    && !self.memory.is_rejected(&b.tx.id, &r.rec.id)
-            })
+            self.rkey(ri).is_some_and(|r| {
+                r.currency == b.currency && sign(r.units) == sign(b.units) && r.units.abs() < b.units.abs()
+            }) && !self.rejected(b, ri)
         };
         // Nearest first, records nothing explains before those only suggested elsewhere; each
         // list is read backwards from the bank date a bounded number of steps, so dense days
         // cost no more than sparse ones.
         let mut cands: Vec<u32> = Vec::with_capacity(g.payout_candidates);
         for list in [&open.unexplained, &open.suggested] {
-            let end = list.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date));
+            let end = list.partition_point(|r| self.rkey(*r).is_some_and(|x| x.date <= b.date));
             let room = g.payout_candidates.saturating_sub(cands.len());
             cands.extend(
                 list.get(..end)
@@ -624,7 +652,7 @@ impl Ctx<'_, '_> {
                     .rev()
                     .take(PAYOUT_SCAN)
                     .copied()
-                    .take_while(|r| self.rec(*r).is_some_and(|x| x.rec.date >= from))
+                    .take_while(|r| self.rkey(*r).is_some_and(|x| x.date >= from))
                     .filter(|r| fits(*r))
                     .take(room),
             );
@@ -634,10 +662,10 @@ impl Ctx<'_, '_> {
         // exact sum is far less often a coincidence.
         let mut searches: Vec<Vec<u32>> = vec![cands];
         let day_from = shift(b.date, -PAYOUT_DAY_SPAN);
-        let end = open.all.partition_point(|r| self.rec(*r).is_some_and(|x| x.rec.date <= b.date));
+        let end = open.all.partition_point(|r| self.rkey(*r).is_some_and(|x| x.date <= b.date));
         let mut day: Option<(NaiveDate, Vec<u32>)> = None;
         for ri in open.all.get(..end).unwrap_or(&[]).iter().rev().take(PAYOUT_SCAN).copied() {
-            let Some(d) = self.rec(ri).map(|r| r.rec.date).filter(|d| *d >= day_from) else { break };
+            let Some(d) = self.rkey(ri).map(|r| r.date).filter(|d| *d >= day_from) else { break };
             if day.as_ref().is_some_and(|(x, _)| *x != d) {
                 searches.extend(day.take().map(|(_, v)| v));
             }
@@ -653,7 +681,7 @@ impl Ctx<'_, '_> {
             let steps = if k == 0 { g.max_steps * 4 } else { g.max_steps };
             let caps = Caps { max_size: g.max_size, max_steps: steps, max_solutions: 2 };
             let items: Vec<(u32, i64)> =
-                cands.iter().filter_map(|ri| self.rec(*ri).map(|r| (*ri, r.units.abs()))).collect();
+                cands.iter().filter_map(|ri| self.rkey(*ri).map(|r| (*ri, r.units.abs()))).collect();
             // A unique sum is evidence only when a coincidence was unlikely: the subsets
             // searched, spread over the cents up to the target, would hit it by chance this often.
             let subsets: f64 = (2..=g.max_size.min(items.len())).map(|k| binomial(items.len(), k)).sum();
@@ -679,7 +707,7 @@ impl Ctx<'_, '_> {
             let all_open = group.iter().all(|r| open.level(*r) <= 1);
             // Deposits gather what arrived over a few days; a sum drawn from records weeks apart
             // is likelier a coincidence among many candidates.
-            let dates: Vec<NaiveDate> = group.iter().filter_map(|r| self.rec(*r)).map(|r| r.rec.date).collect();
+            let dates: Vec<NaiveDate> = group.iter().filter_map(|r| self.rkey(*r)).map(|r| r.date).collect();
             let span = match (dates.iter().min(), dates.iter().max()) {
                 (Some(a), Some(z)) => (*z - *a).num_days(),
                 _ => i64::MAX,
@@ -706,36 +734,40 @@ impl Ctx<'_, '_> {
         let Some(r) = self.rec(ri) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(r.rec.date, -self.config.days_before), shift(r.rec.date, g.window_days.max(90)));
-        let fits = |b: &BankItem<'_>| {
+        let fits = |b: &Key| {
             b.currency == r.currency
                 && sign(r.units) == sign(b.units)
                 && b.units.abs() < r.units.abs()
                 && b.date >= from
                 && b.date <= to
         };
+        let date = |b: &Key| b.date;
         let mut ids: Vec<u32> = Vec::new();
         for list in text::name_keys(&r.name).filter_map(|k| bindex.by_name.get(&k)) {
-            ids.extend(window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).iter().take(GROUP_SCAN));
+            ids.extend(window(list, self.bkeys, date, from, to).iter().take(GROUP_SCAN));
         }
         if let Some(list) = r.ref_core.as_ref().and_then(|k| bindex.by_ref.get(k)) {
-            ids.extend(window(list, self.banks, |b: &BankItem<'_>| b.date, from, to).iter().take(GROUP_SCAN));
+            ids.extend(window(list, self.bkeys, date, from, to).iter().take(GROUP_SCAN));
         }
         ids.sort_unstable();
         ids.dedup();
         let mut cands: Vec<(u32, i64, f64)> = ids
             .into_iter()
             .filter_map(|bi| {
+                let k = self.bkey(bi).filter(|k| fits(k))?;
                 let b = self.bank(bi)?;
-                if !fits(b) || self.memory.is_rejected(&b.tx.id, &r.rec.id) {
+                if self.rejected(b, ri) {
                     return None;
                 }
-                let refd = r.rec.reference.is_some()
-                    && text::ref_ties(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs);
-                if !refd && !self.memory.is_alias(&b.name, &r.name) && names.similarity(b, r).is_none_or(|s| s < 0.75) {
+                let refd = r.referenced && ref_ties(b, r);
+                if !refd
+                    && !self.memory.is_alias(&b.name, &r.name)
+                    && names.similarity_of(k.name_id, r.name_id).is_none_or(|s| s < 0.75)
+                {
                     return None;
                 }
-                let dist = (b.date - r.rec.date).num_days().abs() as f64;
-                Some((bi, b.units.abs(), if refd { 1000.0 } else { 0.0 } - dist))
+                let dist = (k.date - r.rec.date).num_days().abs() as f64;
+                Some((bi, k.units.abs(), if refd { 1000.0 } else { 0.0 } - dist))
             })
             .collect();
         cands.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
@@ -1115,14 +1147,36 @@ fn read_only(m: Map) -> Dynamic {
     Dynamic::from(m).into_read_only().into_shared()
 }
 
+/// `d.to_string()` (`2024-03-05`) without the formatting machinery: every map a rule sees holds
+/// a date or two. Years outside 0–9999, which chrono writes with a sign, go the long way.
+fn iso_date(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    let year = match u32::try_from(d.year()) {
+        Ok(y) if y <= 9999 => y,
+        _ => return d.to_string(),
+    };
+    let (month, day) = (d.month(), d.day());
+    let digit = |n: u32| char::from_digit(n % 10, 10).unwrap_or('0');
+    let mut s = String::with_capacity(10);
+    s.extend([digit(year / 1000), digit(year / 100), digit(year / 10), digit(year), '-']);
+    s.extend([digit(month / 10), digit(month), '-', digit(day / 10), digit(day)]);
+    s
+}
+
+/// Bytes as lower-case hexadecimal, two digits each (as `format!("{b:02x}")` writes them).
+fn hex<'b>(bytes: impl Iterator<Item = &'b u8>) -> String {
+    let digit = |n: u8| char::from_digit(u32::from(n), 16).unwrap_or('0');
+    bytes.flat_map(|b| [digit(b >> 4), digit(b & 0xf)]).collect()
+}
+
 /// What a rule sees of a bank line.
 fn bank_map_of(b: &BankItem<'_>) -> Map {
     let t = b.tx;
     let mut m = Map::new();
     // Text goes in as Rhai strings: a boxed `str` would reach the script as an opaque value.
     m.insert("id".into(), Dynamic::from(t.id.to_string()));
-    m.insert("date".into(), Dynamic::from(t.booking_date.to_string()));
-    m.insert("value_date".into(), t.value_date.map_or(Dynamic::UNIT, |d| Dynamic::from(d.to_string())));
+    m.insert("date".into(), Dynamic::from(iso_date(t.booking_date)));
+    m.insert("value_date".into(), t.value_date.map_or(Dynamic::UNIT, |d| Dynamic::from(iso_date(d))));
     m.insert("amount".into(), Dynamic::from(t.amount.amount()));
     m.insert("currency".into(), Dynamic::from(t.amount.currency().code().to_string()));
     m.insert("description".into(), Dynamic::from(t.description.to_string()));
@@ -1143,8 +1197,8 @@ fn record_map_of(r: &RecordItem<'_>) -> Map {
     let mut m = Map::new();
     m.insert("id".into(), Dynamic::from(x.id.clone()));
     m.insert("kind".into(), Dynamic::from(x.kind.as_str().to_string()));
-    m.insert("date".into(), Dynamic::from(x.date.to_string()));
-    m.insert("due_date".into(), x.due_date.map_or(Dynamic::UNIT, |d| Dynamic::from(d.to_string())));
+    m.insert("date".into(), Dynamic::from(iso_date(x.date)));
+    m.insert("due_date".into(), x.due_date.map_or(Dynamic::UNIT, |d| Dynamic::from(iso_date(d))));
     m.insert("amount".into(), Dynamic::from(x.amount.amount()));
     m.insert("currency".into(), Dynamic::from(x.amount.currency().code().to_string()));
     m.insert("counterparty".into(), opt(x.counterparty.as_deref()));
@@ -1415,7 +1469,7 @@ fn to_match(e: &Edge, outcome: Outcome, weights: &Weights, bank: &[BankTransacti
         hash.update(id.as_bytes());
         hash.update([0]);
     }
-    let id: String = hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let id = hex(hash.finalize().iter().take(8));
     let scored = e.scored(weights);
     let mut reasons = scored.reasons.clone();
     if ambiguous {

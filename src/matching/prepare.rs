@@ -2,9 +2,8 @@
 //! reference tokens) and indexed by amount, reference and name, so candidates come from lookups
 //! rather than the cross product.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
+use hashbrown::HashMap;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -48,6 +47,8 @@ pub struct BankItem<'a> {
     pub name_keys: Vec<String>,
     /// [`text::digit_core`] of the check number, when there is one.
     pub check_core: Option<String>,
+    /// [`text::pair_bits`] of `compact`.
+    pub compact_bits: u64,
     /// `name` interned across both sides (see [`intern_names`]).
     pub name_id: u32,
 }
@@ -77,6 +78,7 @@ impl<'a> BankItem<'a> {
             }
         }
         let name = bank_name(tx);
+        let compact = text::compact(&text);
         let mut name_keys: Vec<String> = Vec::new();
         for w in name.split(' ').chain(text::name_words(&tx.description).iter().map(String::as_str)) {
             let key = text::word_key(w);
@@ -89,7 +91,8 @@ impl<'a> BankItem<'a> {
             units,
             currency: tx.amount.currency(),
             date: tx.booking_date,
-            compact: text::compact(&text),
+            compact_bits: text::pair_bits(&compact),
+            compact,
             runs: text::digit_runs(&text, 1),
             text,
             name,
@@ -115,10 +118,16 @@ pub struct RecordItem<'a> {
     pub ref_core: Option<String>,
     /// [`text::compact`] of its reference (empty without one).
     pub ref_compact: String,
+    /// The characters in `ref_compact`.
+    pub ref_chars: usize,
+    /// [`text::pair_bits`] of `ref_compact` and of `ref_digits`.
+    pub ref_bits: text::RefBits,
     /// [`text::digit_core`] of its reference, however short.
     pub ref_digits: Option<String>,
     /// `name` interned across both sides (see [`intern_names`]).
     pub name_id: u32,
+    /// Whether it has a reference at all.
+    pub referenced: bool,
 }
 
 impl<'a> RecordItem<'a> {
@@ -127,10 +136,18 @@ impl<'a> RecordItem<'a> {
         let units = units(rec.amount.amount())?;
         let ref_digits = rec.reference.as_deref().and_then(text::digit_core);
         let ref_core = ref_digits.clone().filter(|c| c.len() >= 3);
+        let ref_compact = rec.reference.as_deref().map(text::compact).unwrap_or_default();
+        let ref_chars = ref_compact.chars().count();
         Some(RecordItem {
-            ref_compact: rec.reference.as_deref().map(text::compact).unwrap_or_default(),
+            ref_bits: text::RefBits {
+                compact: text::pair_bits(&ref_compact),
+                core: ref_digits.as_deref().map_or(0, text::pair_bits),
+            },
+            ref_compact,
+            ref_chars,
             ref_digits,
             name_id: 0,
+            referenced: rec.reference.is_some(),
             rec,
             units,
             currency: rec.amount.currency(),
@@ -161,6 +178,32 @@ pub fn intern_names(banks: &mut [Option<BankItem<'_>>], records: &mut [Option<Re
         r.name_id = id(&r.name);
     }
     forms
+}
+
+/// What candidate searches read of every item they scan, packed apart from the items: scanning a
+/// long list then reads 24 bytes an item, not a whole item and the record or line behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// Amount in ten-thousandths.
+    pub units: i64,
+    /// The bank line's booking date or the record's date.
+    pub date: NaiveDate,
+    /// Currency.
+    pub currency: Currency,
+    /// The interned name.
+    pub name_id: u32,
+}
+
+/// The [`Key`] of each bank line (`None` where the line has no item).
+pub fn bank_keys(banks: &[Option<BankItem<'_>>]) -> Vec<Option<Key>> {
+    let key = |b: &BankItem<'_>| Key { units: b.units, date: b.date, currency: b.currency, name_id: b.name_id };
+    banks.iter().map(|b| b.as_ref().map(key)).collect()
+}
+
+/// The [`Key`] of each record (`None` where the record has no item).
+pub fn record_keys(records: &[Option<RecordItem<'_>>]) -> Vec<Option<Key>> {
+    let key = |r: &RecordItem<'_>| Key { units: r.units, date: r.rec.date, currency: r.currency, name_id: r.name_id };
+    records.iter().map(|r| r.as_ref().map(key)).collect()
 }
 
 /// Lookups from amount, reference and name to record positions, each list sorted by date.

@@ -183,15 +183,16 @@ impl NameTable {
         NameTable { forms, shards: (0..NAME_SHARDS).map(|_| Mutex::new(Slots::new(NAME_SHARD_BITS))).collect() }
     }
 
-    fn similarity(&self, key: u64, hash: u64, b: &BankItem<'_>, r: &RecordItem<'_>) -> Option<f64> {
+    /// The similarity of two interned names (`None` also for an id that was not interned).
+    fn similarity(&self, key: u64, hash: u64, bank_name: u32, record_name: u32) -> Option<f64> {
         // The shard comes from the hash's top bits, the slot within it from its low bits.
         let shard = self.shards.get((hash >> 58) as usize % NAME_SHARDS);
         if let Some(s) = shard.and_then(|m| m.lock().ok()?.get(key, hash)) {
             return s;
         }
-        let s = match (self.forms.get(b.name_id as usize), self.forms.get(r.name_id as usize)) {
+        let s = match (self.forms.get(bank_name as usize), self.forms.get(record_name as usize)) {
             (Some(x), Some(y)) => text::similar_forms(x, y),
-            _ => text::similar_normalised(&b.name, &r.name),
+            _ => None,
         };
         if let Some(mut m) = shard.and_then(|m| m.lock().ok()) {
             m.put(key, hash, s);
@@ -215,12 +216,18 @@ impl<'n> NameCache<'n> {
 
     /// The similarity of the bank line's name to the record's.
     pub fn similarity(&mut self, b: &BankItem<'_>, r: &RecordItem<'_>) -> Option<f64> {
-        let key = (u64::from(b.name_id) << 32) | u64::from(r.name_id);
+        self.similarity_of(b.name_id, r.name_id)
+    }
+
+    /// The similarity of a bank line's interned name to a record's, by their ids: what a
+    /// candidate filter asks before it reads either item.
+    pub fn similarity_of(&mut self, bank_name: u32, record_name: u32) -> Option<f64> {
+        let key = (u64::from(bank_name) << 32) | u64::from(record_name);
         let hash = spread(key);
         if let Some(s) = self.seen.get(key, hash) {
             return s;
         }
-        let s = self.table.similarity(key, hash, b, r);
+        let s = self.table.similarity(key, hash, bank_name, record_name);
         self.seen.put(key, hash, s);
         s
     }
@@ -265,7 +272,15 @@ pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory,
         }
     }
     let reference = match r.rec.reference {
-        Some(_) => text::ref_evidence_prepared(&r.ref_compact, r.ref_digits.as_deref(), &b.compact, &b.runs),
+        Some(_) => text::ref_evidence_counted(
+            &r.ref_compact,
+            r.ref_chars,
+            r.ref_bits,
+            r.ref_digits.as_deref(),
+            &b.compact,
+            b.compact_bits,
+            &b.runs,
+        ),
         None => RefEvidence::None,
     };
     let check = match (b.check_core.as_deref(), r.ref_digits.as_deref()) {
@@ -288,6 +303,19 @@ pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory,
         habit_fee: !difference.is_zero() && habit.is_some_and(|h| h.is_usual_difference(difference)),
         rejected_names: !alias && memory.names_rejected(&b.name, &r.name),
     }
+}
+
+/// Whether the pair's reference evidence is at least [`RefEvidence::Core`], as
+/// [`pair_features`] would find it, without looking for truncations: what decides whether a pair
+/// whose amounts differ is a candidate at all.
+pub fn references_tie(b: &BankItem<'_>, r: &RecordItem<'_>) -> bool {
+    (r.referenced && ref_ties(b, r))
+        || matches!((b.check_core.as_deref(), r.ref_digits.as_deref()), (Some(c), Some(d)) if c == d)
+}
+
+/// [`text::ref_ties`] of the pair, from their prepared texts.
+pub fn ref_ties(b: &BankItem<'_>, r: &RecordItem<'_>) -> bool {
+    text::ref_ties_prepared(&r.ref_compact, r.ref_bits, r.ref_digits.as_deref(), &b.compact, b.compact_bits, &b.runs)
 }
 
 /// A score with its breakdown by feature and the reasons in words.

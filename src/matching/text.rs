@@ -206,36 +206,41 @@ pub struct NameForm {
     name: String,
     words: Vec<FormWord>,
     squeezed: Vec<char>,
-    bigrams: Vec<(char, char)>,
+    /// Each bigram packed as `first << 32 | second`, which sorts as the pair of characters does.
+    bigrams: Vec<u64>,
 }
 
 /// One word of a [`NameForm`].
 #[derive(Debug, Clone)]
 struct FormWord {
     text: String,
+    /// The word's first eight bytes (zero-padded) as one integer: two words that differ there
+    /// are neither equal nor prefixes of one another, which settles most comparisons without
+    /// comparing strings.
+    head: u64,
     /// [`fold_umlauts`] of the word, when it spells an umlaut out.
     folded: Option<String>,
     /// Whether the word is one character (an initial).
     initial: bool,
 }
 
+impl FormWord {
+    fn new(w: &str) -> Self {
+        FormWord {
+            text: w.to_string(),
+            head: head(w),
+            folded: has_umlaut_spelling(w).then(|| fold_umlauts(w)),
+            initial: w.chars().count() == 1,
+        }
+    }
+}
+
 impl NameForm {
     /// Prepares a name already passed through [`normalise_name`].
     pub fn new(normalised: &str) -> Self {
-        let words = if normalised.is_empty() {
-            Vec::new()
-        } else {
-            normalised
-                .split(' ')
-                .map(|w| FormWord {
-                    text: w.to_string(),
-                    folded: has_umlaut_spelling(w).then(|| fold_umlauts(w)),
-                    initial: w.chars().count() == 1,
-                })
-                .collect()
-        };
+        let words = if normalised.is_empty() { Vec::new() } else { normalised.split(' ').map(FormWord::new).collect() };
         let squeezed: Vec<char> = squeezed(normalised).collect();
-        let mut bigrams: Vec<(char, char)> = squeezed.windows(2).map(|w| (w[0], w[1])).collect();
+        let mut bigrams: Vec<u64> = squeezed.windows(2).map(|w| (u64::from(w[0]) << 32) | u64::from(w[1])).collect();
         bigrams.sort_unstable();
         NameForm { name: normalised.to_string(), words, squeezed, bigrams }
     }
@@ -258,10 +263,13 @@ pub fn similar_forms(a: &NameForm, b: &NameForm) -> Option<f64> {
         return Some(1.0);
     }
     let (short, long) = if a.name.len() <= b.name.len() { (a, b) } else { (b, a) };
-    if short.squeezed.len() > 3 && long.squeezed.starts_with(&short.squeezed) {
+    if short.squeezed.len() > 3
+        && short.squeezed.first() == long.squeezed.first()
+        && long.squeezed.starts_with(&short.squeezed)
+    {
         return Some(0.95);
     }
-    if short.words.iter().all(|w| long.words.iter().any(|m| m.text == w.text)) {
+    if short.words.iter().all(|w| long.words.iter().any(|m| same_word(m, w))) {
         return Some(0.9);
     }
     let (fewer, more) = if short.words.len() <= long.words.len() { (short, long) } else { (long, short) };
@@ -283,25 +291,56 @@ pub fn similar_forms(a: &NameForm, b: &NameForm) -> Option<f64> {
 /// equal, one a prefix of the other (three letters at least), equal once German umlaut spellings
 /// (`oe`, `ue`, `ae`) are folded, or a single initial.
 fn form_word_match(a: &FormWord, b: &FormWord) -> bool {
-    if a.text == b.text {
+    if same_word(a, b) {
         return true;
     }
-    let prefix = |x: &str, y: &str| x.len() >= 3 && y.starts_with(x);
-    if prefix(&a.text, &b.text) || prefix(&b.text, &a.text) {
+    let prefix = |x: &FormWord, y: &FormWord| {
+        // Within eight bytes the heads hold the whole of `x`.
+        x.text.len() >= 3
+            && y.text.len() >= x.text.len()
+            && heads_agree(x, y)
+            && (x.text.len() <= 8 || y.text.starts_with(&x.text))
+    };
+    if prefix(a, b) || prefix(b, a) {
         return true;
     }
     if a.folded.is_some() || b.folded.is_some() {
         let pa = a.folded.as_deref().unwrap_or(&a.text);
         let pb = b.folded.as_deref().unwrap_or(&b.text);
+        let prefix = |x: &str, y: &str| x.len() >= 3 && y.starts_with(x);
         if pa == pb || prefix(pa, pb) || prefix(pb, pa) {
             return true;
         }
     }
-    (a.initial && b.text.starts_with(a.text.as_str())) || (b.initial && a.text.starts_with(b.text.as_str()))
+    (a.initial && heads_agree(a, b) && b.text.starts_with(a.text.as_str()))
+        || (b.initial && heads_agree(b, a) && a.text.starts_with(b.text.as_str()))
+}
+
+/// The first eight bytes of `word`, zero-padded, as an integer (see [`FormWord::head`]).
+fn head(word: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    for (to, from) in bytes.iter_mut().zip(word.as_bytes()) {
+        *to = *from;
+    }
+    u64::from_le_bytes(bytes)
+}
+
+/// Whether `y` can start with `x` as far as their heads tell: their first `min(8, x's length)`
+/// bytes agree.
+fn heads_agree(x: &FormWord, y: &FormWord) -> bool {
+    let n = x.text.len().min(8);
+    let mask = if n >= 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+    (x.head ^ y.head) & mask == 0
+}
+
+/// Whether two words are equal, comparing their heads before their text (which the heads hold
+/// whole up to eight bytes).
+fn same_word(a: &FormWord, b: &FormWord) -> bool {
+    a.head == b.head && a.text.len() == b.text.len() && (a.text.len() <= 8 || a.text == b.text)
 }
 
 /// Sørensen–Dice coefficient of two sorted, non-empty bigram lists.
-fn dice_sorted(ga: &[(char, char)], gb: &[(char, char)]) -> f64 {
+fn dice_sorted(ga: &[u64], gb: &[u64]) -> f64 {
     let (mut i, mut j, mut common) = (0, 0, 0usize);
     while let (Some(x), Some(y)) = (ga.get(i), gb.get(j)) {
         match x.cmp(y) {
@@ -422,12 +461,29 @@ pub fn ref_evidence_prepared(
     bank_compact: &str,
     bank_runs: &[String],
 ) -> RefEvidence {
-    let n = compact_ref.chars().count();
-    if n >= 3 && contains_short(bank_compact, compact_ref) {
+    let refs = RefBits { compact: pair_bits(compact_ref), core: core.map_or(0, pair_bits) };
+    let chars = compact_ref.chars().count();
+    ref_evidence_counted(compact_ref, chars, refs, core, bank_compact, pair_bits(bank_compact), bank_runs)
+}
+
+/// [`ref_evidence_prepared`] with the characters of `compact_ref` already counted (`chars`) and
+/// the [`pair_bits`] of both sides known (`bank_bits` those of `bank_compact`; see
+/// [`ref_ties_prepared`]).
+pub fn ref_evidence_counted(
+    compact_ref: &str,
+    chars: usize,
+    refs: RefBits,
+    core: Option<&str>,
+    bank_compact: &str,
+    bank_bits: u64,
+    bank_runs: &[String],
+) -> RefEvidence {
+    let n = chars;
+    if n >= 3 && refs.compact & !bank_bits == 0 && contains_short(bank_compact, compact_ref) {
         return RefEvidence::Full;
     }
-    if let Some(core) = core {
-        if bank_runs.iter().any(|r| r == core) {
+    if let Some(core) = core.filter(|_| refs.core & !bank_bits == 0) {
+        if bank_runs.iter().any(|r| same_text(r, core)) {
             return if core.len() >= 4 {
                 RefEvidence::Core
             } else if core.len() == 3 {
@@ -445,7 +501,7 @@ pub fn ref_evidence_prepared(
             .map(|(at, _)| at)
             .skip(min)
             .filter_map(|at| compact_ref.get(..at))
-            .any(|prefix| bank_compact.ends_with(prefix));
+            .any(|prefix| ends_with_short(bank_compact, prefix));
         if truncated {
             return RefEvidence::Truncated;
         }
@@ -457,23 +513,75 @@ pub fn ref_evidence_prepared(
 /// (..) >= RefEvidence::Core`, without looking for truncations (what a group's parts need, asked
 /// for every candidate part).
 pub fn ref_ties(compact_ref: &str, core: Option<&str>, bank_compact: &str, bank_runs: &[String]) -> bool {
-    (compact_ref.chars().nth(2).is_some() && contains_short(bank_compact, compact_ref))
-        || core.is_some_and(|c| c.len() >= 4 && bank_runs.iter().any(|r| r == c))
+    let refs = RefBits { compact: pair_bits(compact_ref), core: core.map_or(0, pair_bits) };
+    ref_ties_prepared(compact_ref, refs, core, bank_compact, pair_bits(bank_compact), bank_runs)
+}
+
+/// The [`pair_bits`] of a reference's compact form and of its digit core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefBits {
+    /// Of the [`compact`] reference.
+    pub compact: u64,
+    /// Of its [`digit_core`].
+    pub core: u64,
+}
+
+/// [`ref_ties`] with the [`pair_bits`] of both sides known (`bank_bits` those of `bank_compact`):
+/// a bank text that lacks a byte pair of the reference (or of its core, whose digits a matching
+/// run leaves in the compact text) cannot tie, and most candidates are ruled out so, before
+/// their text is read.
+pub fn ref_ties_prepared(
+    compact_ref: &str,
+    refs: RefBits,
+    core: Option<&str>,
+    bank_compact: &str,
+    bank_bits: u64,
+    bank_runs: &[String],
+) -> bool {
+    (refs.compact & !bank_bits == 0
+        && compact_ref.chars().nth(2).is_some()
+        && contains_short(bank_compact, compact_ref))
+        || (refs.core & !bank_bits == 0
+            && core.is_some_and(|c| c.len() >= 4 && bank_runs.iter().any(|r| same_text(r, c))))
+}
+
+/// The byte pairs of `text` as a set of 64 bits (each pair hashed to one): a text holds another
+/// only if its set holds all of the other's bits.
+pub fn pair_bits(text: &str) -> u64 {
+    text.as_bytes()
+        .windows(2)
+        .filter_map(|w| w.first().zip(w.get(1)))
+        .fold(0, |bits, (a, b)| bits | 1 << ((u32::from(*a) << 8 | u32::from(*b)).wrapping_mul(0x9E37_79B1) >> 26))
+}
+
+/// `a == b` for short texts such as digit runs: lengths, then bytes in a loop rather than a
+/// call to compare memory.
+fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// `haystack.ends_with(needle)`, comparing the needle's first byte before the rest: most of the
+/// truncations tried against a bank line fail there.
+fn ends_with_short(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    h.len() >= n.len() && h.get(h.len() - n.len()) == n.first() && h.ends_with(n)
 }
 
 /// `haystack.contains(needle)` for the short texts of a bank line: a scan for the needle's first
-/// byte and a comparison there, without the set-up of a general substring search. Comparing
-/// bytes is exact for UTF-8, where no character's encoding starts inside another's.
+/// and last byte and a comparison where both agree, without the set-up of a general substring
+/// search. Comparing bytes is exact for UTF-8, where no character's encoding starts inside
+/// another's.
 fn contains_short(haystack: &str, needle: &str) -> bool {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    let Some((&first, rest)) = n.split_first() else { return true };
+    let (Some(&first), Some(&last)) = (n.first(), n.last()) else { return true };
     if n.len() > h.len() {
         return false;
     }
+    let span = n.len() - 1;
     h.iter()
-        .take(h.len() - n.len() + 1)
+        .zip(h.get(span..).unwrap_or(&[]))
         .enumerate()
-        .any(|(i, &c)| c == first && h.get(i + 1..i + n.len()) == Some(rest))
+        .any(|(i, (&a, &z))| a == first && z == last && h.get(i..i + n.len()).is_some_and(|w| w.iter().eq(n)))
 }
 
 #[cfg(test)]
@@ -490,6 +598,7 @@ mod tests {
         #[test]
         fn the_short_substring_search_agrees_with_contains(h in "[ab1ä]{0,12}", n in "[ab1ä]{0,4}") {
             prop_assert_eq!(contains_short(&h, &n), h.contains(n.as_str()));
+            prop_assert_eq!(ends_with_short(&h, &n), h.ends_with(n.as_str()));
         }
 
         /// A group's part needs the reference's core or the whole of it, as the full evidence says.
@@ -505,6 +614,32 @@ mod tests {
             prop_assert_eq!(
                 ref_ties(&compact_ref, core.as_deref(), &bank_compact, &runs),
                 full >= RefEvidence::Core
+            );
+        }
+
+        /// Comparing heads first never hides an equal word or a prefix (a two-byte letter
+        /// makes heads cut through characters).
+        #[test]
+        fn word_heads_agree_whenever_one_word_starts_with_the_other(x in "[abä]{0,10}", y in "[abä]{0,12}") {
+            let (fx, fy) = (FormWord::new(&x), FormWord::new(&y));
+            prop_assert!(!y.starts_with(x.as_str()) || heads_agree(&fx, &fy));
+            prop_assert_eq!(same_word(&fx, &fy), x == y);
+        }
+
+        /// The byte-pair sets only rule out what the texts themselves would.
+        #[test]
+        fn prepared_reference_ties_agree_with_plain_ones(
+            reference in "[a-c0-9-]{0,8}",
+            text in "[a-c0-9 ]{0,24}",
+        ) {
+            let (compact_ref, core) = (compact(&reference), digit_core(&reference));
+            let (bank_compact, runs) = (compact(&text), digit_runs(&text, 1));
+            let refs = RefBits { compact: pair_bits(&compact_ref), core: core.as_deref().map_or(0, pair_bits) };
+            let plain = (compact_ref.chars().nth(2).is_some() && bank_compact.contains(compact_ref.as_str()))
+                || core.as_deref().is_some_and(|c| c.len() >= 4 && runs.iter().any(|r| r == c));
+            prop_assert_eq!(
+                ref_ties_prepared(&compact_ref, refs, core.as_deref(), &bank_compact, pair_bits(&bank_compact), &runs),
+                plain
             );
         }
 

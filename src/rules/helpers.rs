@@ -116,10 +116,12 @@ pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("abs", |a: Decimal| a.abs());
     engine.register_fn("contains_any", |t: ImmutableString, words: Array| {
         let lower = t.to_lowercase();
-        words
-            .iter()
-            .filter_map(|w| w.clone().into_immutable_string().ok())
-            .any(|w| !w.is_empty() && lower.contains(&w.to_lowercase()))
+        // Rules pass lower-case words: those are looked for as they are, without a lower-case copy
+        // of each on every call.
+        let is_lower = |w: &str| w.chars().flat_map(char::to_lowercase).eq(w.chars());
+        words.iter().filter_map(|w| w.clone().into_immutable_string().ok()).any(|w| {
+            !w.is_empty() && if is_lower(&w) { lower.contains(w.as_str()) } else { lower.contains(&w.to_lowercase()) }
+        })
     });
 }
 

@@ -526,3 +526,42 @@ fn the_same_sum_on_a_line_that_does_not_say_payout_is_only_suggested() {
     assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["a", "b", "c"])), "{r:#?}");
     assert_eq!(m.map(|m| m.status), Some(MatchStatus::Suggested));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+
+    /// Candidates whose amounts differ are dropped on an early look at their references; it
+    /// must agree with the full evidence.
+    #[test]
+    fn the_early_reference_test_agrees_with_the_features(
+        reference in "[a-c0-9-]{0,8}",
+        text in "[a-c0-9 ]{0,24}",
+        check in proptest::option::of("[0-9]{1,4}"),
+    ) {
+        let mut t = tx("b", 1, 100, "", &text);
+        t.check_number = check.map(Into::into);
+        let r = inv("r", 1, 100, "", &reference);
+        let (Some(b), Some(r)) = (BankItem::new(&t), RecordItem::new(&r)) else { return Ok(()) };
+        let features = crate::matching::score::pair_features(&b, &r, &Memory::default());
+        prop_assert_eq!(references_tie(&b, &r), features.reference >= RefEvidence::Core);
+    }
+}
+
+#[test]
+fn dates_and_match_ids_are_written_as_the_formatter_writes_them() {
+    let mut d = NaiveDate::from_ymd_opt(-3, 1, 1).unwrap_or_default();
+    while d < NaiveDate::from_ymd_opt(10_002, 12, 31).unwrap_or_default() {
+        assert_eq!(iso_date(d), d.to_string());
+        d = shift(d, 173);
+    }
+    for d in [NaiveDate::MIN, NaiveDate::MAX, day(1), NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default()] {
+        assert_eq!(iso_date(d), d.to_string());
+    }
+    for k in 0..400 {
+        let d = shift(day(1), k);
+        assert_eq!(iso_date(d), d.to_string());
+    }
+    let bytes: Vec<u8> = (0..=255).collect();
+    let formatted: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex(bytes.iter()), formatted);
+}
