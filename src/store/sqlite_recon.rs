@@ -194,34 +194,57 @@ fn insert_match_row(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Resu
 /// Claims every item of `m` for it: `NotFound` if an item does not exist for this tenant,
 /// `Conflict` if another live match holds it.
 fn claim_items(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Result<(), StoreError> {
+    let status = m.claimed_item_status().as_str();
+    for id in &m.bank_transaction_ids {
+        claim_item(tx, tenant, ItemTable::Transactions, id, &m.id, status)?;
+    }
+    for id in &m.record_ids {
+        claim_item(tx, tenant, ItemTable::Records, id, &m.id, status)?;
+    }
+    Ok(())
+}
+
+/// The two tables whose rows a match claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum ItemTable {
+    Transactions,
+    Records,
+}
+
+/// Claims one item for match `match_id`: `NotFound` if it does not exist for this tenant,
+/// `Conflict` if another live match holds it or it is reconciled.
+fn claim_item(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    table: ItemTable,
+    id: &str,
+    match_id: &str,
+    status: &str,
+) -> Result<(), StoreError> {
     const CLAIM_TRANSACTION: &str = "UPDATE bank_transactions SET match_id = ?3, status = ?4
          WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status != 'reconciled'";
     const CLAIM_RECORD: &str = "UPDATE records SET match_id = ?3, status = ?4
          WHERE tenant = ?1 AND id = ?2 AND match_id IS NULL AND status != 'reconciled'";
-    let status = m.claimed_item_status().as_str();
-    for (table, sql, what, ids) in [
-        ("bank_transactions", CLAIM_TRANSACTION, "transaction", &m.bank_transaction_ids),
-        ("records", CLAIM_RECORD, "record", &m.record_ids),
-    ] {
-        let mut st = tx.prepare_cached(sql).map_err(backend)?;
-        for id in ids {
-            let n = st.execute(params![tenant, id, m.id, status]).map_err(backend)?;
-            if n == 0 {
-                let holder: Option<Option<String>> = tx
-                    .query_row(
-                        &format!("SELECT match_id FROM {table} WHERE tenant = ?1 AND id = ?2"),
-                        params![tenant, id],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(backend)?;
-                return Err(match holder {
-                    None => StoreError::NotFound { what, id: id.clone() },
-                    Some(Some(other)) => StoreError::Conflict(format!("{what} {id} is already in live match {other}")),
-                    Some(None) => StoreError::Conflict(format!("{what} {id} is reconciled and locked")),
-                });
-            }
-        }
+    let (name, sql, what) = match table {
+        ItemTable::Transactions => ("bank_transactions", CLAIM_TRANSACTION, "transaction"),
+        ItemTable::Records => ("records", CLAIM_RECORD, "record"),
+    };
+    let n =
+        tx.prepare_cached(sql).and_then(|mut st| st.execute(params![tenant, id, match_id, status])).map_err(backend)?;
+    if n == 0 {
+        let holder: Option<Option<String>> = tx
+            .query_row(
+                &format!("SELECT match_id FROM {name} WHERE tenant = ?1 AND id = ?2"),
+                params![tenant, id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        return Err(match holder {
+            None => StoreError::NotFound { what, id: id.to_string() },
+            Some(Some(other)) => StoreError::Conflict(format!("{what} {id} is already in live match {other}")),
+            Some(None) => StoreError::Conflict(format!("{what} {id} is reconciled and locked")),
+        });
     }
     Ok(())
 }
@@ -385,10 +408,21 @@ impl ReconStore for SqliteStore {
                 params![tenant, run.account_id, now],
             )
             .map_err(backend)?;
+            // Claims are made in table and id order rather than match by match: ids follow the
+            // statement's and the books' order, so consecutive claims touch neighbouring pages
+            // of the item tables and their status indexes.
+            let mut claims: Vec<(ItemTable, &str, &str, &str)> = Vec::new();
             for m in &matches {
                 insert_match_row(&tx, &tenant, m)?;
                 if m.state.is_live() {
-                    claim_items(&tx, &tenant, m)?;
+                    let status = m.claimed_item_status().as_str();
+                    claims.extend(
+                        m.bank_transaction_ids
+                            .iter()
+                            .map(|id| (ItemTable::Transactions, id.as_str(), m.id.as_str(), status)),
+                    );
+                    claims
+                        .extend(m.record_ids.iter().map(|id| (ItemTable::Records, id.as_str(), m.id.as_str(), status)));
                 }
                 let after = serde_json::to_string(m).map_err(StoreError::backend)?;
                 append_audit_json(
@@ -404,6 +438,14 @@ impl ReconStore for SqliteStore {
                     },
                 )?;
             }
+            claims.sort_unstable();
+            for (table, id, match_id, status) in claims {
+                claim_item(&tx, &tenant, table, id, match_id, status)?;
+            }
+            // In id order too, for the same reason.
+            let (mut ut, mut ur) = (ut, ur);
+            ut.sort_unstable();
+            ur.sort_unstable();
             for (table, ids) in [("bank_transactions", &ut), ("records", &ur)] {
                 let mut st = tx
                     .prepare_cached(&format!(
