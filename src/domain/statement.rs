@@ -98,11 +98,12 @@ impl BankTransaction {
     /// Sets the bank's own id (ignored when blank).
     pub fn with_bank_id(mut self, id: impl Into<String>) -> Self {
         let id = id.into();
-        let trimmed = id.trim();
-        if !trimmed.is_empty() {
+        if !id.is_empty() && id.trim().len() == id.len() {
             // Most ids come without blanks: the string given is kept rather than copied.
-            self.id = if trimmed.len() == id.len() { id.into_boxed_str() } else { trimmed.into() };
+            self.id = id.into_boxed_str();
             self.id_source = IdSource::Bank;
+        } else {
+            self.set_bank_id(&id);
         }
         self
     }

@@ -1147,36 +1147,14 @@ fn read_only(m: Map) -> Dynamic {
     Dynamic::from(m).into_read_only().into_shared()
 }
 
-/// `d.to_string()` (`2024-03-05`) without the formatting machinery: every map a rule sees holds
-/// a date or two. Years outside 0–9999, which chrono writes with a sign, go the long way.
-fn iso_date(d: NaiveDate) -> String {
-    use chrono::Datelike;
-    let year = match u32::try_from(d.year()) {
-        Ok(y) if y <= 9999 => y,
-        _ => return d.to_string(),
-    };
-    let (month, day) = (d.month(), d.day());
-    let digit = |n: u32| char::from_digit(n % 10, 10).unwrap_or('0');
-    let mut s = String::with_capacity(10);
-    s.extend([digit(year / 1000), digit(year / 100), digit(year / 10), digit(year), '-']);
-    s.extend([digit(month / 10), digit(month), '-', digit(day / 10), digit(day)]);
-    s
-}
-
-/// Bytes as lower-case hexadecimal, two digits each (as `format!("{b:02x}")` writes them).
-fn hex<'b>(bytes: impl Iterator<Item = &'b u8>) -> String {
-    let digit = |n: u8| char::from_digit(u32::from(n), 16).unwrap_or('0');
-    bytes.flat_map(|b| [digit(b >> 4), digit(b & 0xf)]).collect()
-}
-
 /// What a rule sees of a bank line.
 fn bank_map_of(b: &BankItem<'_>) -> Map {
     let t = b.tx;
     let mut m = Map::new();
     // Text goes in as Rhai strings: a boxed `str` would reach the script as an opaque value.
     m.insert("id".into(), Dynamic::from(t.id.to_string()));
-    m.insert("date".into(), Dynamic::from(iso_date(t.booking_date)));
-    m.insert("value_date".into(), t.value_date.map_or(Dynamic::UNIT, |d| Dynamic::from(iso_date(d))));
+    m.insert("date".into(), Dynamic::from(t.booking_date.to_string()));
+    m.insert("value_date".into(), t.value_date.map_or(Dynamic::UNIT, |d| Dynamic::from(d.to_string())));
     m.insert("amount".into(), Dynamic::from(t.amount.amount()));
     m.insert("currency".into(), Dynamic::from(t.amount.currency().code().to_string()));
     m.insert("description".into(), Dynamic::from(t.description.to_string()));
@@ -1197,8 +1175,8 @@ fn record_map_of(r: &RecordItem<'_>) -> Map {
     let mut m = Map::new();
     m.insert("id".into(), Dynamic::from(x.id.clone()));
     m.insert("kind".into(), Dynamic::from(x.kind.as_str().to_string()));
-    m.insert("date".into(), Dynamic::from(iso_date(x.date)));
-    m.insert("due_date".into(), x.due_date.map_or(Dynamic::UNIT, |d| Dynamic::from(iso_date(d))));
+    m.insert("date".into(), Dynamic::from(x.date.to_string()));
+    m.insert("due_date".into(), x.due_date.map_or(Dynamic::UNIT, |d| Dynamic::from(d.to_string())));
     m.insert("amount".into(), Dynamic::from(x.amount.amount()));
     m.insert("currency".into(), Dynamic::from(x.amount.currency().code().to_string()));
     m.insert("counterparty".into(), opt(x.counterparty.as_deref()));
@@ -1469,7 +1447,7 @@ fn to_match(e: &Edge, outcome: Outcome, weights: &Weights, bank: &[BankTransacti
         hash.update(id.as_bytes());
         hash.update([0]);
     }
-    let id = hex(hash.finalize().iter().take(8));
+    let id: String = hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
     let scored = e.scored(weights);
     let mut reasons = scored.reasons.clone();
     if ambiguous {
