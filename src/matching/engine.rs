@@ -216,10 +216,11 @@ pub fn reconcile(
     clock.lap("index");
     let ctx = Ctx { banks: &banks, recs: &recs, bkeys: &bkeys, rkeys: &rkeys, rindex: &rindex, memory, config, rules };
 
-    let mut per_bank: Vec<Vec<PairCandidate>> = (0..banks.len())
+    let (mut per_bank, exact): (Vec<Vec<PairCandidate>>, Vec<ExactList>) = (0..banks.len())
         .into_par_iter()
         .map_init(|| NameCache::new(&names), |names, i| ctx.pair_candidates(i as u32, names))
-        .collect();
+        .unzip();
+    let exact = ExactCandidates::new(exact, recs.len());
     mark_unique(&mut per_bank, recs.len());
     clock.lap("pair_candidates");
     let pair_edges: Vec<Vec<Edge>> = per_bank
@@ -280,7 +281,8 @@ pub fn reconcile(
     if !config.own_accounts.is_empty() {
         edges.extend(transfer_edges(&ctx));
     }
-    let Assignment { mut matches, bank_claimed, rec_claimed } = assign(edges, &ctx, bank, records);
+    let Assignment { mut matches, bank_claimed, rec_claimed } = assign_rounds(edges, &exact, &ctx, bank, records)?;
+    drop(exact);
     clock.lap("assign");
     if config.groups.enabled && config.groups.payouts {
         // On a busy day a payout's parts hide among many records that pairs later explain; once
@@ -397,8 +399,10 @@ impl Ctx<'_, '_> {
         self.memory.is_alias(&b.name, &r.name) || names.similarity(b, r).is_some_and(|s| s >= 0.75)
     }
 
-    fn pair_candidates(&self, i: u32, names: &mut NameCache<'_>) -> Vec<PairCandidate> {
-        let Some(b) = self.bank(i) else { return Vec::new() };
+    /// A bank line's best candidates, and all its candidates with exactly its amount (`None`
+    /// when more than [`EXACT_LISTED`]).
+    fn pair_candidates(&self, i: u32, names: &mut NameCache<'_>) -> (Vec<PairCandidate>, ExactList) {
+        let Some(b) = self.bank(i) else { return (Vec::new(), Some(Box::default())) };
         let cfg = self.config;
         let (from, to) = (shift(b.date, -cfg.days_after), shift(b.date, cfg.days_before));
         let date = |r: &Key| r.date;
@@ -431,20 +435,13 @@ impl Ctx<'_, '_> {
                 );
             }
         }
-        // Name lists sorted by amount: only the slice within tolerance is read, however many
-        // records share the name word.
+        // Name lists by period and amount: only the periods of the date window and, in each,
+        // the amounts within tolerance are read, however many records share the name word.
         for key in self.bank_name_keys(b).iter() {
             if let Some(list) = self.rindex.by_name_amount.get(key) {
-                let amount = |i: &u32| self.rkey(*i).map_or(i64::MIN, |r| r.units);
-                let start = list.partition_point(|i| amount(i) < b.units - tol);
                 ids.extend(
-                    list.get(start..)
-                        .unwrap_or(&[])
-                        .iter()
-                        .copied()
-                        .take_while(|i| amount(i) <= b.units + tol)
-                        .take(NAME_SCAN)
-                        .filter(|i| self.rkey(*i).is_some_and(|r| near(r) && r.date >= from && r.date <= to))
+                    list.within((from, to), (b.units - tol, b.units + tol), NAME_SCAN)
+                        .filter(|i| self.rkey(*i).is_some_and(near))
                         .take(256),
                 );
             }
@@ -479,6 +476,8 @@ impl Ctx<'_, '_> {
         out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.rec.cmp(&b.1.rec)));
         // Keep every exact candidate's count for uniqueness, but only the best few for scoring.
         let exact_count = out.iter().filter(|c| c.1.features.exact).count();
+        let exact: Option<Box<[u32]>> =
+            (exact_count <= EXACT_LISTED).then(|| out.iter().filter(|c| c.1.features.exact).map(|c| c.1.rec).collect());
         let mut kept: Vec<PairCandidate> =
             out.into_iter().take(self.config.max_candidates.max(1)).map(|c| c.1).collect();
         if exact_count > 1 {
@@ -490,7 +489,7 @@ impl Ctx<'_, '_> {
                 c.features.unique = c.features.exact;
             }
         }
-        kept
+        (kept, exact)
     }
 
     fn judge_pairs(&self, i: u32, cands: Vec<PairCandidate>) -> Result<Vec<Edge>, RuleError> {
@@ -1207,6 +1206,21 @@ fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
 /// The global assignment: strongest first, each bank line and record claimed at most once; a
 /// close living competitor makes a match ambiguous (suggested, with ranked alternatives).
 fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], records: &[Record]) -> Assignment {
+    let decided = decide(&mut edges, ctx, bank, records);
+    let matches = build(&edges, decided.outcomes, ctx, bank, records);
+    Assignment { matches, bank_claimed: decided.bank_claimed, rec_claimed: decided.rec_claimed }
+}
+
+/// What one round of the assignment decided about the edges, by position in the sorted edges.
+struct Decided {
+    outcomes: Vec<(usize, Outcome)>,
+    bank_claimed: Vec<bool>,
+    rec_claimed: Vec<bool>,
+}
+
+/// One round of the assignment: sorts `edges` (suggestion threshold applied), then claims items
+/// greedily by confidence, marking a claim ambiguous when a close rival remains.
+fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], records: &[Record]) -> Decided {
     let cfg = ctx.config;
     edges.retain(|e| e.confidence >= cfg.suggest_threshold);
     edges.par_sort_by(|a, b| {
@@ -1220,7 +1234,7 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
     let by_rec = Incidence::build(ctx.recs.len(), edges.iter().map(|e| e.recs.as_slice()));
     let mut best_bank = vec![f64::NEG_INFINITY; ctx.banks.len()];
     let mut best_rec = vec![f64::NEG_INFINITY; ctx.recs.len()];
-    for e in &edges {
+    for e in edges.iter() {
         let l = logit(e.confidence);
         for b in &e.bank {
             if let Some(v) = best_bank.get_mut(*b as usize) {
@@ -1332,16 +1346,116 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
         }
         out.push((k, Outcome { status, confidence, alternatives, ambiguous }));
     }
-    // The decisions above depend on their order; writing each match's explanation does not.
-    let matches = out
+    Decided { outcomes: out, bank_claimed, rec_claimed }
+}
+
+/// The matches of decided edges. The decisions depend on their order; writing each match's
+/// explanation does not.
+fn build(
+    edges: &[Edge],
+    outcomes: Vec<(usize, Outcome)>,
+    ctx: &Ctx<'_, '_>,
+    bank: &[BankTransaction],
+    records: &[Record],
+) -> Vec<((usize, usize), Match)> {
+    outcomes
         .into_par_iter()
         .filter_map(|(k, outcome)| {
             let e = edges.get(k)?;
             let first = |items: &[u32]| items.iter().min().map_or(usize::MAX, |i| *i as usize);
-            Some(((first(&e.bank), first(&e.recs)), to_match(e, outcome, &cfg.weights, bank, records)))
+            Some(((first(&e.bank), first(&e.recs)), to_match(e, outcome, &ctx.config.weights, bank, records)))
         })
-        .collect();
-    Assignment { matches, bank_claimed, rec_claimed }
+        .collect()
+}
+
+/// The assignment in two rounds. What the first round settles (matched or discrepancy) is final;
+/// the second decides the rest again without it: a rival that a certain match claimed later in
+/// the first round's order no longer makes a pair ambiguous, and an exact amount whose other
+/// candidates are all settled elsewhere is now the only one left on both sides.
+fn assign_rounds(
+    mut edges: Vec<Edge>,
+    exact: &ExactCandidates,
+    ctx: &Ctx<'_, '_>,
+    bank: &[BankTransaction],
+    records: &[Record],
+) -> Result<Assignment, RuleError> {
+    let first = decide(&mut edges, ctx, bank, records);
+    let (mut bank_settled, mut rec_settled) = (vec![false; ctx.banks.len()], vec![false; ctx.recs.len()]);
+    let mut settled: Vec<(usize, Outcome)> = Vec::new();
+    for (k, outcome) in first.outcomes {
+        if outcome.status == MatchStatus::Suggested {
+            continue;
+        }
+        if let Some(e) = edges.get(k) {
+            for b in &e.bank {
+                if let Some(x) = bank_settled.get_mut(*b as usize) {
+                    *x = true;
+                }
+            }
+            for r in &e.recs {
+                if let Some(x) = rec_settled.get_mut(*r as usize) {
+                    *x = true;
+                }
+            }
+        }
+        settled.push((k, outcome));
+    }
+    let mut matches = build(&edges, settled, ctx, bank, records);
+    let is = |v: &[bool], i: u32| v.get(i as usize).copied().unwrap_or(true);
+    edges.retain(|e| !e.bank.iter().any(|b| is(&bank_settled, *b)) && !e.recs.iter().any(|r| is(&rec_settled, *r)));
+    for e in &mut edges {
+        let (Some(&b), Some(&r), false) = (e.bank.first(), e.recs.first(), e.is_group()) else { continue };
+        let Evidence::Pair(p) = &e.evidence else { continue };
+        if !p.0.exact || p.0.unique || !exact.alone(b, r, &bank_settled, &rec_settled) {
+            continue;
+        }
+        let mut features = p.0.clone();
+        features.unique = true;
+        let judged = ctx.judge_pairs(b, vec![PairCandidate { rec: r, features }])?;
+        if let Some(better) = judged.into_iter().next() {
+            *e = better;
+        }
+    }
+    let second = decide(&mut edges, ctx, bank, records);
+    matches.extend(build(&edges, second.outcomes, ctx, bank, records));
+    let merge = |settled: Vec<bool>, claimed: Vec<bool>| settled.iter().zip(claimed).map(|(a, b)| *a || b).collect();
+    Ok(Assignment {
+        matches,
+        bank_claimed: merge(bank_settled, second.bank_claimed),
+        rec_claimed: merge(rec_settled, second.rec_claimed),
+    })
+}
+
+/// Every bank line's candidates with exactly its amount, and the inverse, so that the second
+/// round can tell when all but one of them were settled elsewhere.
+struct ExactCandidates {
+    /// Per bank line, its exact-amount records (`None` when there were too many to list).
+    of_bank: Vec<ExactList>,
+    /// Per record, the bank lines listing it.
+    of_rec: Incidence,
+}
+
+/// A bank line's exact-amount records; `None` when there were more than [`EXACT_LISTED`].
+type ExactList = Option<Box<[u32]>>;
+
+/// Exact-amount candidates listed per bank line; more make the amount common, never unique.
+const EXACT_LISTED: usize = 8;
+
+impl ExactCandidates {
+    fn new(of_bank: Vec<ExactList>, n_recs: usize) -> Self {
+        let of_rec = Incidence::build(n_recs, of_bank.iter().map(|l| l.as_deref().unwrap_or(&[])));
+        ExactCandidates { of_bank, of_rec }
+    }
+
+    /// Whether `r` is bank line `b`'s only exact candidate not settled, and `b` the only bank line
+    /// not settled that lists `r`.
+    fn alone(&self, b: u32, r: u32, bank_settled: &[bool], rec_settled: &[bool]) -> bool {
+        let Some(Some(list)) = self.of_bank.get(b as usize) else { return false };
+        let settled = |v: &[bool], i: u32| v.get(i as usize).copied().unwrap_or(false);
+        list.contains(&r)
+            && list.iter().all(|x| *x == r || settled(rec_settled, *x))
+            && self.of_rec.of(r).iter().all(|x| *x == b as usize || settled(bank_settled, *x as u32))
+    }
 }
 
 /// What [`assign`] decided: the matches, each keyed by its first bank line and record, and which

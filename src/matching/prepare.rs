@@ -2,7 +2,7 @@
 //! reference tokens) and indexed by amount, reference and name, so candidates come from lookups
 //! rather than the cross product.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use hashbrown::HashMap;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -215,8 +215,8 @@ pub struct RecordIndex {
     pub by_ref: HashMap<String, Vec<u32>>,
     /// Name key → records.
     pub by_name: HashMap<String, Vec<u32>>,
-    /// Name key → records, sorted by amount.
-    pub by_name_amount: HashMap<String, Vec<u32>>,
+    /// Name key → records by period and amount.
+    pub by_name_amount: HashMap<String, NameAmounts>,
     /// All records by date.
     pub by_date: Vec<u32>,
 }
@@ -240,15 +240,73 @@ impl RecordIndex {
         idx.by_date =
             (0..records.len() as u32).filter(|i| records.get(*i as usize).is_some_and(Option::is_some)).collect();
         idx.by_date.sort_by_key(date);
-        idx.by_name_amount = idx.by_name.clone();
-        let amount = |i: &u32| records.get(*i as usize).and_then(|r| r.as_ref()).map(|r| (r.units, *i));
-        for list in idx.by_name_amount.values_mut() {
-            list.sort_by_key(amount);
-        }
+        idx.by_name_amount = idx.by_name.iter().map(|(k, list)| (k.clone(), NameAmounts::new(list, records))).collect();
         for list in idx.by_amount.values_mut().chain(idx.by_ref.values_mut()).chain(idx.by_name.values_mut()) {
             list.sort_by_key(date);
         }
         idx
+    }
+}
+
+/// Days in one period of [`NameAmounts`]: a bank line's candidate window (ten days before, 45
+/// after) spans two or three periods.
+const NAME_PERIOD_DAYS: i32 = 32;
+
+fn name_period(d: NaiveDate) -> i32 {
+    d.num_days_from_ce().div_euclid(NAME_PERIOD_DAYS)
+}
+
+/// The records sharing one name key, grouped by period and sorted by amount within each, with
+/// amount and date kept inline: a lookup reads only the periods a date window touches and, in
+/// each, only the amounts within tolerance, however many years of records share the name.
+#[derive(Debug, Default)]
+pub struct NameAmounts {
+    /// Each period present and where its entries start, by period.
+    periods: Vec<(i32, u32)>,
+    /// (units, date, record position), sorted by period, then amount, then position.
+    entries: Vec<(i64, NaiveDate, u32)>,
+}
+
+impl NameAmounts {
+    fn new(list: &[u32], records: &[Option<RecordItem<'_>>]) -> Self {
+        let mut entries: Vec<(i64, NaiveDate, u32)> = list
+            .iter()
+            .filter_map(|i| records.get(*i as usize).and_then(Option::as_ref).map(|r| (r.units, r.rec.date, *i)))
+            .collect();
+        entries.sort_unstable_by_key(|(units, date, i)| (name_period(*date), *units, *i));
+        let mut periods: Vec<(i32, u32)> = Vec::new();
+        for (k, (_, date, _)) in entries.iter().enumerate() {
+            let p = name_period(*date);
+            if periods.last().is_none_or(|(last, _)| *last != p) {
+                periods.push((p, k as u32));
+            }
+        }
+        NameAmounts { periods, entries }
+    }
+
+    /// Positions of the records dated in `[from, to]` with an amount in `[lo, hi]`, period by
+    /// period in amount order; at most `scan` entries of each period are read.
+    pub fn within(
+        &self,
+        (from, to): (NaiveDate, NaiveDate),
+        (lo, hi): (i64, i64),
+        scan: usize,
+    ) -> impl Iterator<Item = u32> + '_ {
+        let first = self.periods.partition_point(|(p, _)| *p < name_period(from));
+        let last = self.periods.partition_point(|(p, _)| *p <= name_period(to));
+        self.periods.get(first..last.max(first)).unwrap_or(&[]).iter().enumerate().flat_map(move |(k, (_, start))| {
+            let end = self.periods.get(first + k + 1).map_or(self.entries.len(), |(_, e)| *e as usize);
+            let slice = self.entries.get(*start as usize..end).unwrap_or(&[]);
+            let at = slice.partition_point(|(units, _, _)| *units < lo);
+            slice
+                .get(at..)
+                .unwrap_or(&[])
+                .iter()
+                .take_while(move |(units, _, _)| *units <= hi)
+                .take(scan)
+                .filter(move |(_, date, _)| *date >= from && *date <= to)
+                .map(|(_, _, i)| *i)
+        })
     }
 }
 
@@ -313,4 +371,60 @@ pub fn in_window<'l, T>(
     let key = move |i: &u32| items.get(*i as usize).and_then(|x| x.as_ref()).map(date);
     let start = list.partition_point(|i| key(i).is_some_and(|d| d < from));
     list.get(start..).unwrap_or(&[]).iter().copied().take_while(move |i| key(i).is_some_and(|d| d <= to))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::domain::{Money, RecordKind};
+
+    fn record(k: usize, day: i64, cents: i64) -> Record {
+        let date = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default() + chrono::Duration::days(day);
+        Record {
+            id: format!("r{k}"),
+            kind: RecordKind::Invoice,
+            date,
+            due_date: None,
+            amount: Money::new(Decimal::new(cents, 2), Currency::EUR),
+            counterparty: Some("Acme".into()),
+            reference: None,
+            description: None,
+        }
+    }
+
+    proptest! {
+        /// A name's lookup by date window and amount range finds exactly the records a scan of
+        /// all of them finds, whichever periods the window touches.
+        #[test]
+        fn name_amounts_find_what_a_full_scan_finds(
+            items in prop::collection::vec((0i64..400, 0i64..40), 0..80),
+            from in 0i64..400,
+            len in 0i64..120,
+            lo in 0i64..40,
+            width in 0i64..10,
+        ) {
+            let records: Vec<Record> = items.iter().enumerate().map(|(k, (d, c))| record(k, *d, c * 100)).collect();
+            let items: Vec<Option<RecordItem<'_>>> = records.iter().map(RecordItem::new).collect();
+            let list: Vec<u32> = (0..items.len() as u32).collect();
+            let index = NameAmounts::new(&list, &items);
+            let day = |d: i64| NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default() + chrono::Duration::days(d);
+            let (from, to) = (day(from), day(from + len));
+            let (lo, hi) = (lo * 10_000, (lo + width) * 10_000);
+            let mut found: Vec<u32> = index.within((from, to), (lo, hi), usize::MAX).collect();
+            found.sort_unstable();
+            let expected: Vec<u32> = list
+                .iter()
+                .copied()
+                .filter(|i| {
+                    items.get(*i as usize).and_then(Option::as_ref).is_some_and(|r| {
+                        r.rec.date >= from && r.rec.date <= to && r.units >= lo && r.units <= hi
+                    })
+                })
+                .collect();
+            prop_assert_eq!(found, expected);
+        }
+    }
 }

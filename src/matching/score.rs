@@ -80,7 +80,7 @@ impl Default for Weights {
             name_weak: 0.5,
             name_conflict: -1.5,
             alias: 2.5,
-            unique_amount: 2.5,
+            unique_amount: 3.0,
             habit_lag: 0.5,
             habit_fee: 1.5,
             rejected_names: -3.0,

@@ -550,3 +550,22 @@ proptest! {
         prop_assert_eq!(references_tie(&b, &r), features.reference >= RefEvidence::Core);
     }
 }
+
+#[test]
+fn an_amount_shared_with_a_record_settled_elsewhere_becomes_unique_in_the_second_round() {
+    // Two invoices of the same odd amount; the named payment with its reference settles the
+    // first, so the anonymous deposit has only the second left on both sides.
+    let records = [inv("r1", 4, 123_456, "Acme GmbH", "INV-2001"), inv("r2", 6, 123_456, "Globex Ltd", "INV-2002")];
+    let named = tx("b1", 5, 123_456, "ACME GMBH", "SEPA CREDIT INV-2001");
+    let deposit = tx("b2", 8, 123_456, "", "DEPOSIT");
+
+    let alone = run(std::slice::from_ref(&deposit), &records);
+    assert_ne!(find(&alone, "b2").map(|m| m.status), Some(MatchStatus::Matched), "{alone:#?}");
+
+    let result = run(&[named, deposit], &records);
+    assert_eq!(find(&result, "b1").map(|m| m.record_ids.clone()), Some(strs(&["r1"])), "{result:#?}");
+    let m = find(&result, "b2");
+    assert_eq!(m.map(|m| m.status), Some(MatchStatus::Matched), "{result:#?}");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["r2"])));
+    assert!(m.is_some_and(|m| m.explanation.features.contains_key("unique_amount")));
+}
