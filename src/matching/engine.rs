@@ -1207,8 +1207,37 @@ fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
 /// close living competitor makes a match ambiguous (suggested, with ranked alternatives).
 fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], records: &[Record]) -> Assignment {
     let decided = decide(&mut edges, ctx, bank, records);
-    let matches = build(&edges, decided.outcomes, ctx, bank, records);
+    let (chosen, _) = split(edges, decided.outcomes, |_| false);
+    let matches = build(chosen, ctx, bank, records);
     Assignment { matches, bank_claimed: decided.bank_claimed, rec_claimed: decided.rec_claimed }
+}
+
+/// Splits decided edges into the chosen ones with their outcomes and the others that `keep`
+/// says are still needed; the rest are dropped before any match is written, so that edges and
+/// matches are not all alive at once.
+fn split(
+    edges: Vec<Edge>,
+    outcomes: Vec<(usize, Outcome)>,
+    keep: impl Fn(&Edge) -> bool,
+) -> (Vec<(Edge, Outcome)>, Vec<Edge>) {
+    let mut decided: Vec<Option<Outcome>> = Vec::new();
+    decided.resize_with(edges.len(), || None);
+    let n = outcomes.len();
+    for (k, outcome) in outcomes {
+        if let Some(slot) = decided.get_mut(k) {
+            *slot = Some(outcome);
+        }
+    }
+    let mut chosen = Vec::with_capacity(n);
+    let mut rest = Vec::new();
+    for (e, outcome) in edges.into_iter().zip(decided) {
+        match outcome {
+            Some(o) => chosen.push((e, o)),
+            None if keep(&e) => rest.push(e),
+            None => {}
+        }
+    }
+    (chosen, rest)
 }
 
 /// What one round of the assignment decided about the edges, by position in the sorted edges.
@@ -1349,21 +1378,19 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], re
     Decided { outcomes: out, bank_claimed, rec_claimed }
 }
 
-/// The matches of decided edges. The decisions depend on their order; writing each match's
-/// explanation does not.
+/// The matches of the chosen edges, each edge dropped once written. The decisions depend on
+/// their order; writing each match's explanation does not.
 fn build(
-    edges: &[Edge],
-    outcomes: Vec<(usize, Outcome)>,
+    chosen: Vec<(Edge, Outcome)>,
     ctx: &Ctx<'_, '_>,
     bank: &[BankTransaction],
     records: &[Record],
 ) -> Vec<((usize, usize), Match)> {
-    outcomes
+    chosen
         .into_par_iter()
-        .filter_map(|(k, outcome)| {
-            let e = edges.get(k)?;
+        .map(|(e, outcome)| {
             let first = |items: &[u32]| items.iter().min().map_or(usize::MAX, |i| *i as usize);
-            Some(((first(&e.bank), first(&e.recs)), to_match(e, outcome, &ctx.config.weights, bank, records)))
+            ((first(&e.bank), first(&e.recs)), to_match(&e, outcome, &ctx.config.weights, bank, records))
         })
         .collect()
 }
@@ -1400,9 +1427,10 @@ fn assign_rounds(
         }
         settled.push((k, outcome));
     }
-    let mut matches = build(&edges, settled, ctx, bank, records);
     let is = |v: &[bool], i: u32| v.get(i as usize).copied().unwrap_or(true);
-    edges.retain(|e| !e.bank.iter().any(|b| is(&bank_settled, *b)) && !e.recs.iter().any(|r| is(&rec_settled, *r)));
+    let open = |e: &Edge| !e.bank.iter().any(|b| is(&bank_settled, *b)) && !e.recs.iter().any(|r| is(&rec_settled, *r));
+    let (chosen, mut edges) = split(edges, settled, open);
+    let mut matches = build(chosen, ctx, bank, records);
     for e in &mut edges {
         let (Some(&b), Some(&r), false) = (e.bank.first(), e.recs.first(), e.is_group()) else { continue };
         let Evidence::Pair(p) = &e.evidence else { continue };
@@ -1417,7 +1445,8 @@ fn assign_rounds(
         }
     }
     let second = decide(&mut edges, ctx, bank, records);
-    matches.extend(build(&edges, second.outcomes, ctx, bank, records));
+    let (chosen, _) = split(edges, second.outcomes, |_| false);
+    matches.extend(build(chosen, ctx, bank, records));
     let merge = |settled: Vec<bool>, claimed: Vec<bool>| settled.iter().zip(claimed).map(|(a, b)| *a || b).collect();
     Ok(Assignment {
         matches,
