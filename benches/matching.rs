@@ -38,12 +38,29 @@ fn matchers() -> Vec<(&'static str, Matcher)> {
     }
 }
 
+/// Prints the heap after each logged event (the engine logs one per phase).
+struct HeapAtEvent;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for HeapAtEvent {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        eprintln!(
+            "    heap live {:.1} MiB, peak {:.1} MiB",
+            common::mib(common::current() as u64),
+            common::mib(common::peak() as u64)
+        );
+    }
+}
+
 fn main() {
-    // `RUST_LOG=bankrec::matching=debug` prints the engine's phase timings.
+    // `RUST_LOG=bankrec::matching=debug` prints the engine's phase timings, each with the heap
+    // live at its end and the peak so far.
     if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::from_default_env())
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(HeapAtEvent)
             .try_init();
     }
     let profile = match Profile::named(&common::arg("profile").unwrap_or_else(|| "realistic".into())) {

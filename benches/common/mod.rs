@@ -62,6 +62,11 @@ pub fn reset_peak() -> usize {
     now
 }
 
+/// Live heap bytes now.
+pub fn current() -> usize {
+    CURRENT.load(Ordering::Relaxed)
+}
+
 /// The heap high-water mark since the last [`reset_peak`], in bytes.
 pub fn peak() -> usize {
     PEAK.load(Ordering::Relaxed)

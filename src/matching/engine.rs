@@ -298,6 +298,8 @@ pub fn reconcile(
         matches.extend(assign(found.into_iter().flatten().collect(), &ctx, bank, records).matches);
         clock.lap("leftover_payouts");
     }
+    // What the matches were found with is not needed to write the result.
+    drop((rindex, bkeys, rkeys, names, banks, recs));
     let out = result(matches, bank, records);
     clock.lap("result");
     Ok(out)
@@ -1637,7 +1639,9 @@ fn round4_signed(x: f64) -> f64 {
 /// The run's output, matches ordered by their first bank line and record; `matches` carry that
 /// position as their key (the edges' own positions, so no id is looked up).
 fn result(mut matches: Vec<((usize, usize), Match)>, bank: &[BankTransaction], records: &[Record]) -> ReconcileResult {
-    matches.par_sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    // Match ids are unique (derived from the ids each match groups), so the order is total and
+    // an unstable sort, which needs no second buffer, is deterministic.
+    matches.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
     let matches: Vec<Match> = matches.into_iter().map(|(_, m)| m).collect();
     let mut summary = Summary { bank_transactions: bank.len(), records: records.len(), ..Summary::default() };
     let mut auto_bank = 0usize;
