@@ -978,7 +978,7 @@ const PAYOUT_DAY_SPAN: i64 = 7;
 
 /// Leftover records are searched once more after many other searches: a sum among them is taken
 /// to be this many times likelier a coincidence.
-const LEFTOVER_CAUTION: f64 = 10.0;
+const LEFTOVER_CAUTION: f64 = 3.0;
 
 /// Open records of one day searched for a payout.
 const PAYOUT_DAY_CANDIDATES: usize = 16;

@@ -531,6 +531,27 @@ fn the_same_sum_on_a_line_that_does_not_say_payout_is_only_suggested() {
     assert_eq!(m.map(|m| m.status), Some(MatchStatus::Suggested));
 }
 
+#[test]
+fn the_payout_rule_matches_a_unique_sum_that_fewer_than_one_in_ten_searches_would_find_by_chance() {
+    let rule = RuleSet::compile("60-payouts", include_str!("../../../rules/60-payouts.rhai")).unwrap_or_default();
+    let judge = |chance: &str| {
+        let mut bank = Map::new();
+        bank.insert("text".into(), Dynamic::from("BACS CREDIT LOCKBOX PAYOUT PO1".to_string()));
+        let banks: Array = vec![Dynamic::from(bank)];
+        let records: Array = vec![Dynamic::from(Map::new()), Dynamic::from(Map::new())];
+        let mut f = Map::new();
+        f.insert("exact_amount".into(), Dynamic::from(true));
+        f.insert("span_days".into(), Dynamic::from(1_i64));
+        f.insert("unique_sum".into(), Dynamic::from(true));
+        f.insert("sum_chance".into(), Dynamic::from(chance.parse::<Decimal>().unwrap_or_default()));
+        let verdict = rule.judge_group(&Dynamic::from(banks), &Dynamic::from(records), &Dynamic::from(f));
+        verdict.map(|v| v.adjustments.iter().map(|a| a.1).sum::<f64>()).ok()
+    };
+    assert_eq!(judge("0.08"), Some(3.0));
+    assert_eq!(judge("0.1"), Some(3.0));
+    assert_eq!(judge("0.12"), Some(1.0));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
 
