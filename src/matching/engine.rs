@@ -1214,6 +1214,15 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], rec
     Assignment { matches, bank_claimed: decided.bank_claimed, rec_claimed: decided.rec_claimed }
 }
 
+/// Sets the flags of `items` (positions) to `value`.
+fn mark(flags: &mut [bool], items: &[u32], value: bool) {
+    for i in items {
+        if let Some(f) = flags.get_mut(*i as usize) {
+            *f = value;
+        }
+    }
+}
+
 /// Splits decided edges into the chosen ones with their outcomes and the others that `keep`
 /// says are still needed; the rest are dropped before any match is written, so that edges and
 /// matches are not all alive at once.
@@ -1359,22 +1368,10 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], re
             })
             .collect();
         let settled = status != MatchStatus::Suggested;
-        for b in &e.bank {
-            if let Some(c) = bank_claimed.get_mut(*b as usize) {
-                *c = true;
-            }
-            if let Some(c) = bank_settled.get_mut(*b as usize) {
-                *c = settled;
-            }
-        }
-        for r in &e.recs {
-            if let Some(c) = rec_claimed.get_mut(*r as usize) {
-                *c = true;
-            }
-            if let Some(c) = rec_settled.get_mut(*r as usize) {
-                *c = settled;
-            }
-        }
+        mark(&mut bank_claimed, &e.bank, true);
+        mark(&mut bank_settled, &e.bank, settled);
+        mark(&mut rec_claimed, &e.recs, true);
+        mark(&mut rec_settled, &e.recs, settled);
         out.push((k, Outcome { status, confidence, alternatives, ambiguous }));
     }
     Decided { outcomes: out, bank_claimed, rec_claimed }
@@ -1416,16 +1413,8 @@ fn assign_rounds(
             continue;
         }
         if let Some(e) = edges.get(k) {
-            for b in &e.bank {
-                if let Some(x) = bank_settled.get_mut(*b as usize) {
-                    *x = true;
-                }
-            }
-            for r in &e.recs {
-                if let Some(x) = rec_settled.get_mut(*r as usize) {
-                    *x = true;
-                }
-            }
+            mark(&mut bank_settled, &e.bank, true);
+            mark(&mut rec_settled, &e.recs, true);
         }
         settled.push((k, outcome));
     }
