@@ -270,10 +270,14 @@ async fn execute(
 ) -> Result<ReconcileOutcome, ReconcileError> {
     let started_at = std::time::Instant::now();
     let account = store.get_account(tenant, &req.account_id).await?;
-    let stored_txns = open_transactions(store, tenant, req).await?;
-    let records = open_records(store, tenant, req, account.currency).await?;
-    let (memory, _) = tenant_memory(store, tenant).await?;
-    let rejected = rejected_set(store.rejected_pairs(tenant, &req.account_id).await?);
+    // Read side by side: on SQLite each read has a connection of its own.
+    let (stored_txns, records, (memory, _), rejected) = tokio::try_join!(
+        async { Ok::<_, ReconcileError>(open_transactions(store, tenant, req).await?) },
+        async { Ok(open_records(store, tenant, req, account.currency).await?) },
+        tenant_memory(store, tenant),
+        async { Ok(store.rejected_pairs(tenant, &req.account_id).await?) },
+    )?;
+    let rejected = rejected_set(rejected);
 
     // The engine speaks the statement's own ids; the store keys lines by account + that id.
     let by_external: HashMap<String, String> =
