@@ -480,8 +480,10 @@ impl Ctx<'_, '_> {
         let exact_count = out.iter().filter(|c| c.1.features.exact).count();
         let exact: Option<Box<[u32]>> =
             (exact_count <= EXACT_LISTED).then(|| out.iter().filter(|c| c.1.features.exact).map(|c| c.1.rec).collect());
-        let mut kept: Vec<PairCandidate> =
-            out.into_iter().take(self.config.max_candidates.max(1)).map(|c| c.1).collect();
+        // A fresh vector of the kept few: collecting from `out` would reuse its allocation, sized
+        // for every candidate found, and keep it alive until the pairs are judged.
+        let mut kept: Vec<PairCandidate> = Vec::with_capacity(out.len().min(self.config.max_candidates.max(1)));
+        kept.extend(out.into_iter().take(self.config.max_candidates.max(1)).map(|c| c.1));
         if exact_count > 1 {
             for c in &mut kept {
                 c.features.unique = false;
