@@ -3,7 +3,6 @@
 //! assignment with ambiguity checks.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
 use rayon::prelude::*;
@@ -830,7 +829,7 @@ impl Ctx<'_, '_> {
         // Instalments run for weeks after the invoice: their first payment is what dates them.
         let lag = if bs.len() > 1 { min_lag } else { max_lag };
         let mut s = Scored { score: w.prior, ..Scored::default() };
-        s.features.insert("prior".into(), w.prior);
+        s.features.insert("prior", w.prior);
         if difference.is_zero() {
             s.add("amount", w.exact_amount, format!("{} items add up exactly", bs.len() + rs.len()));
         } else {
@@ -1068,7 +1067,7 @@ fn transfer_edges(ctx: &Ctx<'_, '_>) -> Vec<Edge> {
                 continue;
             }
             let mut s = Scored { score: w.prior, ..Scored::default() };
-            s.features.insert("prior".into(), w.prior);
+            s.features.insert("prior", w.prior);
             s.add("amount", w.exact_amount, "opposite amounts");
             s.add("date", super::score::date_weight(days, w), format!("{days} business day(s) apart"));
             s.add("transfer", w.name_strong, "counterparty account is an own account");
@@ -1119,7 +1118,7 @@ enum Applied {
 fn apply(verdict: Verdict, scored: &mut Scored) -> Applied {
     for (rule, delta, reason) in verdict.adjustments {
         let why = if reason.is_empty() { format!("rule {rule}") } else { format!("rule {rule}: {reason}") };
-        scored.add(&format!("rule:{rule}"), delta, why);
+        scored.add(format!("rule:{rule}"), delta, why);
     }
     match (verdict.decision, verdict.rule) {
         (Decision::Veto { .. }, _) => Applied::Veto,
@@ -1597,9 +1596,7 @@ fn to_match(e: &Edge, outcome: Outcome, weights: &Weights, bank: &[BankTransacti
             if e.difference.is_sign_negative() { "bank fee or short payment" } else { "overpayment or bank credit" };
         format!("book {amount} {cur} as {what}")
     });
-    let mut features: BTreeMap<String, f64> =
-        scored.features.iter().map(|(k, v)| (k.clone(), round4_signed(*v))).collect();
-    features.retain(|_, v| *v != 0.0);
+    let features = scored.features.map_nonzero(round4_signed);
     Match {
         id: format!("m-{id}"),
         status,

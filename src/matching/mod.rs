@@ -16,5 +16,5 @@ pub mod text;
 
 pub use engine::{reconcile, EngineConfig, EngineError, GroupConfig};
 pub use memory::{Feedback, LearnStats, Memory, MemoryError};
-pub use model::{Explanation, Match, MatchStatus, Method, ReconcileResult, Summary};
+pub use model::{Explanation, Features, Match, MatchStatus, Method, ReconcileResult, Summary};
 pub use score::Weights;

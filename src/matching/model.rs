@@ -1,6 +1,7 @@
 //! What the matching engine produces: matches with their explanation, and a summary. This is the
 //! contract of `bankrec reconcile --json` and of the stores.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
@@ -43,7 +44,7 @@ pub enum Method {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Explanation {
     /// Feature name → contribution to the score (amount, date, reference, name, memory, rule...).
-    pub features: BTreeMap<String, f64>,
+    pub features: Features,
     /// The weighted score before calibration.
     pub score: f64,
     /// Human-readable reasons, in the order they were applied.
@@ -54,6 +55,99 @@ pub struct Explanation {
     /// A proposed adjustment for a discrepancy (e.g. "book 2.50 EUR bank fee").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposed_adjustment: Option<String>,
+}
+
+/// Feature name → contribution to a score, in name order; written as a JSON object. Built-in
+/// feature names are static and the list is one small allocation: a million matches each carry
+/// one, so a map with a heap string per name would cost several hundred bytes more per match.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Features(Vec<(Cow<'static, str>, f64)>);
+
+impl Features {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(name))
+    }
+
+    /// The contribution of `name`.
+    pub fn get(&self, name: &str) -> Option<&f64> {
+        self.find(name).ok().and_then(|i| self.0.get(i)).map(|(_, v)| v)
+    }
+
+    /// Whether `name` contributed.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    /// Sets the contribution of `name`.
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
+        let name = name.into();
+        match self.find(&name) {
+            Ok(i) => {
+                if let Some(slot) = self.0.get_mut(i) {
+                    slot.1 = value;
+                }
+            }
+            Err(i) => self.0.insert(i, (name, value)),
+        }
+    }
+
+    /// Adds `value` to the contribution of `name` (0 when it had none).
+    pub fn add(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
+        let name = name.into();
+        match self.find(&name) {
+            Ok(i) => {
+                if let Some(slot) = self.0.get_mut(i) {
+                    slot.1 += value;
+                }
+            }
+            Err(i) => self.0.insert(i, (name, value)),
+        }
+    }
+
+    /// The features in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> + '_ {
+        self.0.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
+
+    /// How many features contributed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none did.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Each contribution mapped through `f`; those that become 0 are left out.
+    pub fn map_nonzero(&self, f: impl Fn(f64) -> f64) -> Features {
+        let mut out = Vec::with_capacity(self.0.len());
+        out.extend(self.0.iter().map(|(k, v)| (k.clone(), f(*v))).filter(|(_, v)| *v != 0.0));
+        Features(out)
+    }
+}
+
+impl<K: Into<Cow<'static, str>>> FromIterator<(K, f64)> for Features {
+    fn from_iter<I: IntoIterator<Item = (K, f64)>>(iter: I) -> Self {
+        let mut f = Features::default();
+        for (k, v) in iter {
+            f.insert(k, v);
+        }
+        f
+    }
+}
+
+impl Serialize for Features {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k.as_ref(), v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Features {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, f64>::deserialize(deserializer)?;
+        Ok(Features(map.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect()))
+    }
 }
 
 /// A competing candidate that lost.
@@ -124,4 +218,32 @@ pub struct ReconcileResult {
     pub unmatched_bank: Vec<String>,
     /// Record ids in no match.
     pub unmatched_records: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_are_a_json_object_in_name_order_and_read_back_the_same() {
+        let mut f = Features::default();
+        f.add("reference", 5.0);
+        f.insert("prior", -4.0);
+        f.add(format!("rule:{}", "30-reference-with-amount"), 1.5);
+        f.add("amount", 4.0);
+        f.add("reference", 0.5);
+        let json = serde_json::to_string(&f).unwrap_or_default();
+        assert_eq!(json, r#"{"amount":4.0,"prior":-4.0,"reference":5.5,"rule:30-reference-with-amount":1.5}"#);
+        let back: Features = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, f);
+        assert_eq!(back.get("reference"), Some(&5.5));
+        assert!(!back.contains_key("name"));
+    }
+
+    #[test]
+    fn mapped_features_leave_out_what_becomes_zero() {
+        let f: Features = [("amount", 4.0), ("date", 0.00001), ("name", -2.5)].into_iter().collect();
+        let rounded = f.map_nonzero(|v| (v * 100.0).round() / 100.0);
+        assert_eq!(rounded.iter().collect::<Vec<_>>(), vec![("amount", 4.0), ("name", -2.5)]);
+    }
 }

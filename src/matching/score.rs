@@ -1,7 +1,7 @@
 //! Evidence for one candidate and its weighted score: log-odds contributions in the manner of
 //! Fellegi–Sunter, turned into a confidence by the logistic function.
 
-use std::collections::BTreeMap;
+use super::model::Features;
 use std::hash::Hasher;
 use std::sync::Mutex;
 
@@ -324,17 +324,17 @@ pub struct Scored {
     /// Sum of log-odds.
     pub score: f64,
     /// Feature → contribution.
-    pub features: BTreeMap<String, f64>,
+    pub features: Features,
     /// Reasons, in order.
     pub reasons: Vec<String>,
 }
 
 impl Scored {
     /// Adds a contribution.
-    pub fn add(&mut self, feature: &str, value: f64, reason: impl Into<String>) {
+    pub fn add(&mut self, feature: impl Into<std::borrow::Cow<'static, str>>, value: f64, reason: impl Into<String>) {
         if value != 0.0 {
             self.score += value;
-            *self.features.entry(feature.to_string()).or_default() += value;
+            self.features.add(feature, value);
             self.reasons.push(reason.into());
         }
     }
@@ -355,7 +355,7 @@ pub fn date_weight(days: i64, w: &Weights) -> f64 {
 /// that are output.
 pub fn score_pair(f: &PairFeatures, w: &Weights) -> Scored {
     let mut s = Scored { score: w.prior, ..Scored::default() };
-    s.features.insert("prior".into(), w.prior);
+    s.features.insert("prior", w.prior);
     contributions(f, w, |feature, value, reason| s.add(feature, value, reason()));
     s
 }
