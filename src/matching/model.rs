@@ -78,29 +78,26 @@ impl Features {
         self.find(name).is_ok()
     }
 
+    /// The contribution of `name`, inserted at 0 when it had none.
+    fn slot(&mut self, name: Cow<'static, str>) -> Option<&mut f64> {
+        let i = self.find(&name).unwrap_or_else(|i| {
+            self.0.insert(i, (name, 0.0));
+            i
+        });
+        self.0.get_mut(i).map(|(_, v)| v)
+    }
+
     /// Sets the contribution of `name`.
     pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
-        let name = name.into();
-        match self.find(&name) {
-            Ok(i) => {
-                if let Some(slot) = self.0.get_mut(i) {
-                    slot.1 = value;
-                }
-            }
-            Err(i) => self.0.insert(i, (name, value)),
+        if let Some(v) = self.slot(name.into()) {
+            *v = value;
         }
     }
 
     /// Adds `value` to the contribution of `name` (0 when it had none).
     pub fn add(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
-        let name = name.into();
-        match self.find(&name) {
-            Ok(i) => {
-                if let Some(slot) = self.0.get_mut(i) {
-                    slot.1 += value;
-                }
-            }
-            Err(i) => self.0.insert(i, (name, value)),
+        if let Some(v) = self.slot(name.into()) {
+            *v += value;
         }
     }
 
