@@ -1123,11 +1123,14 @@ fn apply(verdict: Verdict, scored: &mut Scored) -> Applied {
     match (verdict.decision, verdict.rule) {
         (Decision::Veto { .. }, _) => Applied::Veto,
         (Decision::Accept { confidence, reason }, Some(rule)) => {
-            scored.reasons.push(if reason.is_empty() {
-                format!("accepted by rule {rule}")
-            } else {
-                format!("accepted by rule {rule}: {reason}")
-            });
+            scored.reasons.push(
+                if reason.is_empty() {
+                    format!("accepted by rule {rule}")
+                } else {
+                    format!("accepted by rule {rule}: {reason}")
+                }
+                .into(),
+            );
             Applied::Accept(confidence, rule)
         }
         _ => Applied::Score,

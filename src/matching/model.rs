@@ -47,8 +47,8 @@ pub struct Explanation {
     pub features: Features,
     /// The weighted score before calibration.
     pub score: f64,
-    /// Human-readable reasons, in the order they were applied.
-    pub reasons: Vec<String>,
+    /// Human-readable reasons, in the order they were applied (the fixed ones are not copied).
+    pub reasons: Vec<Cow<'static, str>>,
     /// Other candidates that were considered, best first (record ids or bank ids with confidence).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alternatives: Vec<Alternative>,

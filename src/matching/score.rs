@@ -1,6 +1,8 @@
 //! Evidence for one candidate and its weighted score: log-odds contributions in the manner of
 //! Fellegi–Sunter, turned into a confidence by the logistic function.
 
+use std::borrow::Cow;
+
 use super::model::Features;
 use std::hash::Hasher;
 use std::sync::Mutex;
@@ -326,12 +328,12 @@ pub struct Scored {
     /// Feature → contribution.
     pub features: Features,
     /// Reasons, in order.
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Cow<'static, str>>,
 }
 
 impl Scored {
     /// Adds a contribution.
-    pub fn add(&mut self, feature: impl Into<std::borrow::Cow<'static, str>>, value: f64, reason: impl Into<String>) {
+    pub fn add(&mut self, feature: impl Into<Cow<'static, str>>, value: f64, reason: impl Into<Cow<'static, str>>) {
         if value != 0.0 {
             self.score += value;
             self.features.add(feature, value);
@@ -370,13 +372,17 @@ pub fn score_value(f: &PairFeatures, w: &Weights) -> f64 {
 
 /// Hands each contribution of a pair's evidence to `add` as (feature, log-odds, reason); the
 /// reason is built only when asked for.
-fn contributions(f: &PairFeatures, w: &Weights, mut add: impl FnMut(&'static str, f64, &dyn Fn() -> String)) {
+fn contributions(
+    f: &PairFeatures,
+    w: &Weights,
+    mut add: impl FnMut(&'static str, f64, &dyn Fn() -> Cow<'static, str>),
+) {
     if f.exact {
         add("amount", w.exact_amount, &|| "amounts equal".into());
     } else {
-        add("amount", w.within_tolerance, &|| format!("amounts differ by {} (within tolerance)", f.difference));
+        add("amount", w.within_tolerance, &|| format!("amounts differ by {} (within tolerance)", f.difference).into());
     }
-    add("date", date_weight(f.days, w), &|| format!("{} business day(s) apart", f.days));
+    add("date", date_weight(f.days, w), &|| format!("{} business day(s) apart", f.days).into());
     let reference = match f.reference {
         RefEvidence::Full => w.ref_full,
         RefEvidence::Core => w.ref_core,
@@ -384,7 +390,7 @@ fn contributions(f: &PairFeatures, w: &Weights, mut add: impl FnMut(&'static str
         RefEvidence::Truncated => w.ref_truncated,
         RefEvidence::None => 0.0,
     };
-    add("reference", reference, &|| format!("reference evidence: {:?}", f.reference).to_lowercase());
+    add("reference", reference, &|| reference_reason(f.reference).into());
     let name = match f.name {
         Some(n) if n >= 0.9 => w.name_strong,
         Some(n) if n >= 0.75 => w.name_medium,
@@ -395,12 +401,16 @@ fn contributions(f: &PairFeatures, w: &Weights, mut add: impl FnMut(&'static str
     if f.alias && w.alias > name {
         add("memory", w.alias, &|| "learned alias of the counterparty".into());
     } else if let Some(n) = f.name {
-        add("name", name, &|| format!("name similarity {n:.2}"));
+        add("name", name, &|| format!("name similarity {n:.2}").into());
     }
     if f.unique {
         // A round amount recurs by chance far more often than an odd one.
-        let (weight, what) = if f.round { (w.unique_amount / 2.0, "round") } else { (w.unique_amount, "odd") };
-        add("unique_amount", weight, &|| format!("only candidate with this {what} amount on both sides"));
+        let (weight, why) = if f.round {
+            (w.unique_amount / 2.0, "only candidate with this round amount on both sides")
+        } else {
+            (w.unique_amount, "only candidate with this odd amount on both sides")
+        };
+        add("unique_amount", weight, &|| why.into());
     }
     if f.habit_lag {
         add("memory", w.habit_lag, &|| "lag fits the counterparty's habit".into());
@@ -410,5 +420,16 @@ fn contributions(f: &PairFeatures, w: &Weights, mut add: impl FnMut(&'static str
     }
     if f.rejected_names {
         add("memory", w.rejected_names, &|| "these names were rejected together before".into());
+    }
+}
+
+/// The reason a reference tie gives, by its strength.
+fn reference_reason(r: RefEvidence) -> &'static str {
+    match r {
+        RefEvidence::Full => "reference evidence: full",
+        RefEvidence::Core => "reference evidence: core",
+        RefEvidence::ShortCore => "reference evidence: shortcore",
+        RefEvidence::Truncated => "reference evidence: truncated",
+        RefEvidence::None => "reference evidence: none",
     }
 }

@@ -84,7 +84,7 @@ pub async fn manual_match(
         method: Method::Manual,
         rule: None,
         difference,
-        explanation: Explanation { reasons: vec![format!("matched by hand by {actor}")], ..Default::default() },
+        explanation: Explanation { reasons: vec![format!("matched by hand by {actor}").into()], ..Default::default() },
         note: req.note.clone(),
         created_by: actor.to_string(),
         created_at: now,

@@ -58,7 +58,7 @@ pub fn baseline(bank: &[BankTransaction], records: &[Record]) -> ReconcileResult
                     rule: None,
                     difference: Decimal::ZERO,
                     explanation: Explanation {
-                        reasons: vec![format!("same amount, {gap} day(s) apart")],
+                        reasons: vec![format!("same amount, {gap} day(s) apart").into()],
                         score: 1.0,
                         ..Default::default()
                     },
