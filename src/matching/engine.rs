@@ -171,10 +171,11 @@ struct Edge {
 
 /// What an edge's explanation is rebuilt from. Pairs keep only their features and the rules'
 /// verdict (the reasons in words are written for the few that become matches); groups are few
-/// and keep their score.
+/// and keep their score. A verdict is boxed apart: most pairs have none, and an empty one would
+/// double the size of each pair's evidence.
 #[derive(Debug, Clone)]
 enum Evidence {
-    Pair(Box<(PairFeatures, Option<Verdict>)>),
+    Pair(Box<(PairFeatures, Option<Box<Verdict>>)>),
     Group(Box<Scored>),
 }
 
@@ -184,7 +185,7 @@ impl Edge {
             Evidence::Pair(p) => {
                 let mut s = score_pair(&p.0, weights);
                 if let Some(v) = &p.1 {
-                    let _ = apply(v.clone(), &mut s);
+                    let _ = apply((**v).clone(), &mut s);
                 }
                 s
             }
@@ -280,7 +281,11 @@ pub fn reconcile(
     if !config.own_accounts.is_empty() {
         edges.extend(transfer_edges(&ctx));
     }
-    let Assignment { mut matches, bank_claimed, rec_claimed } = assign_rounds(edges, &exact, &ctx, bank, records)?;
+    // From here on only the records' date order is read (the payout search among leftovers): the
+    // lookup maps go before the assignment, the run's largest allocation.
+    let rindex = rindex.into_date_order();
+    let ctx = Ctx { banks: &banks, recs: &recs, bkeys: &bkeys, rkeys: &rkeys, rindex: &rindex, memory, config, rules };
+    let Assignment { mut chosen, bank_claimed, rec_claimed } = assign_rounds(edges, &exact, &ctx, bank, records)?;
     drop(exact);
     clock.lap("assign");
     if config.groups.enabled && config.groups.payouts {
@@ -294,11 +299,14 @@ pub fn reconcile(
             .filter(|i| bank_claimed.get(*i).is_some_and(|c| !*c))
             .map_init(|| NameCache::new(&names), |names, i| ctx.leftover_payouts(i as u32, &open, names))
             .collect::<Result<_, _>>()?;
-        matches.extend(assign(found.into_iter().flatten().collect(), &ctx, bank, records).matches);
+        chosen.extend(assign(found.into_iter().flatten().collect(), &ctx, bank, records).chosen);
         clock.lap("leftover_payouts");
     }
-    // What the matches were found with is not needed to write the result.
+    // What the matches were found with is not needed to write them: they are written once it is
+    // gone, so that the prepared items and the written matches are never alive together.
     drop((rindex, bkeys, rkeys, names, banks, recs));
+    let matches = build(chosen, &config.weights, bank, records);
+    clock.lap("matches");
     let out = result(matches, bank, records);
     clock.lap("result");
     Ok(out)
@@ -540,7 +548,7 @@ impl Ctx<'_, '_> {
                     _ => confidence = self.confidence(score),
                 }
                 if verdict != Verdict::default() {
-                    kept_verdict = Some(verdict);
+                    kept_verdict = Some(Box::new(verdict));
                 }
             }
             if confidence < floor {
@@ -1214,8 +1222,7 @@ fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
 fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], records: &[Record]) -> Assignment {
     let decided = decide(&mut edges, ctx, bank, records);
     let (chosen, _) = split(edges, decided.outcomes, |_| false);
-    let matches = build(chosen, ctx, bank, records);
-    Assignment { matches, bank_claimed: decided.bank_claimed, rec_claimed: decided.rec_claimed }
+    Assignment { chosen, bank_claimed: decided.bank_claimed, rec_claimed: decided.rec_claimed }
 }
 
 /// Sets the flags of `items` (positions) to `value`.
@@ -1385,7 +1392,7 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], re
 /// their order; writing each match's explanation does not.
 fn build(
     chosen: Vec<(Edge, Outcome)>,
-    ctx: &Ctx<'_, '_>,
+    weights: &Weights,
     bank: &[BankTransaction],
     records: &[Record],
 ) -> Vec<((usize, usize), Match)> {
@@ -1393,7 +1400,7 @@ fn build(
         .into_par_iter()
         .map(|(e, outcome)| {
             let first = |items: &[u32]| items.iter().min().map_or(usize::MAX, |i| *i as usize);
-            ((first(&e.bank), first(&e.recs)), to_match(&e, outcome, &ctx.config.weights, bank, records))
+            ((first(&e.bank), first(&e.recs)), to_match(&e, outcome, weights, bank, records))
         })
         .collect()
 }
@@ -1424,8 +1431,7 @@ fn assign_rounds(
     }
     let is = |v: &[bool], i: u32| v.get(i as usize).copied().unwrap_or(true);
     let open = |e: &Edge| !e.bank.iter().any(|b| is(&bank_settled, *b)) && !e.recs.iter().any(|r| is(&rec_settled, *r));
-    let (chosen, mut edges) = split(edges, settled, open);
-    let mut matches = build(chosen, ctx, bank, records);
+    let (mut chosen, mut edges) = split(edges, settled, open);
     for e in &mut edges {
         let (Some(&b), Some(&r), false) = (e.bank.first(), e.recs.first(), e.is_group()) else { continue };
         let Evidence::Pair(p) = &e.evidence else { continue };
@@ -1440,11 +1446,11 @@ fn assign_rounds(
         }
     }
     let second = decide(&mut edges, ctx, bank, records);
-    let (chosen, _) = split(edges, second.outcomes, |_| false);
-    matches.extend(build(chosen, ctx, bank, records));
+    let (more, _) = split(edges, second.outcomes, |_| false);
+    chosen.extend(more);
     let merge = |settled: Vec<bool>, claimed: Vec<bool>| settled.iter().zip(claimed).map(|(a, b)| *a || b).collect();
     Ok(Assignment {
-        matches,
+        chosen,
         bank_claimed: merge(bank_settled, second.bank_claimed),
         rec_claimed: merge(rec_settled, second.rec_claimed),
     })
@@ -1482,10 +1488,10 @@ impl ExactCandidates {
     }
 }
 
-/// What [`assign`] decided: the matches, each keyed by its first bank line and record, and which
-/// bank lines and records they claim.
+/// What [`assign`] decided: the chosen edges with their outcomes (written as matches by [`build`]
+/// at the end of the run), and which bank lines and records they claim.
 struct Assignment {
-    matches: Vec<((usize, usize), Match)>,
+    chosen: Vec<(Edge, Outcome)>,
     bank_claimed: Vec<bool>,
     rec_claimed: Vec<bool>,
 }

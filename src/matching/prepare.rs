@@ -222,6 +222,11 @@ pub struct RecordIndex {
 }
 
 impl RecordIndex {
+    /// The index with only its date order left; the lookup maps are dropped.
+    pub fn into_date_order(self) -> Self {
+        RecordIndex { by_date: self.by_date, ..RecordIndex::default() }
+    }
+
     /// Indexes `records` (positions into that slice; `None` entries are skipped).
     pub fn build(records: &[Option<RecordItem<'_>>]) -> Self {
         let mut idx = RecordIndex::default();
