@@ -1242,18 +1242,20 @@ fn split(
     outcomes: Vec<(usize, Outcome)>,
     keep: impl Fn(&Edge) -> bool,
 ) -> (Vec<(Edge, Outcome)>, Vec<Edge>) {
-    let mut decided: Vec<Option<Outcome>> = Vec::new();
-    decided.resize_with(edges.len(), || None);
-    let n = outcomes.len();
-    for (k, outcome) in outcomes {
-        if let Some(slot) = decided.get_mut(k) {
-            *slot = Some(outcome);
-        }
-    }
-    let mut chosen = Vec::with_capacity(n);
+    // Outcomes are walked alongside the edges in position order rather than spread over a slot
+    // per edge: a million edges' slots would be one more large allocation at the run's peak.
+    let mut outcomes = outcomes;
+    outcomes.sort_by_key(|(k, _)| *k);
+    let mut chosen = Vec::with_capacity(outcomes.len());
     let mut rest = Vec::new();
-    for (e, outcome) in edges.into_iter().zip(decided) {
-        match outcome {
+    let mut outcomes = outcomes.into_iter().peekable();
+    for (k, e) in edges.into_iter().enumerate() {
+        let mut decided = None;
+        // The last outcome given for a position counts.
+        while let Some((_, o)) = outcomes.next_if(|(j, _)| *j <= k) {
+            decided = Some(o);
+        }
+        match decided {
             Some(o) => chosen.push((e, o)),
             None if keep(&e) => rest.push(e),
             None => {}
