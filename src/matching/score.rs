@@ -2,8 +2,6 @@
 //! Fellegi–Sunter, turned into a confidence by the logistic function.
 
 use std::borrow::Cow;
-
-use super::model::Features;
 use std::hash::Hasher;
 use std::sync::Mutex;
 
@@ -11,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::memory::Memory;
+use super::model::Features;
 use super::prepare::{BankItem, RecordItem};
 use super::text::{self, NameForm, RefEvidence};
 use crate::rules::{business_days, days_between};
