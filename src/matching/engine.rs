@@ -285,7 +285,7 @@ pub fn reconcile(
     // lookup maps go before the assignment, the run's largest allocation.
     let rindex = rindex.into_date_order();
     let ctx = Ctx { banks: &banks, recs: &recs, bkeys: &bkeys, rkeys: &rkeys, rindex: &rindex, memory, config, rules };
-    let Assignment { mut chosen, bank_claimed, rec_claimed } = assign_rounds(edges, &exact, &ctx, bank, records)?;
+    let Assignment { mut chosen, bank_claimed, rec_claimed } = assign_rounds(edges, &exact, &ctx)?;
     drop(exact);
     clock.lap("assign");
     if config.groups.enabled && config.groups.payouts {
@@ -299,7 +299,7 @@ pub fn reconcile(
             .filter(|i| bank_claimed.get(*i).is_some_and(|c| !*c))
             .map_init(|| NameCache::new(&names), |names, i| ctx.leftover_payouts(i as u32, &open, names))
             .collect::<Result<_, _>>()?;
-        chosen.extend(assign(found.into_iter().flatten().collect(), &ctx, bank, records).chosen);
+        chosen.extend(assign(found.into_iter().flatten().collect(), &ctx).chosen);
         clock.lap("leftover_payouts");
     }
     // What the matches were found with is not needed to write them: they are written once it is
@@ -1219,8 +1219,8 @@ fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
 
 /// The global assignment: strongest first, each bank line and record claimed at most once; a
 /// close living competitor makes a match ambiguous (suggested, with ranked alternatives).
-fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], records: &[Record]) -> Assignment {
-    let decided = decide(&mut edges, ctx, bank, records);
+fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>) -> Assignment {
+    let decided = decide(&mut edges, ctx);
     let (chosen, _) = split(edges, decided.outcomes, |_| false);
     Assignment { chosen, bank_claimed: decided.bank_claimed, rec_claimed: decided.rec_claimed }
 }
@@ -1273,7 +1273,7 @@ struct Decided {
 
 /// One round of the assignment: sorts `edges` (suggestion threshold applied), then claims items
 /// greedily by confidence, marking a claim ambiguous when a close rival remains.
-fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], records: &[Record]) -> Decided {
+fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
     let cfg = ctx.config;
     edges.retain(|e| e.confidence >= cfg.suggest_threshold);
     edges.par_sort_by(|a, b| {
@@ -1321,7 +1321,7 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], re
             .iter()
             .flat_map(|b| by_bank.of(*b))
             .chain(e.recs.iter().flat_map(|r| by_rec.of(*r)))
-            .copied()
+            .map(|j| *j as usize)
             .filter(|j| *j != k)
             .filter(|j| edges.get(*j).is_some_and(|x| !claimed(x, &bank_settled, &rec_settled)))
             .collect();
@@ -1374,11 +1374,7 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>, bank: &[BankTransaction], re
             .iter()
             .filter_map(|j| edges.get(*j))
             .take(cfg.max_alternatives)
-            .map(|x| Alternative {
-                bank_ids: ids(&x.bank, |i| bank.get(i).map(|t| t.id.as_ref())),
-                record_ids: ids(&x.recs, |i| records.get(i).map(|r| r.id.as_str())),
-                confidence: round4(x.confidence),
-            })
+            .map(|x| Rival { bank: x.bank.as_slice().into(), recs: x.recs.as_slice().into(), confidence: x.confidence })
             .collect();
         let settled = status != MatchStatus::Suggested;
         mark(&mut bank_claimed, &e.bank, true);
@@ -1411,14 +1407,8 @@ fn build(
 /// the second decides the rest again without it: a rival that a certain match claimed later in
 /// the first round's order no longer makes a pair ambiguous, and an exact amount whose other
 /// candidates are all settled elsewhere is now the only one left on both sides.
-fn assign_rounds(
-    mut edges: Vec<Edge>,
-    exact: &ExactCandidates,
-    ctx: &Ctx<'_, '_>,
-    bank: &[BankTransaction],
-    records: &[Record],
-) -> Result<Assignment, RuleError> {
-    let first = decide(&mut edges, ctx, bank, records);
+fn assign_rounds(mut edges: Vec<Edge>, exact: &ExactCandidates, ctx: &Ctx<'_, '_>) -> Result<Assignment, RuleError> {
+    let first = decide(&mut edges, ctx);
     let (mut bank_settled, mut rec_settled) = (vec![false; ctx.banks.len()], vec![false; ctx.recs.len()]);
     let mut settled: Vec<(usize, Outcome)> = Vec::new();
     for (k, outcome) in first.outcomes {
@@ -1447,7 +1437,7 @@ fn assign_rounds(
             *e = better;
         }
     }
-    let second = decide(&mut edges, ctx, bank, records);
+    let second = decide(&mut edges, ctx);
     let (more, _) = split(edges, second.outcomes, |_| false);
     chosen.extend(more);
     let merge = |settled: Vec<bool>, claimed: Vec<bool>| settled.iter().zip(claimed).map(|(a, b)| *a || b).collect();
@@ -1486,7 +1476,7 @@ impl ExactCandidates {
         let settled = |v: &[bool], i: u32| v.get(i as usize).copied().unwrap_or(false);
         list.contains(&r)
             && list.iter().all(|x| *x == r || settled(rec_settled, *x))
-            && self.of_rec.of(r).iter().all(|x| *x == b as usize || settled(bank_settled, *x as u32))
+            && self.of_rec.of(r).iter().all(|x| *x == b || settled(bank_settled, *x))
     }
 }
 
@@ -1501,13 +1491,13 @@ struct Assignment {
 /// Which edges touch each item, as one flat list with offsets: millions of items need no map
 /// and no list of their own.
 struct Incidence {
-    starts: Vec<usize>,
-    edges: Vec<usize>,
+    starts: Vec<u32>,
+    edges: Vec<u32>,
 }
 
 impl Incidence {
     fn build<'e>(items: usize, members: impl Iterator<Item = &'e [u32]> + Clone) -> Self {
-        let mut starts = vec![0usize; items + 1];
+        let mut starts = vec![0u32; items + 1];
         for m in members.clone() {
             for i in m {
                 if let Some(c) = starts.get_mut(*i as usize + 1) {
@@ -1522,11 +1512,11 @@ impl Incidence {
             }
         }
         let mut fill = starts.clone();
-        let mut edges = vec![0usize; starts.last().copied().unwrap_or(0)];
-        for (k, m) in members.enumerate() {
+        let mut edges = vec![0u32; starts.last().copied().unwrap_or(0) as usize];
+        for (k, m) in (0u32..).zip(members) {
             for i in m {
                 if let Some(pos) = fill.get_mut(*i as usize) {
-                    if let Some(slot) = edges.get_mut(*pos) {
+                    if let Some(slot) = edges.get_mut(*pos as usize) {
                         *slot = k;
                     }
                     *pos += 1;
@@ -1537,10 +1527,10 @@ impl Incidence {
     }
 
     /// The edges touching item `i`, in edge order.
-    fn of(&self, i: u32) -> &[usize] {
+    fn of(&self, i: u32) -> &[u32] {
         let i = i as usize;
         match (self.starts.get(i), self.starts.get(i + 1)) {
-            (Some(a), Some(z)) => self.edges.get(*a..*z).unwrap_or(&[]),
+            (Some(a), Some(z)) => self.edges.get(*a as usize..*z as usize).unwrap_or(&[]),
             _ => &[],
         }
     }
@@ -1574,8 +1564,16 @@ fn ids<'a>(idx: &[u32], get: impl Fn(usize) -> Option<&'a str>) -> Vec<String> {
 struct Outcome {
     status: MatchStatus,
     confidence: f64,
-    alternatives: Vec<Alternative>,
+    alternatives: Vec<Rival>,
     ambiguous: bool,
+}
+
+/// A competing candidate that lost, by the positions of its items: ids are copied only when the
+/// match is written, after the assignment's own lists are gone.
+struct Rival {
+    bank: Box<[u32]>,
+    recs: Box<[u32]>,
+    confidence: f64,
 }
 
 fn to_match(e: &Edge, outcome: Outcome, weights: &Weights, bank: &[BankTransaction], records: &[Record]) -> Match {
@@ -1608,6 +1606,14 @@ fn to_match(e: &Edge, outcome: Outcome, weights: &Weights, bank: &[BankTransacti
         format!("book {amount} {cur} as {what}")
     });
     let features = scored.features.map_nonzero(round4_signed);
+    let alternatives = alternatives
+        .into_iter()
+        .map(|x| Alternative {
+            bank_ids: ids(&x.bank, |i| bank.get(i).map(|t| t.id.as_ref())),
+            record_ids: ids(&x.recs, |i| records.get(i).map(|r| r.id.as_str())),
+            confidence: round4(x.confidence),
+        })
+        .collect();
     Match {
         id: format!("m-{id}"),
         status,

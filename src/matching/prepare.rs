@@ -77,8 +77,8 @@ impl<'a> BankItem<'a> {
                 text.push(' ');
             }
         }
-        let name = bank_name(tx);
-        let compact = text::compact(&text);
+        let mut name = bank_name(tx);
+        let mut compact = text::compact(&text);
         let mut name_keys: Vec<String> = Vec::new();
         for w in name.split(' ').chain(text::name_words(&tx.description).iter().map(String::as_str)) {
             let key = text::word_key(w);
@@ -86,6 +86,14 @@ impl<'a> BankItem<'a> {
                 name_keys.push(key);
             }
         }
+        let mut runs = text::digit_runs(&text, 1);
+        // A million items live through the whole run: each keeps only the room its text needs,
+        // not what growing it left over.
+        for s in [&mut text, &mut compact, &mut name] {
+            s.shrink_to_fit();
+        }
+        runs.shrink_to_fit();
+        name_keys.shrink_to_fit();
         Some(BankItem {
             tx,
             units,
@@ -93,7 +101,7 @@ impl<'a> BankItem<'a> {
             date: tx.booking_date,
             compact_bits: text::pair_bits(&compact),
             compact,
-            runs: text::digit_runs(&text, 1),
+            runs,
             text,
             name,
             name_keys,
@@ -136,7 +144,8 @@ impl<'a> RecordItem<'a> {
         let units = units(rec.amount.amount())?;
         let ref_digits = rec.reference.as_deref().and_then(text::digit_core);
         let ref_core = ref_digits.clone().filter(|c| c.len() >= 3);
-        let ref_compact = rec.reference.as_deref().map(text::compact).unwrap_or_default();
+        let mut ref_compact = rec.reference.as_deref().map(text::compact).unwrap_or_default();
+        ref_compact.shrink_to_fit();
         let ref_chars = ref_compact.chars().count();
         Some(RecordItem {
             ref_bits: text::RefBits {
@@ -151,7 +160,15 @@ impl<'a> RecordItem<'a> {
             rec,
             units,
             currency: rec.amount.currency(),
-            name: rec.counterparty.as_deref().map(text::normalise_name).unwrap_or_default(),
+            name: rec
+                .counterparty
+                .as_deref()
+                .map(text::normalise_name)
+                .map(|mut n| {
+                    n.shrink_to_fit();
+                    n
+                })
+                .unwrap_or_default(),
             ref_core,
         })
     }
