@@ -160,13 +160,56 @@ pub enum EngineError {
 /// A proposed group with its evidence, before assignment.
 #[derive(Debug, Clone)]
 struct Edge {
-    bank: Vec<u32>,
-    recs: Vec<u32>,
+    bank: Members,
+    recs: Members,
     confidence: f64,
     method: Method,
     rule: Option<String>,
     evidence: Evidence,
     difference: Decimal,
+}
+
+/// The bank lines or records of an edge, by position: one kept inline (nearly every edge is a
+/// pair), several boxed. A million pairs then need no allocation for their members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Members {
+    One(u32),
+    Many(Box<[u32]>),
+}
+
+impl Members {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Members::One(x) => std::slice::from_ref(x),
+            Members::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::Deref for Members {
+    type Target = [u32];
+
+    fn deref(&self) -> &[u32] {
+        self.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a Members {
+    type Item = &'a u32;
+    type IntoIter = std::slice::Iter<'a, u32>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl From<Vec<u32>> for Members {
+    fn from(v: Vec<u32>) -> Self {
+        match v.as_slice() {
+            [x] => Members::One(*x),
+            _ => Members::Many(v.into_boxed_slice()),
+        }
+    }
 }
 
 /// What an edge's explanation is rebuilt from. Pairs keep only their features and the rules'
@@ -555,8 +598,8 @@ impl Ctx<'_, '_> {
                 continue;
             }
             out.push(Edge {
-                bank: vec![i],
-                recs: vec![c.rec],
+                bank: Members::One(i),
+                recs: Members::One(c.rec),
                 confidence,
                 method,
                 rule,
@@ -905,7 +948,15 @@ impl Ctx<'_, '_> {
         if confidence < self.config.suggest_threshold {
             return Ok(None);
         }
-        Ok(Some(Edge { bank, recs, confidence, method, rule, evidence: Evidence::Group(Box::new(s)), difference }))
+        Ok(Some(Edge {
+            bank: bank.into(),
+            recs: recs.into(),
+            confidence,
+            method,
+            rule,
+            evidence: Evidence::Group(Box::new(s)),
+            difference,
+        }))
     }
 }
 
@@ -1085,8 +1136,8 @@ fn transfer_edges(ctx: &Ctx<'_, '_>) -> Vec<Edge> {
             let mut pair = vec![i as u32, j];
             pair.sort_unstable();
             out.push(Edge {
-                bank: pair,
-                recs: Vec::new(),
+                bank: pair.into(),
+                recs: Members::Many(Box::default()),
                 confidence: sigmoid(s.score),
                 method: Method::Transfer,
                 rule: None,
@@ -1280,8 +1331,8 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
         b.confidence
             .total_cmp(&a.confidence)
             .then(a.is_group().cmp(&b.is_group()))
-            .then(a.bank.cmp(&b.bank))
-            .then(a.recs.cmp(&b.recs))
+            .then(a.bank.as_slice().cmp(b.bank.as_slice()))
+            .then(a.recs.as_slice().cmp(b.recs.as_slice()))
     });
     let by_bank = Incidence::build(ctx.banks.len(), edges.iter().map(|e| e.bank.as_slice()));
     let by_rec = Incidence::build(ctx.recs.len(), edges.iter().map(|e| e.recs.as_slice()));
@@ -1374,7 +1425,7 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
             .iter()
             .filter_map(|j| edges.get(*j))
             .take(cfg.max_alternatives)
-            .map(|x| Rival { bank: x.bank.as_slice().into(), recs: x.recs.as_slice().into(), confidence: x.confidence })
+            .map(|x| Rival { bank: x.bank.clone(), recs: x.recs.clone(), confidence: x.confidence })
             .collect();
         let settled = status != MatchStatus::Suggested;
         mark(&mut bank_claimed, &e.bank, true);
@@ -1571,8 +1622,8 @@ struct Outcome {
 /// A competing candidate that lost, by the positions of its items: ids are copied only when the
 /// match is written, after the assignment's own lists are gone.
 struct Rival {
-    bank: Box<[u32]>,
-    recs: Box<[u32]>,
+    bank: Members,
+    recs: Members,
     confidence: f64,
 }
 

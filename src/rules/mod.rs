@@ -346,10 +346,12 @@ impl RuleSet {
                 final_decision @ (Decision::Accept { .. } | Decision::Veto { .. }) => {
                     verdict.decision = final_decision;
                     verdict.rule = Some(rule.name.clone());
-                    return Ok(verdict);
+                    break;
                 }
             }
         }
+        // Verdicts are kept on up to a million candidates: each keeps only the room it uses.
+        verdict.adjustments.shrink_to_fit();
         Ok(verdict)
     }
 }

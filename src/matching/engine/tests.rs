@@ -590,3 +590,13 @@ fn an_amount_shared_with_a_record_settled_elsewhere_becomes_unique_in_the_second
     assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["r2"])));
     assert!(m.is_some_and(|m| m.explanation.features.contains_key("unique_amount")));
 }
+
+#[test]
+fn members_keep_one_item_inline_and_read_as_the_list_they_were_given() {
+    assert_eq!(Members::from(vec![7]), Members::One(7));
+    let many = Members::from(vec![3, 1, 2]);
+    assert_eq!(many.as_slice(), &[3, 1, 2]);
+    assert!(matches!(many, Members::Many(_)));
+    assert!(Members::from(Vec::new()).is_empty());
+    assert_eq!((&Members::One(5)).into_iter().copied().collect::<Vec<_>>(), vec![5]);
+}
