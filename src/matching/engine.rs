@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use chrono::{Duration, NaiveDate};
 use rayon::prelude::*;
-use rhai::{Array, Dynamic, Map};
+use rhai::{Array, Dynamic, ImmutableString, Map};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -913,7 +913,7 @@ impl Ctx<'_, '_> {
         if self.rules.judges_groups() {
             // The arrays are shared and read-only like the maps, but hold plain maps: Rhai refuses
             // shared values nested inside data.
-            let plain = |m: Map| Dynamic::from(m).into_read_only();
+            let plain = |m: Map| Dynamic::from_map(m).into_read_only();
             let banks: Array = bs.iter().map(|b| plain(bank_map_of(b))).collect();
             let records: Array = rs.iter().map(|r| plain(record_map_of(r))).collect();
             let mut f = Map::new();
@@ -932,7 +932,7 @@ impl Ctx<'_, '_> {
             let span = dates.clone().max().zip(dates.min()).map_or(0, |(z, a)| (z - a).num_days());
             f.insert("span_days".into(), Dynamic::from(span));
             f.insert("score".into(), Dynamic::from(dec(s.score)));
-            let shared = |a: Array| Dynamic::from(a).into_read_only().into_shared();
+            let shared = |a: Array| Dynamic::from_array(a).into_read_only().into_shared();
             let (banks, records) = (shared(banks), shared(records));
             let verdict = self.rules.judge_group(&banks, &records, &read_only(f))?;
             match apply(verdict, &mut s) {
@@ -1196,76 +1196,116 @@ fn apply(verdict: Verdict, scored: &mut Scored) -> Applied {
     }
 }
 
+/// A score or similarity as rules see it: a decimal to four places.
 fn dec(x: f64) -> Decimal {
-    Decimal::from_f64_retain(x).map(|d| d.round_dp(4)).unwrap_or_default()
+    let scaled = (x * 10_000.0).round();
+    if scaled.abs() < 1e15 {
+        // Exact below 2^53: one integer conversion instead of the float's full binary expansion.
+        Decimal::new(scaled as i64, 4).normalize()
+    } else {
+        Decimal::from_f64_retain(x).map(|d| d.round_dp(4)).unwrap_or_default()
+    }
+}
+
+/// Text as a rule sees it: a Rhai string made straight from the borrowed text.
+fn text_value(s: &str) -> Dynamic {
+    Dynamic::from(ImmutableString::from(s))
 }
 
 fn opt(s: Option<&str>) -> Dynamic {
-    s.map_or(Dynamic::UNIT, |s| Dynamic::from(s.to_string()))
+    s.map_or(Dynamic::UNIT, text_value)
+}
+
+/// A date as a rule sees it, `YYYY-MM-DD`, written without the formatting machinery: a run
+/// writes one for each of hundreds of thousands of candidates.
+fn date_value(d: NaiveDate) -> Dynamic {
+    use chrono::Datelike;
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    if !(0..=9999).contains(&y) {
+        return Dynamic::from(d.to_string());
+    }
+    let digit = |n: u32| b'0' + (n % 10) as u8;
+    let y = y.unsigned_abs();
+    let text = [
+        digit(y / 1000),
+        digit(y / 100),
+        digit(y / 10),
+        digit(y),
+        b'-',
+        digit(m / 10),
+        digit(m),
+        b'-',
+        digit(day / 10),
+        digit(day),
+    ];
+    match std::str::from_utf8(&text) {
+        Ok(s) => text_value(s),
+        Err(_) => Dynamic::from(d.to_string()),
+    }
 }
 
 /// A map as rules see it: read-only, so that a script that tries to change what it was shown
 /// fails with the rule's name and line instead of changing what the next rule or candidate sees;
 /// and shared, so that handing it to each rule clones a pointer rather than the map.
 fn read_only(m: Map) -> Dynamic {
-    Dynamic::from(m).into_read_only().into_shared()
+    Dynamic::from_map(m).into_read_only().into_shared()
 }
 
-/// What a rule sees of a bank line.
+/// What a rule sees of a bank line. Maps are built from their entries in key order: Rust then
+/// builds the tree in one pass instead of searching it for each entry.
 fn bank_map_of(b: &BankItem<'_>) -> Map {
     let t = b.tx;
-    let mut m = Map::new();
-    // Text goes in as Rhai strings: a boxed `str` would reach the script as an opaque value.
-    m.insert("id".into(), Dynamic::from(t.id.to_string()));
-    m.insert("date".into(), Dynamic::from(t.booking_date.to_string()));
-    m.insert("value_date".into(), t.value_date.map_or(Dynamic::UNIT, |d| Dynamic::from(d.to_string())));
-    m.insert("amount".into(), Dynamic::from(t.amount.amount()));
-    m.insert("currency".into(), Dynamic::from(t.amount.currency().code().to_string()));
-    m.insert("description".into(), Dynamic::from(t.description.to_string()));
-    m.insert("payee".into(), opt(t.payee.as_deref()));
-    m.insert("reference".into(), opt(t.reference.as_deref()));
-    m.insert("check_number".into(), opt(t.check_number.as_deref()));
-    m.insert("counterparty_account".into(), opt(t.counterparty_account.as_deref()));
-    m.insert("bank_code".into(), opt(t.bank_code.as_deref()));
-    m.insert("text".into(), Dynamic::from(b.text.clone()));
-    m.insert("name".into(), Dynamic::from(b.name.clone()));
-    m.insert("parts".into(), Dynamic::from(t.details.len() as i64));
-    m
+    Map::from_iter([
+        ("amount".into(), Dynamic::from(t.amount.amount())),
+        ("bank_code".into(), opt(t.bank_code.as_deref())),
+        ("check_number".into(), opt(t.check_number.as_deref())),
+        ("counterparty_account".into(), opt(t.counterparty_account.as_deref())),
+        ("currency".into(), text_value(t.amount.currency().code())),
+        ("date".into(), date_value(t.booking_date)),
+        ("description".into(), text_value(&t.description)),
+        ("id".into(), text_value(&t.id)),
+        ("name".into(), text_value(&b.name)),
+        ("parts".into(), Dynamic::from(t.details.len() as i64)),
+        ("payee".into(), opt(t.payee.as_deref())),
+        ("reference".into(), opt(t.reference.as_deref())),
+        ("text".into(), text_value(&b.text)),
+        ("value_date".into(), t.value_date.map_or(Dynamic::UNIT, date_value)),
+    ])
 }
 
 /// What a rule sees of a record.
 fn record_map_of(r: &RecordItem<'_>) -> Map {
     let x = r.rec;
-    let mut m = Map::new();
-    m.insert("id".into(), Dynamic::from(x.id.clone()));
-    m.insert("kind".into(), Dynamic::from(x.kind.as_str().to_string()));
-    m.insert("date".into(), Dynamic::from(x.date.to_string()));
-    m.insert("due_date".into(), x.due_date.map_or(Dynamic::UNIT, |d| Dynamic::from(d.to_string())));
-    m.insert("amount".into(), Dynamic::from(x.amount.amount()));
-    m.insert("currency".into(), Dynamic::from(x.amount.currency().code().to_string()));
-    m.insert("counterparty".into(), opt(x.counterparty.as_deref()));
-    m.insert("reference".into(), opt(x.reference.as_deref()));
-    m.insert("description".into(), opt(x.description.as_deref()));
-    m.insert("name".into(), Dynamic::from(r.name.clone()));
-    m
+    Map::from_iter([
+        ("amount".into(), Dynamic::from(x.amount.amount())),
+        ("counterparty".into(), opt(x.counterparty.as_deref())),
+        ("currency".into(), text_value(x.amount.currency().code())),
+        ("date".into(), date_value(x.date)),
+        ("description".into(), opt(x.description.as_deref())),
+        ("due_date".into(), x.due_date.map_or(Dynamic::UNIT, date_value)),
+        ("id".into(), text_value(&x.id)),
+        ("kind".into(), text_value(x.kind.as_str())),
+        ("name".into(), text_value(&r.name)),
+        ("reference".into(), opt(x.reference.as_deref())),
+    ])
 }
 
 /// The evidence a rule sees for a pair.
 fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
-    let mut m = Map::new();
-    m.insert("exact_amount".into(), Dynamic::from(f.exact));
-    m.insert("amount_diff".into(), Dynamic::from(f.difference));
-    m.insert("days".into(), Dynamic::from(f.days));
-    m.insert("calendar_days".into(), Dynamic::from(f.calendar_days));
-    m.insert("reference".into(), Dynamic::from(dec(f.reference.value())));
-    m.insert("name_known".into(), Dynamic::from(f.name.is_some()));
-    m.insert("name".into(), Dynamic::from(dec(f.name.unwrap_or(0.0))));
-    m.insert("alias".into(), Dynamic::from(f.alias));
-    m.insert("unique_amount".into(), Dynamic::from(f.unique));
-    m.insert("competitors".into(), Dynamic::from(competitors.max(0)));
-    m.insert("score".into(), Dynamic::from(dec(score)));
-    m.insert("confidence".into(), Dynamic::from(dec(sigmoid(score))));
-    read_only(m)
+    read_only(Map::from_iter([
+        ("alias".into(), Dynamic::from(f.alias)),
+        ("amount_diff".into(), Dynamic::from(f.difference)),
+        ("calendar_days".into(), Dynamic::from(f.calendar_days)),
+        ("competitors".into(), Dynamic::from(competitors.max(0))),
+        ("confidence".into(), Dynamic::from(dec(sigmoid(score)))),
+        ("days".into(), Dynamic::from(f.days)),
+        ("exact_amount".into(), Dynamic::from(f.exact)),
+        ("name".into(), Dynamic::from(dec(f.name.unwrap_or(0.0)))),
+        ("name_known".into(), Dynamic::from(f.name.is_some())),
+        ("reference".into(), Dynamic::from(dec(f.reference.value()))),
+        ("score".into(), Dynamic::from(dec(score))),
+        ("unique_amount".into(), Dynamic::from(f.unique)),
+    ]))
 }
 
 /// The global assignment: strongest first, each bank line and record claimed at most once; a

@@ -114,15 +114,35 @@ pub(super) fn register(engine: &mut Engine) {
         })
     });
     engine.register_fn("abs", |a: Decimal| a.abs());
-    engine.register_fn("contains_any", |t: ImmutableString, words: Array| {
-        let lower = t.to_lowercase();
-        // Rules pass lower-case words: those are looked for as they are, without a lower-case copy
-        // of each on every call.
-        let is_lower = |w: &str| w.chars().flat_map(char::to_lowercase).eq(w.chars());
-        words.iter().filter_map(|w| w.clone().into_immutable_string().ok()).any(|w| {
-            !w.is_empty() && if is_lower(&w) { lower.contains(w.as_str()) } else { lower.contains(&w.to_lowercase()) }
-        })
-    });
+    engine.register_fn("contains_any", |t: ImmutableString, words: Array| contains_any(&t, &words));
+}
+
+/// Whether `text` contains any of `words`, ignoring case. Rules call it on nearly every candidate:
+/// short ASCII text (nearly all bank text) is lowered on the stack, and lower-case words (as rules
+/// write them) are looked for as they are, so a call allocates nothing.
+fn contains_any(text: &str, words: &Array) -> bool {
+    const SHORT: usize = 512;
+    let mut stack = [0u8; SHORT];
+    let heap: String;
+    let lower: &str = match stack.get_mut(..text.len()) {
+        Some(buf) if text.is_ascii() => {
+            buf.copy_from_slice(text.as_bytes());
+            buf.make_ascii_lowercase();
+            std::str::from_utf8(buf).unwrap_or_default()
+        }
+        _ => {
+            heap = text.to_lowercase();
+            &heap
+        }
+    };
+    words.iter().filter_map(|w| w.read_lock::<ImmutableString>()).any(|w| {
+        let is_lower = if w.is_ascii() {
+            !w.bytes().any(|c| c.is_ascii_uppercase())
+        } else {
+            w.chars().flat_map(char::to_lowercase).eq(w.chars())
+        };
+        !w.is_empty() && if is_lower { lower.contains(w.as_str()) } else { lower.contains(&w.to_lowercase()) }
+    })
 }
 
 #[cfg(test)]
@@ -131,6 +151,24 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default()
+    }
+
+    fn words(w: &[&str]) -> Array {
+        w.iter().map(|s| Dynamic::from(s.to_string())).collect()
+    }
+
+    #[test]
+    fn contains_any_ignores_case_on_both_sides_in_ascii_and_other_text() {
+        assert!(contains_any("SEPA Payout ADYEN", &words(&["payout"])));
+        assert!(contains_any("sepa payout adyen", &words(&["PAYOUT"])));
+        assert!(!contains_any("SEPA transfer", &words(&["payout", "lockbox"])));
+        assert!(contains_any("KONTOFÜHRUNG März", &words(&["kontoführung"])));
+        assert!(contains_any("Überweisung", &words(&["ÜBER"])));
+        assert!(!contains_any("anything", &words(&[""])));
+        assert!(!contains_any("anything", &[Dynamic::from(3_i64)].into_iter().collect()));
+        // Longer than the stack buffer: lowered on the heap, same answer.
+        let long = format!("{} Lockbox", "x".repeat(600));
+        assert!(contains_any(&long, &words(&["lockbox"])));
     }
 
     #[test]

@@ -600,3 +600,16 @@ fn members_keep_one_item_inline_and_read_as_the_list_they_were_given() {
     assert!(Members::from(Vec::new()).is_empty());
     assert_eq!((&Members::One(5)).into_iter().copied().collect::<Vec<_>>(), vec![5]);
 }
+
+#[test]
+fn rules_see_dates_as_iso_text_and_scores_to_four_places() {
+    for d in [(2024, 3, 1), (1999, 12, 31), (5, 1, 9), (9999, 12, 31)] {
+        let date = NaiveDate::from_ymd_opt(d.0, d.1, d.2).unwrap_or_default();
+        let seen = date_value(date).into_immutable_string().map(|s| s.to_string()).ok();
+        assert_eq!(seen, Some(date.to_string()));
+    }
+    assert_eq!(dec(0.95), Decimal::new(95, 2));
+    assert_eq!(dec(0.123_456), Decimal::new(1235, 4));
+    assert_eq!(dec(-2.0), Decimal::new(-2, 0));
+    assert_eq!(dec(1e300), Decimal::ZERO);
+}
