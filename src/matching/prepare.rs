@@ -4,6 +4,7 @@
 
 use chrono::{Datelike, NaiveDate};
 use hashbrown::HashMap;
+use rayon::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -244,29 +245,53 @@ impl RecordIndex {
         RecordIndex { by_date: self.by_date, ..RecordIndex::default() }
     }
 
-    /// Indexes `records` (positions into that slice; `None` entries are skipped).
+    /// Indexes `records` (positions into that slice; `None` entries are skipped). The lookups are
+    /// independent and built side by side.
     pub fn build(records: &[Option<RecordItem<'_>>]) -> Self {
-        let mut idx = RecordIndex::default();
-        for (i, r) in records.iter().enumerate() {
-            let Some(r) = r else { continue };
-            let i = i as u32;
-            idx.by_amount.entry((r.currency, r.units)).or_default().push(i);
-            if let Some(core) = &r.ref_core {
-                idx.by_ref.entry(core.clone()).or_default().push(i);
-            }
-            for key in text::name_keys(&r.name) {
-                idx.by_name.entry(key).or_default().push(i);
-            }
-        }
         let date = |i: &u32| records.get(*i as usize).and_then(|r| r.as_ref()).map(|r| (r.rec.date, *i));
-        idx.by_date =
-            (0..records.len() as u32).filter(|i| records.get(*i as usize).is_some_and(Option::is_some)).collect();
-        idx.by_date.sort_by_key(date);
-        idx.by_name_amount = idx.by_name.iter().map(|(k, list)| (k.clone(), NameAmounts::new(list, records))).collect();
-        for list in idx.by_amount.values_mut().chain(idx.by_ref.values_mut()).chain(idx.by_name.values_mut()) {
-            list.sort_by_key(date);
-        }
-        idx
+        let items = || (0u32..).zip(records).filter_map(|(i, r)| r.as_ref().map(|r| (i, r)));
+        let ((by_amount, by_ref), (by_name, by_date)) = rayon::join(
+            || {
+                let mut by_amount: HashMap<(Currency, i64), Vec<u32>> = HashMap::new();
+                let mut by_ref: HashMap<String, Vec<u32>> = HashMap::new();
+                for (i, r) in items() {
+                    by_amount.entry((r.currency, r.units)).or_default().push(i);
+                    if let Some(core) = &r.ref_core {
+                        by_ref.entry(core.clone()).or_default().push(i);
+                    }
+                }
+                for list in by_amount.values_mut().chain(by_ref.values_mut()) {
+                    list.sort_by_key(date);
+                }
+                (by_amount, by_ref)
+            },
+            || {
+                rayon::join(
+                    || {
+                        let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
+                        for (i, r) in items() {
+                            for key in text::name_keys(&r.name) {
+                                by_name.entry(key).or_default().push(i);
+                            }
+                        }
+                        for list in by_name.values_mut() {
+                            list.sort_by_key(date);
+                        }
+                        by_name
+                    },
+                    || {
+                        let mut by_date: Vec<u32> = items().map(|(i, _)| i).collect();
+                        by_date.sort_by_key(date);
+                        by_date
+                    },
+                )
+            },
+        );
+        let names: Vec<(&String, &Vec<u32>)> = by_name.iter().collect();
+        let amounts: Vec<(String, NameAmounts)> =
+            names.into_par_iter().map(|(k, list)| (k.clone(), NameAmounts::new(list, records))).collect();
+        let by_name_amount = amounts.into_iter().collect();
+        RecordIndex { by_amount, by_ref, by_name, by_name_amount, by_date }
     }
 }
 
