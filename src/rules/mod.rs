@@ -160,7 +160,10 @@ pub fn engine() -> Engine {
         .set_max_functions(64)
         .set_max_strings_interned(256)
         .set_strict_variables(true)
-        .set_fail_on_invalid_map_property(true);
+        .set_fail_on_invalid_map_property(true)
+        // Helpers are pure, so calls with constant arguments may be folded when a rule is
+        // compiled; a rule is compiled once and called on up to a million candidates.
+        .set_optimization_level(rhai::OptimizationLevel::Full);
     engine.disable_symbol("eval");
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
@@ -322,9 +325,10 @@ impl RuleSet {
                     let fallback = if function == "pair" { rule.pair_at } else { rule.group_at };
                     runtime_error(&rule.name, &e, fallback)
                 })?;
+            let returned = out.type_name();
             let decision = if out.is_unit() {
                 Decision::NoOpinion
-            } else if let Some(d) = out.clone().try_cast::<Decision>() {
+            } else if let Some(d) = out.try_cast::<Decision>() {
                 d
             } else {
                 return Err(RuleError::Runtime {
@@ -333,8 +337,7 @@ impl RuleSet {
                     column: None,
                     kind: RuntimeFailure::BadReturn,
                     message: format!(
-                        "`{function}` returned {}; expected accept(..), veto(..), adjust(..) or ()",
-                        out.type_name()
+                        "`{function}` returned {returned}; expected accept(..), veto(..), adjust(..) or ()"
                     ),
                 });
             };
