@@ -39,25 +39,30 @@ fn search(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> Vec<
 }
 
 fn search_all(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> (Vec<Vec<u32>>, bool) {
-    let mut sorted: Vec<(u32, i64)> =
-        items.iter().copied().filter(|(_, a)| *a > 0 && *a <= target + tolerance).collect();
+    let tolerance = tolerance.max(0);
+    let (low, high) = (target.saturating_sub(tolerance), target.saturating_add(tolerance));
+    let mut sorted: Vec<(u32, i64)> = items.iter().copied().filter(|(_, a)| *a > 0 && *a <= high).collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut suffix = vec![0i128; sorted.len() + 1];
+    // What all items from each position on add up to (saturating: beyond i64 it only has to be
+    // more than any target).
+    let mut suffix = vec![0i64; sorted.len() + 1];
     for i in (0..sorted.len()).rev() {
-        let here = sorted.get(i).map_or(0, |x| i128::from(x.1));
+        let here = sorted.get(i).map_or(0, |x| x.1);
         let next = suffix.get(i + 1).copied().unwrap_or(0);
         if let Some(s) = suffix.get_mut(i) {
-            *s = here + next;
+            *s = here.saturating_add(next);
         }
     }
     let mut search = Search {
         items: &sorted,
         suffix: &suffix,
-        target: i128::from(target),
-        tolerance: i128::from(tolerance.max(0)),
+        target,
+        low,
+        high,
+        tolerance,
         caps,
         steps: 0,
-        chosen: Vec::new(),
+        chosen: Vec::with_capacity(caps.max_size),
         found: Vec::new(),
     };
     search.walk(0, 0);
@@ -71,18 +76,24 @@ fn search_all(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> 
 }
 
 struct Search<'a> {
+    /// Candidates, largest amount first.
     items: &'a [(u32, i64)],
-    suffix: &'a [i128],
-    target: i128,
-    tolerance: i128,
+    suffix: &'a [i64],
+    target: i64,
+    /// `target` less and plus the tolerance.
+    low: i64,
+    high: i64,
+    tolerance: i64,
     caps: Caps,
     steps: u64,
     chosen: Vec<u32>,
-    found: Vec<(i128, Vec<u32>)>,
+    found: Vec<(i64, Vec<u32>)>,
 }
 
 impl Search<'_> {
-    fn walk(&mut self, start: usize, sum: i128) {
+    /// Extends the chosen items (adding up to `sum`, never above `high`) with items from `start`
+    /// on. Each call is one step of the cap.
+    fn walk(&mut self, start: usize, sum: i64) {
         self.steps += 1;
         if self.steps > self.caps.max_steps || self.found.len() >= self.caps.max_solutions {
             return;
@@ -99,18 +110,24 @@ impl Search<'_> {
         if self.chosen.len() >= self.caps.max_size {
             return;
         }
-        for i in start..self.items.len() {
+        // Items larger than the room left can never be added: with the largest first, they are a
+        // prefix of the rest, skipped at once rather than one by one. (What is left only shrinks
+        // from item to item, so a search that would have stopped among them stops at the first
+        // item that fits too.)
+        let room = self.high - sum;
+        let rest = self.items.get(start..).unwrap_or(&[]);
+        let first = start + rest.partition_point(|x| x.1 > room);
+        for i in first..self.items.len() {
             let Some(&(id, amount)) = self.items.get(i) else { break };
             let remaining = self.suffix.get(i).copied().unwrap_or(0);
-            if sum + remaining < self.target - self.tolerance {
+            if sum.saturating_add(remaining) < self.low {
                 break;
             }
-            let next = sum + i128::from(amount);
-            if next > self.target + self.tolerance {
+            if amount > room {
                 continue;
             }
             self.chosen.push(id);
-            self.walk(i + 1, next);
+            self.walk(i + 1, sum + amount);
             self.chosen.pop();
             if self.steps > self.caps.max_steps || self.found.len() >= self.caps.max_solutions {
                 return;
@@ -166,6 +183,97 @@ mod tests {
         let (found, complete) = find_exact(300, &items, caps);
         assert_eq!(found.len(), 2);
         assert!(!complete);
+    }
+
+    /// The search as first written: every item tried in turn, sums in 128 bits. The search in use
+    /// skips items too large for what is left at once; its steps, and so what it finds within
+    /// its caps, must be the same.
+    fn reference(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> (Vec<Vec<u32>>, bool) {
+        struct Ref {
+            items: Vec<(u32, i64)>,
+            suffix: Vec<i128>,
+            target: i128,
+            tolerance: i128,
+            caps: Caps,
+            steps: u64,
+            chosen: Vec<u32>,
+            found: Vec<(i128, Vec<u32>)>,
+        }
+        fn walk(s: &mut Ref, start: usize, sum: i128) {
+            s.steps += 1;
+            if s.steps > s.caps.max_steps || s.found.len() >= s.caps.max_solutions {
+                return;
+            }
+            let diff = (sum - s.target).abs();
+            if s.chosen.len() >= 2 && diff <= s.tolerance {
+                let mut ids = s.chosen.clone();
+                ids.sort_unstable();
+                s.found.push((diff, ids));
+                if diff == 0 {
+                    return;
+                }
+            }
+            if s.chosen.len() >= s.caps.max_size {
+                return;
+            }
+            for i in start..s.items.len() {
+                let (id, amount) = s.items[i];
+                if sum + s.suffix[i] < s.target - s.tolerance {
+                    break;
+                }
+                let next = sum + i128::from(amount);
+                if next > s.target + s.tolerance {
+                    continue;
+                }
+                s.chosen.push(id);
+                walk(s, i + 1, next);
+                s.chosen.pop();
+                if s.steps > s.caps.max_steps || s.found.len() >= s.caps.max_solutions {
+                    return;
+                }
+            }
+        }
+        let mut sorted: Vec<(u32, i64)> =
+            items.iter().copied().filter(|(_, a)| *a > 0 && *a <= target + tolerance).collect();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut suffix = vec![0i128; sorted.len() + 1];
+        for i in (0..sorted.len()).rev() {
+            suffix[i] = i128::from(sorted[i].1) + suffix[i + 1];
+        }
+        let mut s = Ref {
+            items: sorted,
+            suffix,
+            target: i128::from(target),
+            tolerance: i128::from(tolerance),
+            caps,
+            steps: 0,
+            chosen: Vec::new(),
+            found: Vec::new(),
+        };
+        walk(&mut s, 0, 0);
+        let complete = s.steps <= caps.max_steps && s.found.len() < caps.max_solutions;
+        let mut found = s.found;
+        found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.len().cmp(&b.1.len())).then(a.1.cmp(&b.1)));
+        if found.first().is_some_and(|f| f.0 == 0) {
+            found.retain(|f| f.0 == 0);
+        }
+        (found.into_iter().map(|(_, ids)| ids).collect(), complete)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn skipping_items_too_large_changes_nothing_the_search_finds(
+            amounts in proptest::collection::vec(1i64..5_000, 0..24),
+            target in 1i64..20_000,
+            tolerance in 0i64..50,
+            max_size in 2usize..7,
+            max_steps in 1u64..3_000,
+            max_solutions in 1usize..5,
+        ) {
+            let items: Vec<(u32, i64)> = (0u32..).zip(amounts).collect();
+            let caps = Caps { max_size, max_steps, max_solutions };
+            proptest::prop_assert_eq!(search_all(target, tolerance, &items, caps), reference(target, tolerance, &items, caps));
+        }
     }
 
     #[test]
