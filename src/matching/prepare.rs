@@ -56,9 +56,14 @@ pub struct BankItem<'a> {
 
 /// The name matching and learning use for a bank line's counterparty.
 pub fn bank_name(tx: &BankTransaction) -> String {
+    bank_name_with(tx, &text::name_words(&tx.description))
+}
+
+/// [`bank_name`] with the description's name words already found.
+fn bank_name_with(tx: &BankTransaction, words: &[String]) -> String {
     match tx.payee.as_deref().map(text::normalise_name).filter(|n| !n.is_empty()) {
         Some(n) => n,
-        None => text::name_words(&tx.description).into_iter().take(4).collect::<Vec<_>>().join(" "),
+        None => words.iter().take(4).map(String::as_str).collect::<Vec<_>>().join(" "),
     }
 }
 
@@ -78,10 +83,11 @@ impl<'a> BankItem<'a> {
                 text.push(' ');
             }
         }
-        let mut name = bank_name(tx);
+        let words = text::name_words(&tx.description);
+        let mut name = bank_name_with(tx, &words);
         let mut compact = text::compact(&text);
         let mut name_keys: Vec<String> = Vec::new();
-        for w in name.split(' ').chain(text::name_words(&tx.description).iter().map(String::as_str)) {
+        for w in name.split(' ').chain(words.iter().map(String::as_str)) {
             let key = text::word_key(w);
             if w.chars().count() >= 3 && !name_keys.contains(&key) && name_keys.len() < 2 {
                 name_keys.push(key);

@@ -110,6 +110,10 @@ pub fn tokens(text: &str) -> Vec<String> {
 
 /// Lower case with Latin accents and ligatures folded to ASCII.
 pub fn fold(word: &str) -> String {
+    if word.is_ascii() {
+        // Nothing to fold but the case, byte by byte.
+        return word.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(word.len());
     for c in word.chars().flat_map(char::to_lowercase) {
         match c {
@@ -364,6 +368,12 @@ fn squeezed(s: &str) -> impl Iterator<Item = char> + Clone + '_ {
 /// Upper-case letters and digits of `text`, everything else dropped: `inv 00123` and `INV-00123`
 /// both become `INV00123`.
 pub fn compact(text: &str) -> String {
+    if text.is_ascii() {
+        // Nearly all bank text: letters and digits kept and upper-cased byte by byte.
+        let mut out = String::with_capacity(text.len());
+        out.extend(text.bytes().filter(u8::is_ascii_alphanumeric).map(|b| char::from(b.to_ascii_uppercase())));
+        return out;
+    }
     text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect()
 }
 
@@ -599,6 +609,16 @@ mod tests {
         fn the_short_substring_search_agrees_with_contains(h in "[ab1ä]{0,12}", n in "[ab1ä]{0,4}") {
             prop_assert_eq!(contains_short(&h, &n), h.contains(n.as_str()));
             prop_assert_eq!(ends_with_short(&h, &n), h.ends_with(n.as_str()));
+        }
+
+        /// ASCII text takes a shortcut through `compact` and `fold`; it gives what the
+        /// character-by-character path gives.
+        #[test]
+        fn ascii_shortcuts_agree_with_the_general_path(t in "[ -~]{0,40}") {
+            let general: String = t.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect();
+            prop_assert_eq!(compact(&t), general);
+            let lowered: String = t.chars().flat_map(char::to_lowercase).collect();
+            prop_assert_eq!(fold(&t), lowered);
         }
 
         /// A group's part needs the reference's core or the whole of it, as the full evidence says.
