@@ -1216,32 +1216,9 @@ fn opt(s: Option<&str>) -> Dynamic {
     s.map_or(Dynamic::UNIT, text_value)
 }
 
-/// A date as a rule sees it, `YYYY-MM-DD`, written without the formatting machinery: a run
-/// writes one for each of hundreds of thousands of candidates.
+/// A date as a rule sees it, `YYYY-MM-DD`.
 fn date_value(d: NaiveDate) -> Dynamic {
-    use chrono::Datelike;
-    let (y, m, day) = (d.year(), d.month(), d.day());
-    if !(0..=9999).contains(&y) {
-        return Dynamic::from(d.to_string());
-    }
-    let digit = |n: u32| b'0' + (n % 10) as u8;
-    let y = y.unsigned_abs();
-    let text = [
-        digit(y / 1000),
-        digit(y / 100),
-        digit(y / 10),
-        digit(y),
-        b'-',
-        digit(m / 10),
-        digit(m),
-        b'-',
-        digit(day / 10),
-        digit(day),
-    ];
-    match std::str::from_utf8(&text) {
-        Ok(s) => text_value(s),
-        Err(_) => Dynamic::from(d.to_string()),
-    }
+    Dynamic::from(d.to_string())
 }
 
 /// A map as rules see it: read-only, so that a script that tries to change what it was shown
@@ -1580,7 +1557,8 @@ struct Assignment {
 }
 
 /// Which edges touch each item, as one flat list with offsets: millions of items need no map
-/// and no list of their own.
+/// and no list of their own. Positions are 32-bit: a run's edges number in the millions, far below
+/// 2^32, and half the width halves these lists at the run's peak.
 struct Incidence {
     starts: Vec<u32>,
     edges: Vec<u32>,

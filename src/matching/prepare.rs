@@ -84,8 +84,8 @@ impl<'a> BankItem<'a> {
             }
         }
         let words = text::name_words(&tx.description);
-        let mut name = bank_name_with(tx, &words);
-        let mut compact = text::compact(&text);
+        let name = bank_name_with(tx, &words);
+        let compact = text::compact(&text);
         let mut name_keys: Vec<String> = Vec::new();
         for w in name.split(' ').chain(words.iter().map(String::as_str)) {
             let key = text::word_key(w);
@@ -94,13 +94,9 @@ impl<'a> BankItem<'a> {
             }
         }
         let mut runs = text::digit_runs(&text, 1);
-        // A million items live through the whole run: each keeps only the room its text needs,
-        // not what growing it left over.
-        for s in [&mut text, &mut compact, &mut name] {
-            s.shrink_to_fit();
-        }
         runs.shrink_to_fit();
         name_keys.shrink_to_fit();
+        let compact = fitted(compact);
         Some(BankItem {
             tx,
             units,
@@ -109,13 +105,20 @@ impl<'a> BankItem<'a> {
             compact_bits: text::pair_bits(&compact),
             compact,
             runs,
-            text,
-            name,
+            text: fitted(text),
+            name: fitted(name),
             name_keys,
             check_core: tx.check_number.as_deref().and_then(text::digit_core),
             name_id: 0,
         })
     }
+}
+
+/// `s` holding only the room its text needs, not what growing it left over: a million items live
+/// through the whole run.
+fn fitted(mut s: String) -> String {
+    s.shrink_to_fit();
+    s
 }
 
 /// A book record as matching sees it.
@@ -151,8 +154,7 @@ impl<'a> RecordItem<'a> {
         let units = units(rec.amount.amount())?;
         let ref_digits = rec.reference.as_deref().and_then(text::digit_core);
         let ref_core = ref_digits.clone().filter(|c| c.len() >= 3);
-        let mut ref_compact = rec.reference.as_deref().map(text::compact).unwrap_or_default();
-        ref_compact.shrink_to_fit();
+        let ref_compact = rec.reference.as_deref().map(text::compact).map(fitted).unwrap_or_default();
         let ref_chars = ref_compact.chars().count();
         Some(RecordItem {
             ref_bits: text::RefBits {
@@ -167,15 +169,7 @@ impl<'a> RecordItem<'a> {
             rec,
             units,
             currency: rec.amount.currency(),
-            name: rec
-                .counterparty
-                .as_deref()
-                .map(text::normalise_name)
-                .map(|mut n| {
-                    n.shrink_to_fit();
-                    n
-                })
-                .unwrap_or_default(),
+            name: rec.counterparty.as_deref().map(text::normalise_name).map(fitted).unwrap_or_default(),
             ref_core,
         })
     }

@@ -277,6 +277,19 @@ mod tests {
     }
 
     #[test]
+    fn a_candidate_that_exactly_fills_what_is_left_is_still_tried() {
+        // All six add up to 15,781, the target plus its tolerance; the five largest leave room for
+        // exactly 453, the last item. Skipping items as large as the room, not only larger ones,
+        // would lose the only solution. Seven steps (the empty start and one per item) walk
+        // straight down to it.
+        let items: Vec<(u32, i64)> = (0u32..).zip([453, 3026, 2632, 2855, 4011, 2804]).collect();
+        let caps = Caps { max_size: 6, max_steps: 7, max_solutions: 1 };
+        let found = search_all(15_779, 2, &items, caps);
+        assert_eq!(found, (vec![vec![0, 1, 2, 3, 4, 5]], false));
+        assert_eq!(found, reference(15_779, 2, &items, caps));
+    }
+
+    #[test]
     fn the_search_stops_at_its_step_cap() {
         let items: Vec<(u32, i64)> = (0..40).map(|i| (i, 1_000_003 + i64::from(i) * 7)).collect();
         let caps = Caps { max_size: 8, max_steps: 5_000, max_solutions: 4 };

@@ -603,10 +603,11 @@ fn members_keep_one_item_inline_and_read_as_the_list_they_were_given() {
 
 #[test]
 fn rules_see_dates_as_iso_text_and_scores_to_four_places() {
-    for d in [(2024, 3, 1), (1999, 12, 31), (5, 1, 9), (9999, 12, 31)] {
+    // The rule-writer's guide promises `YYYY-MM-DD` strings (zero-padded).
+    for (d, text) in [((2024, 3, 1), "2024-03-01"), ((1999, 12, 31), "1999-12-31"), ((5, 1, 9), "0005-01-09")] {
         let date = NaiveDate::from_ymd_opt(d.0, d.1, d.2).unwrap_or_default();
         let seen = date_value(date).into_immutable_string().map(|s| s.to_string()).ok();
-        assert_eq!(seen, Some(date.to_string()));
+        assert_eq!(seen.as_deref(), Some(text));
     }
     assert_eq!(dec(0.95), Decimal::new(95, 2));
     assert_eq!(dec(0.123_456), Decimal::new(1235, 4));
