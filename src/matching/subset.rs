@@ -42,7 +42,9 @@ fn search_all(target: i64, tolerance: i64, items: &[(u32, i64)], caps: Caps) -> 
     let tolerance = tolerance.max(0);
     let (low, high) = (target.saturating_sub(tolerance), target.saturating_add(tolerance));
     let mut sorted: Vec<(u32, i64)> = items.iter().copied().filter(|(_, a)| *a > 0 && *a <= high).collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    // Largest first; equal amounts keep the caller's order (its likeliest candidates first), so
+    // that when many combinations add up, the likeliest are among those found within the caps.
+    sorted.sort_by_key(|x| std::cmp::Reverse(x.1));
     // What all items from each position on add up to (saturating: beyond i64 it only has to be
     // more than any target).
     let mut suffix = vec![0i64; sorted.len() + 1];
@@ -177,6 +179,15 @@ mod tests {
     }
 
     #[test]
+    fn equal_amounts_are_tried_in_the_order_given_so_the_likeliest_combination_is_found_first() {
+        // Five invoices of one amount; the caller lists the three the payment quotes first. With
+        // room for one solution, those are the one found, whatever their positions.
+        let items = [(9, 100), (8, 100), (7, 100), (1, 100), (2, 100)];
+        let caps = Caps { max_size: 6, max_steps: 1_000, max_solutions: 1 };
+        assert_eq!(find(300, 0, &items, caps), vec![vec![7, 8, 9]]);
+    }
+
+    #[test]
     fn two_exact_sums_are_not_unique() {
         let items = [(1, 100), (2, 100), (3, 200)];
         let caps = Caps { max_size: 6, max_steps: 1_000, max_solutions: 2 };
@@ -235,7 +246,7 @@ mod tests {
         }
         let mut sorted: Vec<(u32, i64)> =
             items.iter().copied().filter(|(_, a)| *a > 0 && *a <= target + tolerance).collect();
-        sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        sorted.sort_by_key(|x| std::cmp::Reverse(x.1));
         let mut suffix = vec![0i128; sorted.len() + 1];
         for i in (0..sorted.len()).rev() {
             suffix[i] = i128::from(sorted[i].1) + suffix[i + 1];

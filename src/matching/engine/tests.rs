@@ -155,6 +155,23 @@ fn a_batch_deposit_is_split_into_the_invoices_it_pays() {
 }
 
 #[test]
+fn a_payment_of_several_equal_invoices_takes_the_ones_it_quotes() {
+    // A customer billed 39.50 again and again pays four of the invoices in one transfer that
+    // quotes their numbers; older invoices of the same amount add up just as well.
+    let mut records: Vec<Record> = (0..10)
+        .map(|k| inv(&format!("old{k}"), 1 + k, 3_950, "Unity Engineering Ltd", &format!("INV-{}", 13_700 + k)))
+        .collect();
+    records.extend(
+        (0..4).map(|k| inv(&format!("new{k}"), 20 + k, 3_950, "Unity Engineering Ltd", &format!("INV-{}", 13_815 + k))),
+    );
+    let bank = [tx("b1", 28, 15_800, "UNITY ENGINEERING", "ACH CREDIT UNITY ENGINEERING 13815 13816 13817 13818")];
+    let result = run(&bank, &records);
+    let m = find(&result, "b1");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["new0", "new1", "new2", "new3"])), "{result:#?}");
+    assert_eq!(m.map(|m| m.status), Some(MatchStatus::Matched), "{m:#?}");
+}
+
+#[test]
 fn instalments_are_grouped_under_the_invoice_they_settle() {
     let bank = [
         tx("b1", 4, 30_000, "HOOLI", "RATE 1 INV-7788"),
