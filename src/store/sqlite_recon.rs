@@ -401,6 +401,7 @@ impl ReconStore for SqliteStore {
         let RunOutcome { matches, unmatched_transactions: ut, unmatched_records: ur, discrepancies } = outcome.clone();
         self.with(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let mut clock = Laps::start();
             let now = Utc::now().to_rfc3339();
             tx.execute(
                 "UPDATE matches SET state = 'superseded', updated_at = ?3, version = version + 1
@@ -438,10 +439,12 @@ impl ReconStore for SqliteStore {
                     },
                 )?;
             }
+            clock.lap("matches and their audit events");
             claims.sort_unstable();
             for (table, id, match_id, status) in claims {
                 claim_item(&tx, &tenant, table, id, match_id, status)?;
             }
+            clock.lap("claims");
             // In id order too, for the same reason.
             let (mut ut, mut ur) = (ut, ur);
             ut.sort_unstable();
@@ -475,9 +478,11 @@ impl ReconStore for SqliteStore {
                 params![tenant, run.account_id, run.id, superseded],
             )
             .map_err(backend)?;
+            clock.lap("unmatched items");
             for d in &discrepancies {
                 insert_discrepancy(&tx, &tenant, d)?;
             }
+            clock.lap("discrepancies");
             let before = tx
                 .query_row("SELECT * FROM runs WHERE tenant = ?1 AND id = ?2", params![tenant, run.id], run_from_row)
                 .optional()
@@ -496,7 +501,9 @@ impl ReconStore for SqliteStore {
                     after: json(&stored),
                 },
             )?;
+            clock.lap("run");
             tx.commit().map_err(backend)?;
+            clock.lap("commit");
             Ok(stored)
         })
         .await
@@ -1215,5 +1222,23 @@ impl RuleStore for SqliteStore {
             Ok(expected + 1)
         })
         .await
+    }
+}
+
+/// Wall time of each step of storing a run, logged at debug level
+/// (`RUST_LOG=bankrec::store=debug`) for profiling.
+struct Laps {
+    at: std::time::Instant,
+}
+
+impl Laps {
+    fn start() -> Self {
+        Laps { at: std::time::Instant::now() }
+    }
+
+    fn lap(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        tracing::debug!(step, seconds = (now - self.at).as_secs_f64(), "finish_run step");
+        self.at = now;
     }
 }
