@@ -138,6 +138,30 @@ fn a_wire_short_by_its_flat_fee_from_the_named_customer_is_a_discrepancy_without
 }
 
 #[test]
+fn an_international_payment_short_by_a_half_unit_fee_is_a_discrepancy_without_review() {
+    // UK and SWIFT wording for an incoming wire, short by 7.50 and 12.50: more than 1% of the
+    // amount, but a flat intermediary fee. An odd short amount is not a flat fee.
+    let bank = [
+        tx("u1", 6, 49_250, "BRUECK MEDICAL DEV", "INTL PAYMENT IN BRUECK MEDICAL DEV"),
+        tx("s1", 6, 48_750, "NOVA PACKAGING GRAZ", "SWIFT INCOMING PAYMENT NOVA PACKAGING GRAZ"),
+        tx("o1", 6, 49_263, "CASCADE FOODS", "INTL PAYMENT IN CASCADE FOODS"),
+    ];
+    let records = [
+        inv("r1", 1, 50_000, "Brückner Medical Devices Malmö", "INV-20001"),
+        inv("r2", 1, 50_000, "Nova Packaging Graz Ltd", "INV-20002"),
+        inv("r3", 1, 50_000, "Cascade Foods Ltd", "INV-20003"),
+    ];
+    let result = run(&bank, &records);
+    for (line, record) in [("u1", "r1"), ("s1", "r2")] {
+        let m = find(&result, line);
+        assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&[record])), "{result:#?}");
+        assert_eq!(m.map(|m| m.status), Some(MatchStatus::Discrepancy), "{m:#?}");
+    }
+    let odd = find(&result, "o1");
+    assert!(odd.is_none_or(|m| !m.explanation.features.contains_key("rule:35-fee-from-the-named-payer")), "{odd:#?}");
+}
+
+#[test]
 fn a_batch_deposit_is_split_into_the_invoices_it_pays() {
     let bank = [tx("b1", 12, 175_000, "INITECH INC", "BATCH DEPOSIT")];
     let records = [
