@@ -401,7 +401,13 @@ impl ReconStore for SqliteStore {
         let RunOutcome { matches, unmatched_transactions: ut, unmatched_records: ur, discrepancies } = outcome.clone();
         self.with(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
-            let mut clock = Laps::start();
+            // The time of each step, logged at debug level (`RUST_LOG=bankrec::store=debug`).
+            let mut at = std::time::Instant::now();
+            let mut lap = |step: &'static str| {
+                let now = std::time::Instant::now();
+                tracing::debug!(step, seconds = (now - at).as_secs_f64(), "finish_run step");
+                at = now;
+            };
             let now = Utc::now().to_rfc3339();
             tx.execute(
                 "UPDATE matches SET state = 'superseded', updated_at = ?3, version = version + 1
@@ -439,12 +445,12 @@ impl ReconStore for SqliteStore {
                     },
                 )?;
             }
-            clock.lap("matches and their audit events");
+            lap("matches and their audit events");
             claims.sort_unstable();
             for (table, id, match_id, status) in claims {
                 claim_item(&tx, &tenant, table, id, match_id, status)?;
             }
-            clock.lap("claims");
+            lap("claims");
             // In id order too, for the same reason.
             let (mut ut, mut ur) = (ut, ur);
             ut.sort_unstable();
@@ -478,11 +484,11 @@ impl ReconStore for SqliteStore {
                 params![tenant, run.account_id, run.id, superseded],
             )
             .map_err(backend)?;
-            clock.lap("unmatched items");
+            lap("unmatched items");
             for d in &discrepancies {
                 insert_discrepancy(&tx, &tenant, d)?;
             }
-            clock.lap("discrepancies");
+            lap("discrepancies");
             let before = tx
                 .query_row("SELECT * FROM runs WHERE tenant = ?1 AND id = ?2", params![tenant, run.id], run_from_row)
                 .optional()
@@ -501,9 +507,9 @@ impl ReconStore for SqliteStore {
                     after: json(&stored),
                 },
             )?;
-            clock.lap("run");
+            lap("run");
             tx.commit().map_err(backend)?;
-            clock.lap("commit");
+            lap("commit");
             Ok(stored)
         })
         .await
@@ -1222,23 +1228,5 @@ impl RuleStore for SqliteStore {
             Ok(expected + 1)
         })
         .await
-    }
-}
-
-/// Wall time of each step of storing a run, logged at debug level
-/// (`RUST_LOG=bankrec::store=debug`) for profiling.
-struct Laps {
-    at: std::time::Instant,
-}
-
-impl Laps {
-    fn start() -> Self {
-        Laps { at: std::time::Instant::now() }
-    }
-
-    fn lap(&mut self, step: &'static str) {
-        let now = std::time::Instant::now();
-        tracing::debug!(step, seconds = (now - self.at).as_secs_f64(), "finish_run step");
-        self.at = now;
     }
 }
