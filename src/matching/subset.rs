@@ -130,9 +130,6 @@ impl Search<'_> {
             if i128::from(sum) + reach(i) < i128::from(self.low) {
                 break;
             }
-            if amount > room {
-                continue;
-            }
             self.chosen.push(id);
             self.walk(i + 1, sum + amount);
             self.chosen.pop();

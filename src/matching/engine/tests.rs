@@ -159,6 +159,21 @@ fn an_international_payment_short_by_a_half_unit_fee_is_a_discrepancy_without_re
     }
     let odd = find(&result, "o1");
     assert!(odd.is_none_or(|m| !m.explanation.features.contains_key("rule:35-fee-from-the-named-payer")), "{odd:#?}");
+    // A customer called Swift or International is not a wire: its domestic payment 20.00 short is
+    // not raised as a wire fee.
+    let bank = [
+        tx("d1", 6, 48_000, "SWIFT HAULAGE", "FASTER PAYMENT RECEIVED SWIFT HAULAGE"),
+        tx("d2", 6, 48_000, "ACME INTERNATIONAL", "FASTER PAYMENT RECEIVED ACME INTERNATIONAL"),
+    ];
+    let records = [
+        inv("r4", 1, 50_000, "Swift Haulage Ltd", "INV-20004"),
+        inv("r5", 1, 50_000, "Acme International Ltd", "INV-20005"),
+    ];
+    let result = run(&bank, &records);
+    for line in ["d1", "d2"] {
+        let m = find(&result, line);
+        assert!(m.is_none_or(|m| !m.explanation.features.contains_key("rule:35-fee-from-the-named-payer")), "{m:#?}");
+    }
 }
 
 #[test]
