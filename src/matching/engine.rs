@@ -3,8 +3,9 @@
 //! assignment with ambiguity checks.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use rayon::prelude::*;
 use rhai::{Array, Dynamic, ImmutableString, Map};
 use rust_decimal::Decimal;
@@ -22,7 +23,7 @@ use super::score::{
 };
 use super::subset::{self, Caps};
 use super::text::{self, RefEvidence};
-use crate::domain::{BankTransaction, Record};
+use crate::domain::{BankTransaction, Currency, Record};
 use crate::rules::{Decision, RuleError, RuleSet, Verdict};
 
 /// Limits of the group (subset-sum) search.
@@ -274,11 +275,12 @@ pub fn reconcile(
     let mut edges: Vec<Edge> = pair_edges.into_iter().flatten().collect();
     clock.lap("judge_pairs");
 
+    // The best exact pair of each item: where one is certain, no group is looked for.
+    let mut best_bank = vec![0.0f64; banks.len()];
+    let mut best_rec = vec![0.0f64; recs.len()];
     if config.groups.enabled {
         // Groups are looked for wherever no exact pair is certain: a near-amount pair may be one
         // part of a batch rather than a fee.
-        let mut best_bank = vec![0.0f64; banks.len()];
-        let mut best_rec = vec![0.0f64; recs.len()];
         // How well each record is already explained: 0 not at all, 1 by a suggestion, 2 by a
         // certain match.
         let mut explained = vec![0u8; recs.len()];
@@ -331,19 +333,68 @@ pub fn reconcile(
     let Assignment { mut chosen, bank_claimed, rec_claimed } = assign_rounds(edges, &exact, &ctx)?;
     drop(exact);
     clock.lap("assign");
-    if config.groups.enabled && config.groups.payouts {
-        // On a busy day a payout's parts hide among many records that pairs later explain; once
-        // those are claimed, the records left over are few and an exact sum among them means
-        // much more. The leftovers are searched again; what is found claims only leftovers.
-        let levels = rec_claimed.iter().map(|c| if *c { 2 } else { 0 }).collect();
-        let open = OpenRecords { caution: LEFTOVER_CAUTION, ..OpenRecords::new(&rindex.by_date, levels) };
-        let found: Vec<Vec<Edge>> = (0..banks.len())
-            .into_par_iter()
-            .filter(|i| bank_claimed.get(*i).is_some_and(|c| !*c))
-            .map_init(|| NameCache::new(&names), |names, i| ctx.leftover_payouts(i as u32, &open, names))
-            .collect::<Result<_, _>>()?;
-        chosen.extend(assign(found.into_iter().flatten().collect(), &ctx).chosen);
-        clock.lap("leftover_payouts");
+    if config.groups.enabled {
+        let mut found: Vec<Edge> = Vec::new();
+        // A record whose certain-looking pair lost its bank line to a better match was never
+        // searched for instalments; it is now, among the bank lines left over.
+        let skipped: Vec<u32> = (0..recs.len())
+            .filter(|i| rec_claimed.get(*i).is_some_and(|c| !*c))
+            .filter(|i| best_rec.get(*i).is_some_and(|c| *c >= config.auto_threshold))
+            .map(|i| i as u32)
+            .collect();
+        // A record of the same counterparty and amount that only a suggestion claims could as
+        // well be the one those instalments paid.
+        let twins: HashSet<(u32, Currency, i64)> = chosen
+            .iter()
+            .filter(|(_, o)| o.status == MatchStatus::Suggested)
+            .flat_map(|(e, _)| e.recs.iter())
+            .filter_map(|r| rkeys.get(*r as usize).and_then(Option::as_ref))
+            .map(|k| (k.name_id, k.currency, k.units))
+            .collect();
+        let has_twin = |e: &Edge| {
+            e.bank.len() > 1
+                && e.recs.iter().any(|r| {
+                    rkeys
+                        .get(*r as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|k| twins.contains(&(k.name_id, k.currency, k.units)))
+                })
+        };
+        if !skipped.is_empty() {
+            let bindex = BankIndex::build_where(&banks, |i| bank_claimed.get(i).is_some_and(|c| !*c));
+            let splits: Vec<Vec<Edge>> = skipped
+                .into_par_iter()
+                .map_init(|| NameCache::new(&names), |names, ri| ctx.record_groups(ri, &bindex, names))
+                .collect::<Result<_, _>>()?;
+            found.extend(splits.into_iter().flatten());
+        }
+        clock.lap("leftover_splits");
+        if config.groups.payouts {
+            // On a busy day a payout's parts hide among many records that pairs later explain;
+            // once those are claimed, the records left over are few and an exact sum among them
+            // means much more. The leftovers are searched again; what is found claims only
+            // leftovers.
+            let levels = rec_claimed.iter().map(|c| if *c { 2 } else { 0 }).collect();
+            let open = OpenRecords { caution: LEFTOVER_CAUTION, ..OpenRecords::new(&rindex.by_date, levels) };
+            let payouts: Vec<Vec<Edge>> = (0..banks.len())
+                .into_par_iter()
+                .filter(|i| bank_claimed.get(*i).is_some_and(|c| !*c))
+                .map_init(|| NameCache::new(&names), |names, i| ctx.leftover_payouts(i as u32, &open, names))
+                .collect::<Result<_, _>>()?;
+            found.extend(payouts.into_iter().flatten());
+            clock.lap("leftover_payouts");
+        }
+        let mut more = assign(found, &ctx).chosen;
+        for (e, outcome) in &mut more {
+            if has_twin(e) && outcome.status != MatchStatus::Suggested {
+                // Two equally likely explanations: about a coin toss each.
+                let own = odds(e.confidence);
+                outcome.confidence = own / (1.0 + 2.0 * own);
+                outcome.status = MatchStatus::Suggested;
+                outcome.ambiguous = true;
+            }
+        }
+        chosen.extend(more);
     }
     // What the matches were found with is not needed to write them: they are written once it is
     // gone, so that the prepared items and the written matches are never alive together.
@@ -1218,7 +1269,27 @@ fn opt(s: Option<&str>) -> Dynamic {
 
 /// A date as a rule sees it, `YYYY-MM-DD`.
 fn date_value(d: NaiveDate) -> Dynamic {
-    Dynamic::from(d.to_string())
+    // Written digit by digit: the general formatter costs more than the rest of a map's entry
+    // and a map is built for nearly every pair the rules judge.
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    if !(0..=9999).contains(&y) {
+        return Dynamic::from(d.to_string());
+    }
+    let digit = |n: u32| b'0' + (n % 10) as u8;
+    let y = y as u32;
+    let bytes = [
+        digit(y / 1000),
+        digit(y / 100),
+        digit(y / 10),
+        digit(y),
+        b'-',
+        digit(m / 10),
+        digit(m),
+        b'-',
+        digit(day / 10),
+        digit(day),
+    ];
+    text_value(std::str::from_utf8(&bytes).unwrap_or_default())
 }
 
 /// A map as rules see it: read-only, so that a script that tries to change what it was shown

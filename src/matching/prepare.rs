@@ -370,9 +370,14 @@ pub struct BankIndex {
 impl BankIndex {
     /// Indexes `bank` (positions into that slice; `None` entries are skipped).
     pub fn build(bank: &[Option<BankItem<'_>>]) -> Self {
+        Self::build_where(bank, |_| true)
+    }
+
+    /// Indexes the bank lines of `bank` that `keep` (given a position) accepts.
+    pub fn build_where(bank: &[Option<BankItem<'_>>], keep: impl Fn(usize) -> bool) -> Self {
         let mut idx = BankIndex::default();
         for (i, b) in bank.iter().enumerate() {
-            let Some(b) = b else { continue };
+            let Some(b) = b.as_ref().filter(|_| keep(i)) else { continue };
             let i = i as u32;
             let mut seen: Vec<&str> = Vec::new();
             for run in b.runs.iter().filter(|r| r.len() >= 3) {

@@ -299,11 +299,24 @@ pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory,
         name,
         alias,
         unique: false,
-        round: (b.units % 500_000 == 0) || (r.units % 500_000 == 0),
+        round: is_round(b.units) || is_round(r.units),
         habit_lag: habit.and_then(|h| h.mean_lag()).is_some_and(|m| (days as f64 - m).abs() <= 2.0),
         habit_fee: !difference.is_zero() && habit.is_some_and(|h| h.is_usual_difference(difference)),
         rejected_names: !alias && memory.names_rejected(&b.name, &r.name),
     }
+}
+
+/// Whether an amount (in ten-thousandths) is one people pick: a multiple of 50 with at most two
+/// significant digits (50, 150, 2,500, 20,000), which recurs by chance far more often than 8,850.
+fn is_round(units: i64) -> bool {
+    if units == 0 || units % 500_000 != 0 {
+        return false;
+    }
+    let mut n = units.unsigned_abs() / 10_000;
+    while n % 10 == 0 {
+        n /= 10;
+    }
+    n < 100
 }
 
 /// Whether the pair's reference evidence is at least [`RefEvidence::Core`], as
@@ -430,5 +443,22 @@ fn reference_reason(r: RefEvidence) -> &'static str {
         RefEvidence::ShortCore => "reference evidence: shortcore",
         RefEvidence::Truncated => "reference evidence: truncated",
         RefEvidence::None => "reference evidence: none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_amounts_are_the_ones_people_pick() {
+        // Ten-thousandths: 50.00 is 500,000.
+        for amount in [50, 150, 250, 1_500, 2_500, 5_000, 20_000, 95_000, -5_000] {
+            assert!(is_round(amount * 10_000), "{amount}");
+        }
+        for amount in [0, 29, 125, 8_850, 29_200, 126_600] {
+            assert!(!is_round(amount * 10_000), "{amount}");
+        }
+        assert!(!is_round(50 * 10_000 + 1), "a fraction of a cent more is not round");
     }
 }

@@ -670,3 +670,79 @@ fn rules_see_dates_as_iso_text_and_scores_to_four_places() {
     assert_eq!(dec(-2.0), Decimal::new(-2, 0));
     assert_eq!(dec(1e300), Decimal::ZERO);
 }
+
+#[test]
+fn rules_see_dates_as_the_iso_text_chrono_writes() {
+    for (y, m, d) in
+        [(2024, 3, 1), (2024, 12, 31), (999, 1, 9), (1, 10, 10), (9999, 12, 31), (10_000, 1, 1), (-5, 6, 7)]
+    {
+        let date = NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        let seen = date_value(date).into_immutable_string().map(|s| s.to_string());
+        assert_eq!(seen.as_deref(), Ok(date.to_string().as_str()), "{date}");
+    }
+}
+
+#[test]
+fn instalments_of_an_invoice_whose_likely_payment_paid_another_are_still_found() {
+    // r1's exact pair with b0 looks certain, so no instalments were looked for; but b0 quotes
+    // r2, which it pays. b1 and b2 then pay r1 in two parts.
+    let bank = [
+        tx("b0", 4, 91_800, "ACME", "FASTER PAYMENT ACME INV-2002"),
+        tx("b1", 8, 40_000, "ACME", "FASTER PAYMENT ACME"),
+        tx("b2", 15, 51_800, "ACME", "FASTER PAYMENT ACME"),
+    ];
+    let records = [inv("r1", 1, 91_800, "Acme Ltd", "INV-2001"), inv("r2", 3, 91_800, "Acme Ltd", "INV-2002")];
+    let result = run(&bank, &records);
+    let paid = find(&result, "b0");
+    assert_eq!(
+        paid.map(|m| (m.status, m.record_ids.clone())),
+        Some((MatchStatus::Matched, strs(&["r2"]))),
+        "{result:#?}"
+    );
+    let split = find(&result, "b1");
+    assert_eq!(
+        split.map(|m| (m.status, m.bank_ids.clone(), m.record_ids.clone())),
+        Some((MatchStatus::Matched, strs(&["b1", "b2"]), strs(&["r1"]))),
+        "{result:#?}"
+    );
+    assert!(result.unmatched_records.is_empty() && result.unmatched_bank.is_empty(), "{result:#?}");
+}
+
+#[test]
+fn instalments_that_could_pay_either_of_two_equal_invoices_are_only_suggested() {
+    // b0 pays r1 or r2 (same customer, same amount, a day apart): a suggestion. The instalments
+    // b1 and b2 pay the other one, but which that is rests on the guess.
+    let bank = [
+        tx("b0", 4, 91_800, "ACME", "FASTER PAYMENT ACME"),
+        tx("b1", 8, 40_000, "ACME", "FASTER PAYMENT ACME"),
+        tx("b2", 15, 51_800, "ACME", "FASTER PAYMENT ACME"),
+    ];
+    let records = [inv("r1", 1, 91_800, "Acme Ltd", "INV-2001"), inv("r2", 2, 91_800, "Acme Ltd", "INV-2002")];
+    let result = run(&bank, &records);
+    assert_eq!(find(&result, "b0").map(|m| m.status), Some(MatchStatus::Suggested), "{result:#?}");
+    let split = find(&result, "b1");
+    assert_eq!(split.map(|m| m.bank_ids.clone()), Some(strs(&["b1", "b2"])), "{result:#?}");
+    assert_eq!(split.map(|m| m.status), Some(MatchStatus::Suggested), "{result:#?}");
+    assert!(split.is_some_and(|m| m.confidence < 0.6), "{result:#?}");
+    assert!(result.matches.iter().all(|m| m.status != MatchStatus::Matched), "{result:#?}");
+}
+
+#[test]
+fn a_unique_amount_people_rarely_pick_is_stronger_evidence_than_a_round_one() {
+    // Anonymous counter deposits, each amount the only one on both sides: 29,200.00 is matched,
+    // 1,500.00 (an amount many customers owe) only suggested.
+    let bank = [tx("b1", 6, 2_920_000, "", "PAID IN AT BRANCH"), tx("b2", 6, 150_000, "", "PAID IN AT BRANCH")];
+    let records =
+        [inv("r1", 1, 2_920_000, "Celik Marketing PLC", "INV-1"), inv("r2", 1, 150_000, "Maple Foods", "INV-2")];
+    let result = run(&bank, &records);
+    assert_eq!(
+        find(&result, "b1").map(|m| (m.status, m.record_ids.clone())),
+        Some((MatchStatus::Matched, strs(&["r1"]))),
+        "{result:#?}"
+    );
+    assert_eq!(
+        find(&result, "b2").map(|m| (m.status, m.record_ids.clone())),
+        Some((MatchStatus::Suggested, strs(&["r2"]))),
+        "{result:#?}"
+    );
+}
