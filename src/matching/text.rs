@@ -318,6 +318,23 @@ fn form_word_match(a: &FormWord, b: &FormWord) -> bool {
     }
     (a.initial && heads_agree(a, b) && b.text.starts_with(a.text.as_str()))
         || (b.initial && heads_agree(b, a) && a.text.starts_with(b.text.as_str()))
+        || abbreviates(&a.text, &b.text)
+        || abbreviates(&b.text, &a.text)
+}
+
+/// Whether `short` is how a bank abbreviates `long` by dropping letters: two to four letters, the
+/// first the same and the rest in order (`sv` and `svcs` for services, `mgmt` for management,
+/// `intl` for international), the word itself at least two letters longer.
+fn abbreviates(short: &str, long: &str) -> bool {
+    let (s, l) = (short.as_bytes(), long.as_bytes());
+    if !(2..=4).contains(&s.len()) || l.len() < s.len() + 2 || s.first() != l.first() {
+        return false;
+    }
+    if !short.bytes().all(|c| c.is_ascii_lowercase()) {
+        return false;
+    }
+    let mut rest = l.iter().skip(1);
+    s.iter().skip(1).all(|c| rest.any(|x| x == c))
 }
 
 /// The first eight bytes of `word`, zero-padded, as an integer (see [`FormWord::head`]).
@@ -684,6 +701,9 @@ mod tests {
             ("smith jones", "jones smith", Some(0.9)),
             // Word by word: a name and an initial; an umlaut spelled out and a truncated word.
             ("maria d", "dubois maria", Some(0.95)),
+            // Words a bank abbreviates by dropping letters.
+            ("bluewa facility sv", "bluewater facility services", Some(0.95)),
+            ("acme mgmt intl", "acme management international", Some(0.95)),
             ("brueck foods malmoe", "bruckner foods malmo", Some(0.95)),
             // Bigrams alone: ab, bc shared of three each.
             ("abcd", "abce", Some(2.0 / 3.0)),
@@ -697,6 +717,25 @@ mod tests {
                 (g, w) => g == w,
             };
             assert!(close, "{a} / {b}: {got:?}, expected {want:?}");
+        }
+    }
+
+    #[test]
+    fn an_abbreviation_keeps_the_first_letter_and_the_rest_in_order() {
+        for (short, long) in
+            [("sv", "services"), ("svcs", "services"), ("mgmt", "management"), ("intl", "international")]
+        {
+            assert!(abbreviates(short, long), "{short} / {long}");
+        }
+        for (short, long) in [
+            ("sv", "svc"),         // not two letters shorter
+            ("vs", "services"),    // first letter differs
+            ("smv", "services"),   // letters out of order
+            ("s", "services"),     // one letter is an initial, not an abbreviation
+            ("servi", "services"), // five letters: a truncation, not an abbreviation
+            ("sv2", "sv2xxxx"),    // not letters
+        ] {
+            assert!(!abbreviates(short, long), "{short} / {long}");
         }
     }
 
