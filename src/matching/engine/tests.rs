@@ -682,17 +682,23 @@ fn rules_see_dates_as_the_iso_text_chrono_writes() {
     }
 }
 
+/// Two invoices of Acme's for 918.00 (r2 dated `r2_day`), one payment of that amount (b0, with
+/// `b0_text`) and two instalments, b1 and b2, that add up to it.
+fn one_payment_and_instalments_for_two_equal_invoices(b0_text: &str, r2_day: u32) -> ReconcileResult {
+    let bank = [
+        tx("b0", 4, 91_800, "ACME", b0_text),
+        tx("b1", 8, 40_000, "ACME", "FASTER PAYMENT ACME"),
+        tx("b2", 15, 51_800, "ACME", "FASTER PAYMENT ACME"),
+    ];
+    let records = [inv("r1", 1, 91_800, "Acme Ltd", "INV-2001"), inv("r2", r2_day, 91_800, "Acme Ltd", "INV-2002")];
+    run(&bank, &records)
+}
+
 #[test]
 fn instalments_of_an_invoice_whose_likely_payment_paid_another_are_still_found() {
     // r1's exact pair with b0 looks certain, so no instalments were looked for; but b0 quotes
     // r2, which it pays. b1 and b2 then pay r1 in two parts.
-    let bank = [
-        tx("b0", 4, 91_800, "ACME", "FASTER PAYMENT ACME INV-2002"),
-        tx("b1", 8, 40_000, "ACME", "FASTER PAYMENT ACME"),
-        tx("b2", 15, 51_800, "ACME", "FASTER PAYMENT ACME"),
-    ];
-    let records = [inv("r1", 1, 91_800, "Acme Ltd", "INV-2001"), inv("r2", 3, 91_800, "Acme Ltd", "INV-2002")];
-    let result = run(&bank, &records);
+    let result = one_payment_and_instalments_for_two_equal_invoices("FASTER PAYMENT ACME INV-2002", 3);
     let paid = find(&result, "b0");
     assert_eq!(
         paid.map(|m| (m.status, m.record_ids.clone())),
@@ -712,13 +718,7 @@ fn instalments_of_an_invoice_whose_likely_payment_paid_another_are_still_found()
 fn instalments_that_could_pay_either_of_two_equal_invoices_are_only_suggested() {
     // b0 pays r1 or r2 (same customer, same amount, a day apart): a suggestion. The instalments
     // b1 and b2 pay the other one, but which that is rests on the guess.
-    let bank = [
-        tx("b0", 4, 91_800, "ACME", "FASTER PAYMENT ACME"),
-        tx("b1", 8, 40_000, "ACME", "FASTER PAYMENT ACME"),
-        tx("b2", 15, 51_800, "ACME", "FASTER PAYMENT ACME"),
-    ];
-    let records = [inv("r1", 1, 91_800, "Acme Ltd", "INV-2001"), inv("r2", 2, 91_800, "Acme Ltd", "INV-2002")];
-    let result = run(&bank, &records);
+    let result = one_payment_and_instalments_for_two_equal_invoices("FASTER PAYMENT ACME", 2);
     assert_eq!(find(&result, "b0").map(|m| m.status), Some(MatchStatus::Suggested), "{result:#?}");
     let split = find(&result, "b1");
     assert_eq!(split.map(|m| m.bank_ids.clone()), Some(strs(&["b1", "b2"])), "{result:#?}");
