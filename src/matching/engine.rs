@@ -3,7 +3,7 @@
 //! assignment with ambiguity checks.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{Datelike, Duration, NaiveDate};
 use rayon::prelude::*;
@@ -344,21 +344,16 @@ pub fn reconcile(
             .collect();
         // A record of the same counterparty and amount that only a suggestion claims could as
         // well be the one those instalments paid.
-        let twins: HashSet<(u32, Currency, i64)> = chosen
+        let key = |r: u32| rkeys.get(r as usize).and_then(Option::as_ref).map(|k| (k.name_id, k.currency, k.units));
+        let twins: HashMap<(u32, Currency, i64), u32> = chosen
             .iter()
             .filter(|(_, o)| o.status == MatchStatus::Suggested)
             .flat_map(|(e, _)| e.recs.iter())
-            .filter_map(|r| rkeys.get(*r as usize).and_then(Option::as_ref))
-            .map(|k| (k.name_id, k.currency, k.units))
+            .filter_map(|r| Some((key(*r)?, *r)))
             .collect();
-        let has_twin = |e: &Edge| {
-            e.bank.len() > 1
-                && e.recs.iter().any(|r| {
-                    rkeys
-                        .get(*r as usize)
-                        .and_then(Option::as_ref)
-                        .is_some_and(|k| twins.contains(&(k.name_id, k.currency, k.units)))
-                })
+        let twin_of = |e: &Edge| match e.recs.as_slice() {
+            [r] if e.bank.len() > 1 => key(*r).and_then(|k| twins.get(&k)).copied(),
+            _ => None,
         };
         if !skipped.is_empty() {
             let bindex = BankIndex::build_where(&banks, |i| bank_claimed.get(i).is_some_and(|c| !*c));
@@ -386,13 +381,15 @@ pub fn reconcile(
         }
         let mut more = assign(found, &ctx).chosen;
         for (e, outcome) in &mut more {
-            if has_twin(e) && outcome.status != MatchStatus::Suggested {
-                // Two equally likely explanations: about a coin toss each.
-                let own = odds(e.confidence);
-                outcome.confidence = own / (1.0 + 2.0 * own);
-                outcome.status = MatchStatus::Suggested;
-                outcome.ambiguous = true;
-            }
+            let Some(twin) = twin_of(e).filter(|_| outcome.status != MatchStatus::Suggested) else { continue };
+            // The same instalments paying the twin are as likely: its rival, listed as such.
+            outcome.confidence = shared(e.confidence, odds(e.confidence));
+            outcome.status = MatchStatus::Suggested;
+            outcome.ambiguous = true;
+            outcome
+                .alternatives
+                .insert(0, Rival { bank: e.bank.clone(), recs: Members::One(twin), confidence: e.confidence });
+            outcome.alternatives.truncate(config.max_alternatives);
         }
         chosen.extend(more);
     }
@@ -1158,8 +1155,7 @@ fn transfer_edges(ctx: &Ctx<'_, '_>) -> Vec<Edge> {
     let marked = |b: &BankItem<'_>| {
         b.tx.counterparty_account.as_deref().map(text::compact).is_some_and(|c| !c.is_empty() && own.contains(&c))
     };
-    let mut by_amount: std::collections::HashMap<(crate::domain::Currency, i64), Vec<u32>> =
-        std::collections::HashMap::new();
+    let mut by_amount: HashMap<(Currency, i64), Vec<u32>> = HashMap::new();
     for (i, b) in ctx.banks.iter().enumerate() {
         if let Some(b) = b {
             by_amount.entry((b.currency, b.units)).or_default().push(i as u32);
@@ -1488,14 +1484,7 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
             .map(|x| odds(x.confidence))
             .collect();
         let ambiguous = !close.is_empty();
-        // Competing explanations share the probability: with two equally likely rivals each is
-        // about a coin toss.
-        let confidence = if ambiguous {
-            let own = odds(e.confidence);
-            own / (1.0 + own + close.iter().sum::<f64>())
-        } else {
-            e.confidence
-        };
+        let confidence = if ambiguous { shared(e.confidence, close.iter().sum()) } else { e.confidence };
         let status = if ambiguous {
             MatchStatus::Suggested
         } else if !e.difference.is_zero() {
@@ -1680,6 +1669,13 @@ impl Incidence {
 const RIVAL_SLACK: f64 = 0.25;
 
 /// Log-odds of a probability.
+/// A confidence shared with rivals whose odds add up to `rival_odds`: competing explanations
+/// share the probability, so with one equally likely rival each is about a coin toss.
+fn shared(confidence: f64, rival_odds: f64) -> f64 {
+    let own = odds(confidence);
+    own / (1.0 + own + rival_odds)
+}
+
 fn logit(p: f64) -> f64 {
     odds(p).ln()
 }
