@@ -495,10 +495,6 @@ impl Ctx<'_, '_> {
         Cow::Owned(keys)
     }
 
-    fn name_evidence(&self, b: &BankItem<'_>, r: &RecordItem<'_>, names: &mut NameCache<'_>) -> bool {
-        self.memory.is_alias(&b.name, &r.name) || names.similarity(b, r).is_some_and(|s| s >= 0.75)
-    }
-
     /// A bank line's best candidates, and all its candidates with exactly its amount (`None`
     /// when more than [`EXACT_LISTED`]).
     fn pair_candidates(&self, i: u32, names: &mut NameCache<'_>) -> (Vec<PairCandidate>, ExactList) {
@@ -680,7 +676,7 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut cands: Vec<(u32, i64, f64)> = ids
+        let mut cands: Vec<(u32, i64, f64, bool)> = ids
             .into_iter()
             .filter_map(|ri| {
                 let k = self.rkey(ri).filter(|k| fits(k))?;
@@ -689,20 +685,28 @@ impl Ctx<'_, '_> {
                 }
                 let r = self.rec(ri)?;
                 let refd = r.referenced && ref_ties(b, r);
-                if !refd && !self.name_evidence(b, r, names) {
+                let alias = self.memory.is_alias(&b.name, &r.name);
+                let name = names.similarity(b, r).unwrap_or(0.0);
+                if !refd && !alias && name < 0.75 {
                     return None;
                 }
+                // Referenced records first, then those the name points to clearly (a common
+                // first name is shared by many customers), then the nearest.
+                let named = if alias || name >= 0.9 { NAMED_FIRST } else { 0.0 };
                 let dist = (b.date - k.date).num_days().abs() as f64;
-                Some((ri, k.units.abs(), if refd { 1000.0 } else { 0.0 } - dist))
+                Some((ri, k.units.abs(), if refd { REFERENCED_FIRST } else { 0.0 } + named - dist, refd))
             })
             .collect();
         cands.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
-        cands.truncate(g.max_candidates);
-        let items: Vec<(u32, i64)> = cands.iter().map(|c| (c.0, c.1)).collect();
-        let tol = self.config.tolerance_units(b.units);
+        let target = b.units.abs();
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
+        let items: Vec<(u32, i64)> = cands.iter().take(g.max_candidates).map(|c| (c.0, c.1)).collect();
+        let mut groups = subset::find(target, 0, &items, caps);
+        if groups.is_empty() {
+            groups = self.referenced_groups(target, b.units, &cands, caps);
+        }
         let mut out = Vec::new();
-        for group in subset::find(b.units.abs(), tol, &items, caps) {
+        for group in groups {
             if let Some(e) = self.group_edge(vec![i], group, (0.0, f64::INFINITY), names)? {
                 out.push(e);
             }
@@ -711,6 +715,39 @@ impl Ctx<'_, '_> {
             out = self.payout_groups(i, b, open, names)?;
         }
         Ok(out)
+    }
+
+    /// Groups of a group search's candidates (id, amount, rank, referenced; best ranked first)
+    /// when no exact sum among the best ranked was found. A sum within tolerance is credible only
+    /// when every member is referenced, so near sums are looked for among the referenced alone,
+    /// where others cannot use up the search's caps. A reference list the bank's field cut short
+    /// (`inv 14010 inv 14011 inv 14012 inv 1`) names all but the last invoices: the amount the
+    /// referenced leave is then looked for among all the candidates, however far down the
+    /// ranking, and taken when exactly one has it.
+    fn referenced_groups(&self, target: i64, units: i64, cands: &[(u32, i64, f64, bool)], caps: Caps) -> Vec<Vec<u32>> {
+        let refd: Vec<(u32, i64)> = cands.iter().filter(|c| c.3).map(|c| (c.0, c.1)).collect();
+        if refd.is_empty() {
+            return Vec::new();
+        }
+        let groups = subset::find(target, self.config.tolerance_units(units), &refd, caps);
+        if !groups.is_empty() {
+            return groups;
+        }
+        let named: i64 = refd.iter().map(|c| c.1).sum();
+        let rest = target - named;
+        if refd.len() + 1 > caps.max_size || rest <= 0 {
+            return Vec::new();
+        }
+        let mut completions = cands.iter().filter(|c| !c.3 && c.1 == rest);
+        match (completions.next(), completions.next()) {
+            // One record with exactly the amount left; two or more could be either.
+            (Some(c), None) => {
+                let mut group: Vec<u32> = refd.iter().map(|r| r.0).chain([c.0]).collect();
+                group.sort_unstable();
+                vec![group]
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Payouts of a bank line the assignment left unclaimed, among the records it left open.
@@ -852,7 +889,7 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut cands: Vec<(u32, i64, f64)> = ids
+        let mut cands: Vec<(u32, i64, f64, bool)> = ids
             .into_iter()
             .filter_map(|bi| {
                 let k = self.bkey(bi).filter(|k| fits(k))?;
@@ -861,23 +898,26 @@ impl Ctx<'_, '_> {
                     return None;
                 }
                 let refd = r.referenced && ref_ties(b, r);
-                if !refd
-                    && !self.memory.is_alias(&b.name, &r.name)
-                    && names.similarity_of(k.name_id, r.name_id).is_none_or(|s| s < 0.75)
-                {
+                let alias = self.memory.is_alias(&b.name, &r.name);
+                let name = names.similarity_of(k.name_id, r.name_id).unwrap_or(0.0);
+                if !refd && !alias && name < 0.75 {
                     return None;
                 }
+                let named = if alias || name >= 0.9 { NAMED_FIRST } else { 0.0 };
                 let dist = (k.date - r.rec.date).num_days().abs() as f64;
-                Some((bi, k.units.abs(), if refd { 1000.0 } else { 0.0 } - dist))
+                Some((bi, k.units.abs(), if refd { REFERENCED_FIRST } else { 0.0 } + named - dist, refd))
             })
             .collect();
         cands.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
-        cands.truncate(g.max_candidates);
-        let items: Vec<(u32, i64)> = cands.iter().map(|c| (c.0, c.1)).collect();
-        let tol = self.config.tolerance_units(r.units);
+        let target = r.units.abs();
         let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
+        let items: Vec<(u32, i64)> = cands.iter().take(g.max_candidates).map(|c| (c.0, c.1)).collect();
+        let mut groups = subset::find(target, 0, &items, caps);
+        if groups.is_empty() {
+            groups = self.referenced_groups(target, r.units, &cands, caps);
+        }
         let mut out = Vec::new();
-        for group in subset::find(r.units.abs(), tol, &items, caps) {
+        for group in groups {
             if let Some(e) = self.group_edge(group, vec![ri], (0.0, f64::INFINITY), names)? {
                 out.push(e);
             }
@@ -1147,6 +1187,11 @@ const RULE_BAND: f64 = 3.0;
 
 /// Items read from one name list when gathering group candidates.
 const GROUP_SCAN: usize = 96;
+
+/// Ranks of a batch's candidates: referenced records before all others, clearly named ones
+/// before the rest; within each, the nearest in days first.
+const REFERENCED_FIRST: f64 = 10_000.0;
+const NAMED_FIRST: f64 = 1_000.0;
 
 /// Transfers between the tenant's own accounts: a line naming one of them as counterparty and an
 /// opposite line (same amount, other sign) within a few business days.

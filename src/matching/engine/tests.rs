@@ -752,3 +752,35 @@ fn a_unique_amount_people_rarely_pick_is_stronger_evidence_than_a_round_one() {
         "{result:#?}"
     );
 }
+
+/// A customer's four invoices early in the month and fourteen small invoices of a similarly
+/// named customer nearer the payment, which pays the four.
+fn four_invoices_among_a_namesakes(payee: &str, text: &str) -> ReconcileResult {
+    let mut records = vec![
+        inv("t1", 2, 71_936, "Northwind Trading GmbH", "INV-14010"),
+        inv("t2", 3, 60_134, "Northwind Trading GmbH", "INV-14011"),
+        inv("t3", 4, 32_596, "Northwind Trading GmbH", "INV-14012"),
+        inv("t4", 5, 56_762, "Northwind Trading GmbH", "INV-14013"),
+    ];
+    for k in 0..14u32 {
+        records.push(inv(&format!("n{k}"), 15 + k / 3, 101 + i64::from(k), "Northwind Traders Ltd", ""));
+    }
+    let bank = [tx("b", 20, 71_936 + 60_134 + 32_596 + 56_762, payee, text)];
+    run(&bank, &records)
+}
+
+#[test]
+fn a_batch_of_the_named_customer_is_found_behind_nearer_invoices_of_a_namesake() {
+    let result = four_invoices_among_a_namesakes("NORTHWIND TRADING", "ACH CREDIT NORTHWIND TRADING");
+    let m = find(&result, "b");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["t1", "t2", "t3", "t4"])), "{result:#?}");
+}
+
+#[test]
+fn a_batch_whose_reference_list_the_bank_cut_short_is_completed_by_the_amount_left() {
+    // The namesake is not named here: only the references (three of four) and the amount left.
+    let result = four_invoices_among_a_namesakes("NORTHWIND TRADERS", "inv 14010 inv 14011 inv 14012 inv 1");
+    let m = find(&result, "b");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["t1", "t2", "t3", "t4"])), "{result:#?}");
+    assert!(m.is_some_and(|m| m.explanation.reasons.iter().any(|r| r.contains("3 of 4 items referenced"))), "{m:#?}");
+}
