@@ -330,7 +330,7 @@ pub fn reconcile(
     // lookup maps go before the assignment, the run's largest allocation.
     let rindex = rindex.into_date_order();
     let ctx = Ctx { banks: &banks, recs: &recs, bkeys: &bkeys, rkeys: &rkeys, rindex: &rindex, memory, config, rules };
-    let Assignment { mut chosen, bank_claimed, rec_claimed } = assign_rounds(edges, &exact, &ctx)?;
+    let Assignment { mut chosen, rest, bank_claimed, rec_claimed } = assign_rounds(edges, &exact, &ctx)?;
     drop(exact);
     clock.lap("assign");
     if config.groups.enabled {
@@ -393,6 +393,8 @@ pub fn reconcile(
         }
         chosen.extend(more);
     }
+    augment(&mut chosen, rest, &ctx);
+    clock.lap("augment");
     // What the matches were found with is not needed to write them: they are written once it is
     // gone, so that the prepared items and the written matches are never alive together.
     drop((rindex, bkeys, rkeys, names, banks, recs));
@@ -1402,7 +1404,7 @@ fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
 fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>) -> Assignment {
     let decided = decide(&mut edges, ctx);
     let (chosen, _) = split(edges, decided.outcomes, |_| false);
-    Assignment { chosen, bank_claimed: decided.bank_claimed, rec_claimed: decided.rec_claimed }
+    Assignment { chosen, rest: Vec::new(), bank_claimed: decided.bank_claimed, rec_claimed: decided.rec_claimed }
 }
 
 /// Sets the flags of `items` (positions) to `value`.
@@ -1611,14 +1613,161 @@ fn assign_rounds(mut edges: Vec<Edge>, exact: &ExactCandidates, ctx: &Ctx<'_, '_
         }
     }
     let second = decide(&mut edges, ctx);
-    let (more, _) = split(edges, second.outcomes, |_| false);
+    // Only an edge with an item nothing claimed can take part in a swap (see [`augment`]).
+    let unclaimed = |v: &[bool], i: u32| v.get(i as usize).is_some_and(|c| !*c);
+    let free = |e: &Edge| {
+        e.bank.iter().any(|b| unclaimed(&second.bank_claimed, *b) && unclaimed(&bank_settled, *b))
+            || e.recs.iter().any(|r| unclaimed(&second.rec_claimed, *r) && unclaimed(&rec_settled, *r))
+    };
+    let (more, rest) = split(edges, second.outcomes, free);
     chosen.extend(more);
     let merge = |settled: Vec<bool>, claimed: Vec<bool>| settled.iter().zip(claimed).map(|(a, b)| *a || b).collect();
     Ok(Assignment {
         chosen,
+        rest,
         bank_claimed: merge(bank_settled, second.bank_claimed),
         rec_claimed: merge(rec_settled, second.rec_claimed),
     })
+}
+
+/// Improves the suggestions along augmenting paths of length three. Claiming greedily keeps the
+/// likeliest reading of two equal deposits for one invoice even when the other deposit is then
+/// left explaining nothing. Where an edge left out (`x`) is blocked by a single suggestion (`s`)
+/// and another edge left out (`y`) can explain the rest of what `s` explained and more, `x` and
+/// `y` replace `s` when their log-odds add up to more than its own (each suggestion's log-odds
+/// are at least those of the suggestion threshold, 0.5, so this is a heavier matching of
+/// suggestions). Only suggestions are ever swapped; what replaces them is suggested, with the
+/// reading it replaced as its first alternative.
+fn augment(chosen: &mut Vec<(Edge, Outcome)>, pool: Vec<Edge>, ctx: &Ctx<'_, '_>) {
+    const NONE: u32 = u32::MAX;
+    if pool.is_empty() {
+        return;
+    }
+    // Owners are positions in `chosen`; what replaces a suggestion is appended, so positions stay.
+    let mut bank_owner = vec![NONE; ctx.banks.len()];
+    let mut rec_owner = vec![NONE; ctx.recs.len()];
+    let own = |e: &Edge, owner: u32, bo: &mut [u32], ro: &mut [u32]| {
+        for b in &e.bank {
+            if let Some(o) = bo.get_mut(*b as usize) {
+                *o = owner;
+            }
+        }
+        for r in &e.recs {
+            if let Some(o) = ro.get_mut(*r as usize) {
+                *o = owner;
+            }
+        }
+    };
+    for (n, (e, _)) in (0u32..).zip(chosen.iter()) {
+        own(e, n, &mut bank_owner, &mut rec_owner);
+    }
+    // Suggestions that may be swapped: not those that replaced one already.
+    let mut swappable: Vec<bool> = chosen.iter().map(|(_, o)| o.status == MatchStatus::Suggested).collect();
+    let by_bank = Incidence::build(ctx.banks.len(), pool.iter().map(|e| e.bank.as_slice()));
+    let by_rec = Incidence::build(ctx.recs.len(), pool.iter().map(|e| e.recs.as_slice()));
+    let mut used = vec![false; pool.len()];
+    // The one match owning `e`'s claimed items, and whether `e` has a free item; `None` when
+    // two own them.
+    let blocker = |e: &Edge, bo: &[u32], ro: &[u32]| -> Option<(u32, bool)> {
+        let owners = e
+            .bank
+            .iter()
+            .map(|b| bo.get(*b as usize).copied().unwrap_or(NONE))
+            .chain(e.recs.iter().map(|r| ro.get(*r as usize).copied().unwrap_or(NONE)));
+        let (mut one, mut free) = (NONE, false);
+        for o in owners {
+            if o == NONE {
+                free = true;
+            } else if one == NONE {
+                one = o;
+            } else if one != o {
+                return None;
+            }
+        }
+        Some((one, free))
+    };
+    let mut swaps: Vec<(u32, usize, usize)> = Vec::new();
+    for k in 0..pool.len() {
+        let Some(x) = pool.get(k) else { continue };
+        let Some((s, true)) = blocker(x, &bank_owner, &rec_owner) else { continue };
+        if !swappable.get(s as usize).copied().unwrap_or(false) {
+            continue;
+        }
+        let Some((se, _)) = chosen.get(s as usize) else { continue };
+        let need = logit(se.confidence) - logit(x.confidence);
+        // The likeliest edge through the blocker's items that takes none of `x`'s, has a free
+        // item of its own, and with `x` covers everything the blocker explained.
+        let through = se.bank.iter().flat_map(|b| by_bank.of(*b)).chain(se.recs.iter().flat_map(|r| by_rec.of(*r)));
+        let mut best: Option<usize> = None;
+        for j in through.map(|j| *j as usize) {
+            if j == k || best.is_some_and(|b| b <= j) || used.get(j).copied().unwrap_or(true) {
+                continue;
+            }
+            let Some(y) = pool.get(j) else { continue };
+            if logit(y.confidence) <= need {
+                continue;
+            }
+            let overlaps = y.bank.iter().any(|b| x.bank.contains(b)) || y.recs.iter().any(|r| x.recs.contains(r));
+            if overlaps || blocker(y, &bank_owner, &rec_owner) != Some((s, true)) {
+                continue;
+            }
+            let covers = se.bank.iter().all(|b| x.bank.contains(b) || y.bank.contains(b))
+                && se.recs.iter().all(|r| x.recs.contains(r) || y.recs.contains(r));
+            if covers {
+                best = Some(j);
+            }
+        }
+        let Some(j) = best else { continue };
+        let y = pool.get(j).unwrap_or(x);
+        let next = (chosen.len() + 2 * swaps.len()) as u32;
+        own(x, next, &mut bank_owner, &mut rec_owner);
+        own(y, next + 1, &mut bank_owner, &mut rec_owner);
+        swappable.extend([false, false]);
+        if let Some(f) = swappable.get_mut(s as usize) {
+            *f = false;
+        }
+        for u in [k, j] {
+            if let Some(f) = used.get_mut(u) {
+                *f = true;
+            }
+        }
+        swaps.push((s, k, j));
+    }
+    if swaps.is_empty() {
+        return;
+    }
+    let mut added: Vec<(Edge, Outcome)> = Vec::with_capacity(2 * swaps.len());
+    for (s, k, j) in &swaps {
+        let Some((se, _)) = chosen.get(*s as usize) else { continue };
+        for (pos, other) in [(*k, *j), (*j, *k)] {
+            let Some(e) = pool.get(pos) else { continue };
+            let mut rivals: Vec<usize> = e
+                .bank
+                .iter()
+                .flat_map(|b| by_bank.of(*b))
+                .chain(e.recs.iter().flat_map(|r| by_rec.of(*r)))
+                .map(|x| *x as usize)
+                .filter(|x| *x != pos && *x != other)
+                .collect();
+            rivals.sort_unstable();
+            rivals.dedup();
+            let alternatives = std::iter::once(se)
+                .chain(rivals.iter().filter_map(|x| pool.get(*x)))
+                .take(ctx.config.max_alternatives)
+                .map(|x| Rival { bank: x.bank.clone(), recs: x.recs.clone(), confidence: x.confidence })
+                .collect();
+            let confidence = shared(e.confidence, odds(se.confidence));
+            let outcome = Outcome { status: MatchStatus::Suggested, confidence, alternatives, ambiguous: true };
+            added.push((e.clone(), outcome));
+        }
+    }
+    let replaced: std::collections::HashSet<u32> = swaps.iter().map(|(s, _, _)| *s).collect();
+    let mut n = 0u32;
+    chosen.retain(|_| {
+        n += 1;
+        !replaced.contains(&(n - 1))
+    });
+    chosen.extend(added);
 }
 
 /// Every bank line's candidates with exactly its amount, and the inverse, so that the second
@@ -1657,6 +1806,8 @@ impl ExactCandidates {
 /// at the end of the run), and which bank lines and records they claim.
 struct Assignment {
     chosen: Vec<(Edge, Outcome)>,
+    /// The edges of the last round left unchosen, likeliest first.
+    rest: Vec<Edge>,
     bank_claimed: Vec<bool>,
     rec_claimed: Vec<bool>,
 }
@@ -1713,7 +1864,6 @@ impl Incidence {
 /// How much worse than its other items' best option a rival may be and still count.
 const RIVAL_SLACK: f64 = 0.25;
 
-/// Log-odds of a probability.
 /// A confidence shared with rivals whose odds add up to `rival_odds`: competing explanations
 /// share the probability, so with one equally likely rival each is about a coin toss.
 fn shared(confidence: f64, rival_odds: f64) -> f64 {
@@ -1721,6 +1871,7 @@ fn shared(confidence: f64, rival_odds: f64) -> f64 {
     own / (1.0 + own + rival_odds)
 }
 
+/// Log-odds of a probability.
 fn logit(p: f64) -> f64 {
     odds(p).ln()
 }

@@ -753,6 +753,28 @@ fn a_unique_amount_people_rarely_pick_is_stronger_evidence_than_a_round_one() {
     );
 }
 
+#[test]
+fn two_equal_deposits_for_one_invoice_each_get_a_reading_when_the_other_has_one() {
+    // b1 is the likelier payment of r1 (the day after it) and could also pay r2; b2 can only pay
+    // r1, a person having rejected it for r2. Claiming greedily would give r1 to b1 and leave b2
+    // and r2 unexplained; the two other readings together explain everything.
+    let bank = [tx("b1", 11, 97_300, "", "DEPOSIT"), tx("b2", 13, 97_300, "", "DEPOSIT")];
+    let records = [inv("r1", 10, 97_300, "Muller Freight", ""), inv("r2", 12, 97_300, "Atlas Supplies", "")];
+    let mut memory = Memory::default();
+    memory.learn(&[Feedback { bank_ids: strs(&["b2"]), record_ids: strs(&["r2"]), confirmed: false }], &bank, &records);
+    let result = run_with(&bank, &records, &memory);
+    let (b1, b2) = (find(&result, "b1"), find(&result, "b2"));
+    assert_eq!(b1.map(|m| m.record_ids.clone()), Some(strs(&["r2"])), "{result:#?}");
+    assert_eq!(b2.map(|m| m.record_ids.clone()), Some(strs(&["r1"])), "{result:#?}");
+    for m in [b1, b2].into_iter().flatten() {
+        assert_eq!(m.status, MatchStatus::Suggested);
+        // The reading it replaced comes first among the alternatives.
+        let first = m.explanation.alternatives.first();
+        assert_eq!(first.map(|a| (a.bank_ids.clone(), a.record_ids.clone())), Some((strs(&["b1"]), strs(&["r1"]))));
+    }
+    assert!(result.unmatched_bank.is_empty() && result.unmatched_records.is_empty());
+}
+
 /// A customer's four invoices early in the month and fourteen small invoices of a similarly
 /// named customer nearer the payment, which pays the four.
 fn four_invoices_among_a_namesakes(payee: &str, text: &str) -> ReconcileResult {
