@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{Datelike, Duration, NaiveDate};
 use rayon::prelude::*;
@@ -260,12 +261,16 @@ pub fn reconcile(
     clock.lap("index");
     let ctx = Ctx { banks: &banks, recs: &recs, bkeys: &bkeys, rkeys: &rkeys, rindex: &rindex, memory, config, rules };
 
+    // How many bank lines have each record as an exact candidate, all of them counted (the
+    // lists keep only the best few): a record is unique on its side only if one has.
+    let hits: Vec<AtomicU32> = (0..recs.len()).map(|_| AtomicU32::new(0)).collect();
     let (mut per_bank, exact): (Vec<Vec<PairCandidate>>, Vec<ExactList>) = (0..banks.len())
         .into_par_iter()
-        .map_init(|| NameCache::new(&names), |names, i| ctx.pair_candidates(i as u32, names))
+        .map_init(|| NameCache::new(&names), |names, i| ctx.pair_candidates(i as u32, names, &hits))
         .unzip();
-    let exact = ExactCandidates::new(exact, recs.len());
-    mark_unique(&mut per_bank, recs.len());
+    let hits: Vec<u32> = hits.into_iter().map(AtomicU32::into_inner).collect();
+    mark_unique(&mut per_bank, &hits);
+    let exact = ExactCandidates::new(exact, hits);
     clock.lap("pair_candidates");
     let pair_edges: Vec<Vec<Edge>> = per_bank
         .into_par_iter()
@@ -499,7 +504,12 @@ impl Ctx<'_, '_> {
 
     /// A bank line's best candidates, and all its candidates with exactly its amount (`None`
     /// when more than [`EXACT_LISTED`]).
-    fn pair_candidates(&self, i: u32, names: &mut NameCache<'_>) -> (Vec<PairCandidate>, ExactList) {
+    fn pair_candidates(
+        &self,
+        i: u32,
+        names: &mut NameCache<'_>,
+        hits: &[AtomicU32],
+    ) -> (Vec<PairCandidate>, ExactList) {
         let Some(b) = self.bank(i) else { return (Vec::new(), Some(Box::default())) };
         let cfg = self.config;
         let (from, to) = (shift(b.date, -cfg.days_after), shift(b.date, cfg.days_before));
@@ -574,6 +584,11 @@ impl Ctx<'_, '_> {
         out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.rec.cmp(&b.1.rec)));
         // Keep every exact candidate's count for uniqueness, but only the best few for scoring.
         let exact_count = out.iter().filter(|c| c.1.features.exact).count();
+        for c in out.iter().filter(|c| c.1.features.exact) {
+            if let Some(h) = hits.get(c.1.rec as usize) {
+                h.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let exact: Option<Box<[u32]>> =
             (exact_count <= EXACT_LISTED).then(|| out.iter().filter(|c| c.1.features.exact).map(|c| c.1.rec).collect());
         // A fresh vector of the kept few: collecting from `out` would reuse its allocation, sized
@@ -1244,15 +1259,7 @@ fn transfer_edges(ctx: &Ctx<'_, '_>) -> Vec<Edge> {
 }
 
 /// Marks exact-amount candidates that are the only one on the record's side too.
-fn mark_unique(per_bank: &mut [Vec<PairCandidate>], n_recs: usize) {
-    let mut count = vec![0u32; n_recs];
-    for cands in per_bank.iter() {
-        for c in cands.iter().filter(|c| c.features.exact) {
-            if let Some(n) = count.get_mut(c.rec as usize) {
-                *n = n.saturating_add(1);
-            }
-        }
-    }
+fn mark_unique(per_bank: &mut [Vec<PairCandidate>], count: &[u32]) {
     for cands in per_bank.iter_mut() {
         for c in cands.iter_mut() {
             if c.features.unique && count.get(c.rec as usize).copied().unwrap_or(0) > 1 {
@@ -1777,6 +1784,8 @@ struct ExactCandidates {
     of_bank: Vec<ExactList>,
     /// Per record, the bank lines listing it.
     of_rec: Incidence,
+    /// Per record, the bank lines having it as an exact candidate, listed or not.
+    hits: Vec<u32>,
 }
 
 /// A bank line's exact-amount records; `None` when there were more than [`EXACT_LISTED`].
@@ -1786,9 +1795,9 @@ type ExactList = Option<Box<[u32]>>;
 const EXACT_LISTED: usize = 8;
 
 impl ExactCandidates {
-    fn new(of_bank: Vec<ExactList>, n_recs: usize) -> Self {
-        let of_rec = Incidence::build(n_recs, of_bank.iter().map(|l| l.as_deref().unwrap_or(&[])));
-        ExactCandidates { of_bank, of_rec }
+    fn new(of_bank: Vec<ExactList>, hits: Vec<u32>) -> Self {
+        let of_rec = Incidence::build(hits.len(), of_bank.iter().map(|l| l.as_deref().unwrap_or(&[])));
+        ExactCandidates { of_bank, of_rec, hits }
     }
 
     /// Whether `r` is bank line `b`'s only exact candidate not settled, and `b` the only bank line
@@ -1796,9 +1805,13 @@ impl ExactCandidates {
     fn alone(&self, b: u32, r: u32, bank_settled: &[bool], rec_settled: &[bool]) -> bool {
         let Some(Some(list)) = self.of_bank.get(b as usize) else { return false };
         let settled = |v: &[bool], i: u32| v.get(i as usize).copied().unwrap_or(false);
+        // A bank line with too many exact candidates to list them is not in `of_rec`: a record
+        // it may be paid by is never alone.
+        let listed = self.of_rec.of(r);
         list.contains(&r)
+            && self.hits.get(r as usize).is_some_and(|h| *h as usize == listed.len())
             && list.iter().all(|x| *x == r || settled(rec_settled, *x))
-            && self.of_rec.of(r).iter().all(|x| *x == b || settled(bank_settled, *x))
+            && listed.iter().all(|x| *x == b || settled(bank_settled, *x))
     }
 }
 

@@ -806,3 +806,19 @@ fn a_batch_whose_reference_list_the_bank_cut_short_is_completed_by_the_amount_le
     assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["t1", "t2", "t3", "t4"])), "{result:#?}");
     assert!(m.is_some_and(|m| m.explanation.reasons.iter().any(|r| r.contains("3 of 4 items referenced"))), "{m:#?}");
 }
+
+#[test]
+fn a_record_another_line_may_pay_is_not_the_only_candidate_even_when_that_line_has_many() {
+    // b1 (day 2) can pay only r (day 10). b2 (day 14) could pay r or any of nine later invoices
+    // of the same amount: too many to list, but r is still one of them, so neither side of
+    // (b1, r) is unique.
+    let bank = [tx("b1", 2, 500_000, "", "DEPOSIT"), tx("b2", 14, 500_000, "", "DEPOSIT")];
+    let mut records = vec![inv("r", 10, 500_000, "Garcia Software", "")];
+    for k in 0..9u32 {
+        records.push(inv(&format!("o{k}"), 13 + k, 500_000, &format!("Customer {k}"), ""));
+    }
+    let result = run(&bank, &records);
+    let unique = |m: &Match| m.explanation.reasons.iter().any(|r| r.starts_with("only candidate"));
+    let m = find(&result, "b1");
+    assert!(m.is_none_or(|m| m.status != MatchStatus::Matched && !unique(m)), "{m:#?}");
+}
