@@ -241,6 +241,13 @@ impl Edge {
     fn is_group(&self) -> bool {
         self.bank.len() > 1 || self.recs.len() > 1
     }
+
+    /// Positions of the edges touching this edge's items, itself included, by way of the
+    /// incidences of bank lines and records (an edge touching several items comes once for each).
+    fn touching<'i>(&'i self, by_bank: &'i Incidence, by_rec: &'i Incidence) -> impl Iterator<Item = usize> + 'i {
+        let banks = self.bank.iter().flat_map(|b| by_bank.of(*b));
+        banks.chain(self.recs.iter().flat_map(|r| by_rec.of(*r))).map(|j| *j as usize)
+    }
 }
 
 /// Reconciles bank lines with book records.
@@ -1506,11 +1513,7 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
             continue;
         }
         let mut rivals: Vec<usize> = e
-            .bank
-            .iter()
-            .flat_map(|b| by_bank.of(*b))
-            .chain(e.recs.iter().flat_map(|r| by_rec.of(*r)))
-            .map(|j| *j as usize)
+            .touching(&by_bank, &by_rec)
             .filter(|j| *j != k)
             .filter(|j| edges.get(*j).is_some_and(|x| !claimed(x, &bank_settled, &rec_settled)))
             .collect();
@@ -1704,9 +1707,8 @@ fn augment(chosen: &mut Vec<(Edge, Outcome)>, pool: Vec<Edge>, ctx: &Ctx<'_, '_>
         let need = logit(se.confidence) - logit(x.confidence);
         // The likeliest edge through the blocker's items that takes none of `x`'s, has a free
         // item of its own, and with `x` covers everything the blocker explained.
-        let through = se.bank.iter().flat_map(|b| by_bank.of(*b)).chain(se.recs.iter().flat_map(|r| by_rec.of(*r)));
         let mut best: Option<usize> = None;
-        for j in through.map(|j| *j as usize) {
+        for j in se.touching(&by_bank, &by_rec) {
             if j == k || best.is_some_and(|b| b <= j) || used.get(j).copied().unwrap_or(true) {
                 continue;
             }
@@ -1748,14 +1750,7 @@ fn augment(chosen: &mut Vec<(Edge, Outcome)>, pool: Vec<Edge>, ctx: &Ctx<'_, '_>
         let Some((se, _)) = chosen.get(*s as usize) else { continue };
         for (pos, other) in [(*k, *j), (*j, *k)] {
             let Some(e) = pool.get(pos) else { continue };
-            let mut rivals: Vec<usize> = e
-                .bank
-                .iter()
-                .flat_map(|b| by_bank.of(*b))
-                .chain(e.recs.iter().flat_map(|r| by_rec.of(*r)))
-                .map(|x| *x as usize)
-                .filter(|x| *x != pos && *x != other)
-                .collect();
+            let mut rivals: Vec<usize> = e.touching(&by_bank, &by_rec).filter(|x| *x != pos && *x != other).collect();
             rivals.sort_unstable();
             rivals.dedup();
             let alternatives = std::iter::once(se)
