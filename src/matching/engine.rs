@@ -700,7 +700,7 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut cands: Vec<(u32, i64, f64, bool)> = ids
+        let cands: Vec<GroupCandidate> = ids
             .into_iter()
             .filter_map(|ri| {
                 let k = self.rkey(ri).filter(|k| fits(k))?;
@@ -708,29 +708,14 @@ impl Ctx<'_, '_> {
                     return None;
                 }
                 let r = self.rec(ri)?;
-                let refd = r.referenced && ref_ties(b, r);
+                let quoted = r.referenced && ref_ties(b, r);
                 let alias = self.memory.is_alias(&b.name, &r.name);
                 let name = names.similarity(b, r).unwrap_or(0.0);
-                if !refd && !alias && name < 0.75 {
-                    return None;
-                }
-                // Referenced records first, then those the name points to clearly (a common
-                // first name is shared by many customers), then the nearest.
-                let named = if alias || name >= 0.9 { NAMED_FIRST } else { 0.0 };
-                let dist = (b.date - k.date).num_days().abs() as f64;
-                Some((ri, k.units.abs(), if refd { REFERENCED_FIRST } else { 0.0 } + named - dist, refd))
+                GroupCandidate::new(ri, k.units.abs(), quoted, alias, name, (b.date - k.date).num_days())
             })
             .collect();
-        cands.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
-        let target = b.units.abs();
-        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
-        let items: Vec<(u32, i64)> = cands.iter().take(g.max_candidates).map(|c| (c.0, c.1)).collect();
-        let mut groups = subset::find(target, 0, &items, caps);
-        if groups.is_empty() {
-            groups = self.referenced_groups(target, b.units, &cands, caps);
-        }
         let mut out = Vec::new();
-        for group in groups {
+        for group in self.group_search(b.units, cands) {
             if let Some(e) = self.group_edge(vec![i], group, (0.0, f64::INFINITY), names)? {
                 out.push(e);
             }
@@ -741,32 +726,47 @@ impl Ctx<'_, '_> {
         Ok(out)
     }
 
-    /// Groups of a group search's candidates (id, amount, rank, referenced; best ranked first)
-    /// when no exact sum among the best ranked was found. A sum within tolerance is credible only
-    /// when every member is referenced, so near sums are looked for among the referenced alone,
-    /// where others cannot use up the search's caps. A reference list the bank's field cut short
-    /// (`inv 14010 inv 14011 inv 14012 inv 1`) names all but the last invoices: the amount the
-    /// referenced leave is then looked for among all the candidates, however far down the
-    /// ranking, and taken when exactly one has it.
-    fn referenced_groups(&self, target: i64, units: i64, cands: &[(u32, i64, f64, bool)], caps: Caps) -> Vec<Vec<u32>> {
-        let refd: Vec<(u32, i64)> = cands.iter().filter(|c| c.3).map(|c| (c.0, c.1)).collect();
-        if refd.is_empty() {
+    /// The groups among `cands` that add up to `units` (a bank line's or a record's): exact sums
+    /// among the best ranked candidates; failing those, the groups the quoted ones make (see
+    /// [`Ctx::quoted_groups`]).
+    fn group_search(&self, units: i64, mut cands: Vec<GroupCandidate>) -> Vec<Vec<u32>> {
+        let g = &self.config.groups;
+        cands.sort_by(|a, b| b.rank.total_cmp(&a.rank).then(a.id.cmp(&b.id)));
+        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
+        let best: Vec<(u32, i64)> = cands.iter().take(g.max_candidates).map(|c| (c.id, c.units)).collect();
+        let groups = subset::find(units.abs(), 0, &best, caps);
+        if groups.is_empty() {
+            self.quoted_groups(units, &cands, caps)
+        } else {
+            groups
+        }
+    }
+
+    /// Groups made of a search's quoted candidates, when no exact sum among the best ranked was
+    /// found. A sum within tolerance is credible only when every member is quoted, so near sums
+    /// are looked for among the quoted alone, where others cannot use up the search's caps. A
+    /// reference list the bank's field cut short (`inv 14010 inv 14011 inv 14012 inv 1`) names
+    /// all but the last invoices: the amount the quoted leave is then looked for among all the
+    /// candidates, however far down the ranking, and taken when exactly one has it.
+    fn quoted_groups(&self, units: i64, cands: &[GroupCandidate], caps: Caps) -> Vec<Vec<u32>> {
+        let quoted: Vec<(u32, i64)> = cands.iter().filter(|c| c.quoted).map(|c| (c.id, c.units)).collect();
+        if quoted.is_empty() {
             return Vec::new();
         }
-        let groups = subset::find(target, self.config.tolerance_units(units), &refd, caps);
+        let target = units.abs();
+        let groups = subset::find(target, self.config.tolerance_units(units), &quoted, caps);
         if !groups.is_empty() {
             return groups;
         }
-        let named: i64 = refd.iter().map(|c| c.1).sum();
-        let rest = target - named;
-        if refd.len() + 1 > caps.max_size || rest <= 0 {
+        let left = target - quoted.iter().map(|c| c.1).sum::<i64>();
+        if quoted.len() + 1 > caps.max_size || left <= 0 {
             return Vec::new();
         }
-        let mut completions = cands.iter().filter(|c| !c.3 && c.1 == rest);
+        let mut completions = cands.iter().filter(|c| !c.quoted && c.units == left);
         match (completions.next(), completions.next()) {
-            // One record with exactly the amount left; two or more could be either.
+            // One candidate with exactly the amount left; two or more could be either.
             (Some(c), None) => {
-                let mut group: Vec<u32> = refd.iter().map(|r| r.0).chain([c.0]).collect();
+                let mut group: Vec<u32> = quoted.iter().map(|q| q.0).chain([c.id]).collect();
                 group.sort_unstable();
                 vec![group]
             }
@@ -913,7 +913,7 @@ impl Ctx<'_, '_> {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut cands: Vec<(u32, i64, f64, bool)> = ids
+        let cands: Vec<GroupCandidate> = ids
             .into_iter()
             .filter_map(|bi| {
                 let k = self.bkey(bi).filter(|k| fits(k))?;
@@ -921,27 +921,14 @@ impl Ctx<'_, '_> {
                 if self.rejected(b, ri) {
                     return None;
                 }
-                let refd = r.referenced && ref_ties(b, r);
+                let quoted = r.referenced && ref_ties(b, r);
                 let alias = self.memory.is_alias(&b.name, &r.name);
                 let name = names.similarity_of(k.name_id, r.name_id).unwrap_or(0.0);
-                if !refd && !alias && name < 0.75 {
-                    return None;
-                }
-                let named = if alias || name >= 0.9 { NAMED_FIRST } else { 0.0 };
-                let dist = (k.date - r.rec.date).num_days().abs() as f64;
-                Some((bi, k.units.abs(), if refd { REFERENCED_FIRST } else { 0.0 } + named - dist, refd))
+                GroupCandidate::new(bi, k.units.abs(), quoted, alias, name, (k.date - r.rec.date).num_days())
             })
             .collect();
-        cands.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
-        let target = r.units.abs();
-        let caps = Caps { max_size: g.max_size, max_steps: g.max_steps, max_solutions: 4 };
-        let items: Vec<(u32, i64)> = cands.iter().take(g.max_candidates).map(|c| (c.0, c.1)).collect();
-        let mut groups = subset::find(target, 0, &items, caps);
-        if groups.is_empty() {
-            groups = self.referenced_groups(target, r.units, &cands, caps);
-        }
         let mut out = Vec::new();
-        for group in groups {
+        for group in self.group_search(r.units, cands) {
             if let Some(e) = self.group_edge(group, vec![ri], (0.0, f64::INFINITY), names)? {
                 out.push(e);
             }
@@ -1212,10 +1199,30 @@ const RULE_BAND: f64 = 3.0;
 /// Items read from one name list when gathering group candidates.
 const GROUP_SCAN: usize = 96;
 
-/// Ranks of a batch's candidates: referenced records before all others, clearly named ones
-/// before the rest; within each, the nearest in days first.
-const REFERENCED_FIRST: f64 = 10_000.0;
-const NAMED_FIRST: f64 = 1_000.0;
+/// A candidate of a group search (batch or instalments): a record or bank line, its amount in
+/// units, and its rank among the others.
+struct GroupCandidate {
+    id: u32,
+    units: i64,
+    rank: f64,
+    /// Whether the bank line quotes the record's reference.
+    quoted: bool,
+}
+
+impl GroupCandidate {
+    /// A candidate `days` from the item searched for, `None` when nothing ties it to that item:
+    /// neither a quoted reference, nor a learned alias, nor a name similarity of 0.75. Quoted
+    /// candidates rank first, then those the name points to clearly (similarity 0.9 or an alias:
+    /// a common first name is shared by many customers), then the rest; within each, the nearest
+    /// in days first.
+    fn new(id: u32, units: i64, quoted: bool, alias: bool, name: f64, days: i64) -> Option<Self> {
+        if !quoted && !alias && name < 0.75 {
+            return None;
+        }
+        let tier = if quoted { 10_000.0 } else { 0.0 } + if alias || name >= 0.9 { 1_000.0 } else { 0.0 };
+        Some(GroupCandidate { id, units, rank: tier - days.abs() as f64, quoted })
+    }
+}
 
 /// Transfers between the tenant's own accounts: a line naming one of them as counterparty and an
 /// opposite line (same amount, other sign) within a few business days.
@@ -1726,8 +1733,7 @@ fn augment(chosen: &mut Vec<(Edge, Outcome)>, pool: Vec<Edge>, ctx: &Ctx<'_, '_>
                 best = Some(j);
             }
         }
-        let Some(j) = best else { continue };
-        let y = pool.get(j).unwrap_or(x);
+        let Some((j, y)) = best.and_then(|j| Some((j, pool.get(j)?))) else { continue };
         let next = (chosen.len() + 2 * swaps.len()) as u32;
         own(x, next, &mut bank_owner, &mut rec_owner);
         own(y, next + 1, &mut bank_owner, &mut rec_owner);
