@@ -15,6 +15,7 @@ pub mod reports;
 #[cfg(feature = "aws")]
 pub mod s3;
 pub mod sqlite;
+mod sqlite_checkpoint;
 mod sqlite_recon;
 mod sqlite_reports;
 

@@ -132,18 +132,44 @@ fn append_audit(tx: &Transaction<'_>, tenant: &str, e: Audit<'_>) -> Result<(), 
     append_audit_json(tx, tenant, Audit { actor, entity, entity_id, action, before: &before, after: &after })
 }
 
-/// [`append_audit`] with `before` and `after` already written as JSON (a finished run appends
-/// one event per match; serialising each straight to text skips building a JSON tree).
+/// [`append_audit`] with `before` and `after` already written as JSON.
 fn append_audit_json(tx: &Transaction<'_>, tenant: &str, e: Audit<'_, &str>) -> Result<(), StoreError> {
-    let Audit { actor, entity, entity_id, action, before, after } = e;
-    // Cached: a finished run appends one event per match, tens of thousands in one transaction.
-    tx.prepare_cached(
-        "INSERT INTO audit_events (tenant, seq, at, actor, entity, entity_id, action, before_json, after_json)
-         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_events WHERE tenant = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .and_then(|mut st| st.execute(params![tenant, Utc::now().to_rfc3339(), actor, entity, entity_id, action, before, after]))
-    .map_err(backend)?;
-    Ok(())
+    AuditLog::open(tx, tenant)?.append(tx, e)
+}
+
+/// The tenant's audit log inside one write transaction: the next sequence number is read once,
+/// then counted on (the transaction holds the write lock, so no other writer appends meanwhile).
+/// A finished run appends one event per match, tens of thousands in one transaction; each is
+/// written straight from JSON text.
+struct AuditLog<'t> {
+    tenant: &'t str,
+    next: i64,
+    at: String,
+}
+
+impl<'t> AuditLog<'t> {
+    fn open(tx: &Transaction<'_>, tenant: &'t str) -> Result<Self, StoreError> {
+        let last: i64 = tx
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_events WHERE tenant = ?1", params![tenant], |r| {
+                r.get(0)
+            })
+            .map_err(backend)?;
+        Ok(AuditLog { tenant, next: last + 1, at: Utc::now().to_rfc3339() })
+    }
+
+    fn append(&mut self, tx: &Transaction<'_>, e: Audit<'_, &str>) -> Result<(), StoreError> {
+        let Audit { actor, entity, entity_id, action, before, after } = e;
+        tx.prepare_cached(
+            "INSERT INTO audit_events (tenant, seq, at, actor, entity, entity_id, action, before_json, after_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![self.tenant, self.next, self.at, actor, entity, entity_id, action, before, after])
+        })
+        .map_err(backend)?;
+        self.next += 1;
+        Ok(())
+    }
 }
 
 fn insert_match_row(tx: &Transaction<'_>, tenant: &str, m: &StoredMatch) -> Result<(), StoreError> {
@@ -419,6 +445,7 @@ impl ReconStore for SqliteStore {
             // statement's and the books' order, so consecutive claims touch neighbouring pages
             // of the item tables and their status indexes.
             let mut claims: Vec<(ItemTable, &str, &str, &str)> = Vec::new();
+            let mut audit = AuditLog::open(&tx, &tenant)?;
             for m in &matches {
                 insert_match_row(&tx, &tenant, m)?;
                 if m.state.is_live() {
@@ -432,9 +459,8 @@ impl ReconStore for SqliteStore {
                         .extend(m.record_ids.iter().map(|id| (ItemTable::Records, id.as_str(), m.id.as_str(), status)));
                 }
                 let after = serde_json::to_string(m).map_err(StoreError::backend)?;
-                append_audit_json(
+                audit.append(
                     &tx,
-                    &tenant,
                     Audit {
                         actor: &run.created_by,
                         entity: "match",
