@@ -45,6 +45,15 @@ enum Command {
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // One-shot commands log only when asked (`RUST_LOG=bankrec::matching=debug` prints the
+    // engine's phase times); `serve` logs at `info` by default.
+    if !matches!(cli.command, Command::Serve(_)) && std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
     match cli.command {
         Command::Parse(args) => parse::run(args),
         Command::Reconcile(args) => reconcile::run(args),

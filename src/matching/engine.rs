@@ -410,9 +410,15 @@ pub fn reconcile(
     // What the matches were found with is not needed to write them: they are written once it is
     // gone, so that the prepared items and the written matches are never alive together.
     drop((rindex, bkeys, rkeys, names, banks, recs));
+    // Which lines and records a match holds, by position: the unmatched ones are the rest.
+    let (mut bank_used, mut rec_used) = (vec![false; bank.len()], vec![false; records.len()]);
+    for (e, _) in &chosen {
+        mark(&mut bank_used, &e.bank, true);
+        mark(&mut rec_used, &e.recs, true);
+    }
     let matches = build(chosen, &config.weights, bank, records);
     clock.lap("matches");
-    let out = result(matches, bank, records);
+    let out = result(matches, bank, records, &bank_used, &rec_used);
     clock.lap("result");
     Ok(out)
 }
@@ -1989,37 +1995,37 @@ fn round4_signed(x: f64) -> f64 {
 
 /// The run's output, matches ordered by their first bank line and record; `matches` carry that
 /// position as their key (the edges' own positions, so no id is looked up).
-fn result(mut matches: Vec<((usize, usize), Match)>, bank: &[BankTransaction], records: &[Record]) -> ReconcileResult {
+fn result(
+    mut matches: Vec<((usize, usize), Match)>,
+    bank: &[BankTransaction],
+    records: &[Record],
+    bank_used: &[bool],
+    rec_used: &[bool],
+) -> ReconcileResult {
     // Match ids are unique (derived from the ids each match groups), so the order is total and
     // an unstable sort, which needs no second buffer, is deterministic.
     matches.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
     let matches: Vec<Match> = matches.into_iter().map(|(_, m)| m).collect();
     let mut summary = Summary { bank_transactions: bank.len(), records: records.len(), ..Summary::default() };
     let mut auto_bank = 0usize;
-    let (unmatched_bank, unmatched_records) = {
-        let mut bank_used: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        let mut rec_used: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        for m in &matches {
-            match m.status {
-                MatchStatus::Matched => {
-                    summary.matched += 1;
-                    auto_bank += m.bank_ids.len();
-                }
-                MatchStatus::Suggested => summary.suggested += 1,
-                MatchStatus::Discrepancy => {
-                    summary.discrepancies += 1;
-                    auto_bank += m.bank_ids.len();
-                }
+    for m in &matches {
+        match m.status {
+            MatchStatus::Matched => {
+                summary.matched += 1;
+                auto_bank += m.bank_ids.len();
             }
-            bank_used.extend(m.bank_ids.iter().map(String::as_str));
-            rec_used.extend(m.record_ids.iter().map(String::as_str));
+            MatchStatus::Suggested => summary.suggested += 1,
+            MatchStatus::Discrepancy => {
+                summary.discrepancies += 1;
+                auto_bank += m.bank_ids.len();
+            }
         }
-        let unmatched_bank: Vec<String> =
-            bank.iter().filter(|t| !bank_used.contains(t.id.as_ref())).map(|t| t.id.to_string()).collect();
-        let unmatched_records: Vec<String> =
-            records.iter().filter(|r| !rec_used.contains(r.id.as_str())).map(|r| r.id.clone()).collect();
-        (unmatched_bank, unmatched_records)
-    };
+    }
+    let open = |used: &[bool], i: usize| !used.get(i).copied().unwrap_or(false);
+    let unmatched_bank: Vec<String> =
+        bank.iter().enumerate().filter(|(i, _)| open(bank_used, *i)).map(|(_, t)| t.id.to_string()).collect();
+    let unmatched_records: Vec<String> =
+        records.iter().enumerate().filter(|(i, _)| open(rec_used, *i)).map(|(_, r)| r.id.clone()).collect();
     summary.unmatched_bank = unmatched_bank.len();
     summary.unmatched_records = unmatched_records.len();
     summary.auto_match_rate = if bank.is_empty() { 0.0 } else { round4(auto_bank as f64 / bank.len() as f64) };
