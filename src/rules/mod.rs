@@ -307,11 +307,13 @@ impl RuleSet {
         features: &Dynamic,
     ) -> Result<Verdict, RuleError> {
         let mut verdict = Verdict::default();
+        // One scope for all the rules of a candidate, emptied after each call: the arguments are
+        // pushed into it, and a fresh scope would allocate its storage again for every rule.
+        let mut scope = Scope::new();
         for rule in self.rules.iter().filter(|r| applies(r)) {
-            let mut scope = Scope::new();
             // A rule's top-level statements cannot reach its functions (Rhai functions see no
             // outer scope), so running them before every call would only cost time.
-            let options = CallFnOptions::new().eval_ast(false).rewind_scope(false);
+            let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
             let out = self
                 .engine
                 .call_fn_with_options::<Dynamic>(
