@@ -410,7 +410,6 @@ pub fn reconcile(
     // What the matches were found with is not needed to write them: they are written once it is
     // gone, so that the prepared items and the written matches are never alive together.
     drop((rindex, bkeys, rkeys, names, banks, recs));
-    clock.lap("T drop");
     // Which lines and records a match holds, by position: the unmatched ones are the rest.
     let (mut bank_used, mut rec_used) = (vec![false; bank.len()], vec![false; records.len()]);
     for (e, _) in &chosen {

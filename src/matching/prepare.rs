@@ -258,6 +258,15 @@ impl RecordIndex {
                     by_amount.entry((r.currency, r.units)).or_default().push(i);
                     if let Some(core) = &r.ref_core {
                         by_ref.entry(core.clone()).or_default().push(i);
+                        // A reference in parts (`SI/2024/796943`) reaches the bank text in parts
+                        // too: its long runs of digits find it where the whole core is not
+                        // printed in one piece.
+                        for run in r.rec.reference.as_deref().map(|t| text::digit_runs(t, REF_RUN)).unwrap_or_default()
+                        {
+                            if run != *core {
+                                by_ref.entry(run).or_default().push(i);
+                            }
+                        }
                     }
                 }
                 for list in by_amount.values_mut().chain(by_ref.values_mut()) {
@@ -294,6 +303,10 @@ impl RecordIndex {
         RecordIndex { by_amount, by_ref, by_name, by_name_amount, by_date }
     }
 }
+
+/// Digits in a run of a reference's digits long enough to find the record by alone (a year such
+/// as `2024` is shared by every reference of the year).
+const REF_RUN: usize = 5;
 
 /// Days in one period of [`NameAmounts`]: a bank line's candidate window (ten days before, 45
 /// after) spans two or three periods.

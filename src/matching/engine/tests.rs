@@ -822,3 +822,22 @@ fn a_record_another_line_may_pay_is_not_the_only_candidate_even_when_that_line_h
     let m = find(&result, "b1");
     assert!(m.is_none_or(|m| m.status != MatchStatus::Matched && !unique(m)), "{m:#?}");
 }
+
+#[test]
+fn a_wire_quoting_a_reference_in_parts_is_found_though_its_fee_passes_the_usual_tolerance() {
+    // The bill's reference is printed with its separators, so its digits never appear in one
+    // piece; the bank added a 30.00 wire fee (more than the 25.00 always tolerated, less than
+    // the 50.00 a reference may carry). Found by the reference's long run of digits, it is a
+    // discrepancy with the fee as its difference.
+    let mut b = tx("b1", 6, -18_738, "SOCIETE GENERALE DE CA", "WIRE TRANSFER OUT SOCIETE GENERALE DE CA");
+    b.reference = Some("SI/2024/796943".into());
+    let records = [
+        rec("r1", RecordKind::Bill, 4, -15_738, "Société Générale de Café", "SI/2024/796943"),
+        rec("r2", RecordKind::Bill, 4, -15_738, "Société Générale de Café", "SI/2024/796950"),
+    ];
+    let result = run(&[b], &records);
+    let m = find(&result, "b1");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["r1"])), "{result:#?}");
+    assert_eq!(m.map(|m| m.status), Some(MatchStatus::Discrepancy));
+    assert_eq!(m.map(|m| m.difference), Some(Decimal::new(-3_000, 2)));
+}
