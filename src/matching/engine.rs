@@ -407,6 +407,8 @@ pub fn reconcile(
     }
     augment(&mut chosen, rest, &ctx);
     clock.lap("augment");
+    in_order(&mut chosen, &ctx, &names)?;
+    clock.lap("in_order");
     // What the matches were found with is not needed to write them: they are written once it is
     // gone, so that the prepared items and the written matches are never alive together.
     drop((rindex, bkeys, rkeys, names, banks, recs));
@@ -1651,6 +1653,80 @@ fn assign_rounds(mut edges: Vec<Edge>, exact: &ExactCandidates, ctx: &Ctx<'_, '_
         bank_claimed: merge(bank_settled, second.bank_claimed),
         rec_claimed: merge(rec_settled, second.rec_claimed),
     })
+}
+
+/// Pays a counterparty's equal invoices in the order they were issued. Where several lines pay
+/// records of one counterparty with one and the same amount, the nearest date paired a payment
+/// with the latest invoice before it, and the payment after with an older one: a customer paying
+/// weekly invoices a week late had every payment shifted by one invoice. Customers settle such
+/// invoices oldest first, with the lag they usually take, so the lines and records of each such
+/// set of chosen pairs are paired again in date order, when every new pair is a candidate the
+/// rules do not veto. The set's items and the status of its pairs stay as they were (a pair is
+/// matched only if all of the set were and its own confidence is at the automatic threshold);
+/// the pairing replaced is each line's first alternative.
+fn in_order(chosen: &mut [(Edge, Outcome)], ctx: &Ctx<'_, '_>, names: &NameTable) -> Result<(), RuleError> {
+    let mut sets: std::collections::BTreeMap<(u32, Currency, i64), Vec<usize>> = std::collections::BTreeMap::new();
+    for (k, (e, o)) in chosen.iter().enumerate() {
+        let (Members::One(_), Members::One(r), Evidence::Pair(p)) = (&e.bank, &e.recs, &e.evidence) else { continue };
+        if !p.0.exact || o.status != MatchStatus::Suggested {
+            continue;
+        }
+        let Some(key) = ctx.rkey(*r).filter(|_| ctx.rec(*r).is_some_and(|x| !x.name.is_empty())) else { continue };
+        sets.entry((key.name_id, key.currency, key.units)).or_default().push(k);
+    }
+    let first = |m: &Members| m.iter().next().copied().unwrap_or(u32::MAX);
+    let mut cache = NameCache::new(names);
+    for ks in sets.into_values().filter(|ks| ks.len() > 1) {
+        let pairs: Vec<(u32, u32)> =
+            ks.iter().filter_map(|k| chosen.get(*k)).map(|(e, _)| (first(&e.bank), first(&e.recs))).collect();
+        let by_date = |d: Option<&Key>, i: u32| (d.map(|k| k.date), i);
+        let mut banks: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        let mut recs: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        banks.sort_by_key(|b| by_date(ctx.bkey(*b), *b));
+        recs.sort_by_key(|r| by_date(ctx.rkey(*r), *r));
+        let ordered: Vec<(u32, u32)> = banks.iter().copied().zip(recs.iter().copied()).collect();
+        if ordered.iter().all(|p| pairs.contains(p)) {
+            continue;
+        }
+        let mut edges: Vec<Edge> = Vec::with_capacity(ordered.len());
+        for (b, r) in &ordered {
+            let (Some(bi), Some(ri), Some(rk)) = (ctx.bank(*b), ctx.rec(*r), ctx.rkey(*r)) else { break };
+            let cfg = ctx.config;
+            let inside = shift(bi.date, -cfg.days_after) <= rk.date && rk.date <= shift(bi.date, cfg.days_before);
+            if !inside || ctx.rejected(bi, *r) {
+                break;
+            }
+            let mut features = pair_features_with(bi, ri, ctx.memory, cache.similarity(bi, ri));
+            features.unique = false;
+            let Some(e) = ctx.judge_pairs(*b, vec![PairCandidate { rec: *r, features }])?.into_iter().next() else {
+                break;
+            };
+            edges.push(e);
+        }
+        if edges.len() != ordered.len() {
+            continue;
+        }
+        let all_matched = ks.iter().all(|k| chosen.get(*k).is_some_and(|(_, o)| o.status == MatchStatus::Matched));
+        // Each line keeps its place in `chosen`; its new pair takes the old one's outcome.
+        let slot_of = |b: u32| ks.iter().copied().find(|k| chosen.get(*k).is_some_and(|(e, _)| first(&e.bank) == b));
+        let slots: Vec<Option<usize>> = ordered.iter().map(|(b, _)| slot_of(*b)).collect();
+        for (e, slot) in edges.into_iter().zip(slots) {
+            let Some((old, outcome)) = slot.and_then(|k| chosen.get_mut(k)) else { continue };
+            if old.recs == e.recs {
+                continue;
+            }
+            let matched = all_matched && e.confidence >= ctx.config.auto_threshold;
+            let replaced = Rival { bank: old.bank.clone(), recs: old.recs.clone(), confidence: old.confidence };
+            outcome.confidence = if matched { e.confidence } else { e.confidence.min(outcome.confidence) };
+            if !matched {
+                outcome.status = MatchStatus::Suggested;
+                outcome.alternatives.insert(0, replaced);
+                outcome.alternatives.truncate(ctx.config.max_alternatives);
+            }
+            *old = e;
+        }
+    }
+    Ok(())
 }
 
 /// Improves the suggestions along augmenting paths of length three. Claiming greedily keeps the

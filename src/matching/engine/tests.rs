@@ -841,3 +841,27 @@ fn a_wire_quoting_a_reference_in_parts_is_found_though_its_fee_passes_the_usual_
     assert_eq!(m.map(|m| m.status), Some(MatchStatus::Discrepancy));
     assert_eq!(m.map(|m| m.difference), Some(Decimal::new(-3_000, 2)));
 }
+
+#[test]
+fn equal_invoices_of_one_customer_are_paid_in_the_order_they_were_issued() {
+    // Weekly invoices of one amount, each paid seven business days later: every payment is
+    // nearer the invoice after the one it pays.
+    let invoices = [("r1", 4), ("r2", 8), ("r3", 12)];
+    let payments = [("b1", 13), ("b2", 19), ("b3", 21)];
+    let bank: Vec<BankTransaction> = payments
+        .iter()
+        .map(|(id, d)| tx(id, *d, 8_640_000, "LUKASIEWICZ FREIGH", "FASTER PAYMENT RECEIVED LUKASIEWICZ FREIGH"))
+        .collect();
+    let records: Vec<Record> =
+        invoices.iter().map(|(id, d)| inv(id, *d, 8_640_000, "Łukasiewicz Freight Austin PLC", "")).collect();
+    let result = run(&bank, &records);
+    for ((b, _), (r, _)) in payments.iter().zip(&invoices) {
+        let m = find(&result, b);
+        assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&[r])), "{b}: {result:#?}");
+    }
+    // The nearest dates paired b1 with r3 and b3 with r1, both suggestions; paired again in
+    // order they stay suggestions (nothing but the order tells the readings apart).
+    for b in ["b1", "b3"] {
+        assert_eq!(find(&result, b).map(|m| m.status), Some(MatchStatus::Suggested), "{b}");
+    }
+}
