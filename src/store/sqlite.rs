@@ -883,69 +883,68 @@ impl RecordStore for SqliteStore {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
             let mut outcome = RecordImportOutcome::default();
             for r in &records {
-                // Cached statements: a bulk import runs these three for every record.
-                let existing = tx
+                // Cached statements: a bulk import runs them for every record. A new record is
+                // inserted straight away; only one already there is read and compared.
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO records (tenant, id, kind, date, due_date, amount, currency, counterparty,
+                            reference, description, status, match_id, version)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', NULL, 1)",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            tenant,
+                            r.id,
+                            r.kind.as_str(),
+                            r.date.to_string(),
+                            r.due_date.map(|d| d.to_string()),
+                            r.amount.amount().to_string(),
+                            r.amount.currency().code(),
+                            r.counterparty,
+                            r.reference,
+                            r.description,
+                        ])
+                    })
+                    .map_err(backend)?;
+                if inserted == 1 {
+                    outcome.imported += 1;
+                    continue;
+                }
+                let old = tx
                     .prepare_cached("SELECT * FROM records WHERE tenant = ?1 AND id = ?2")
                     .and_then(|mut st| st.query_row(params![tenant, r.id], record_from_row))
-                    .optional()
-                    .map_err(backend)?
-                    .transpose()?;
-                match existing {
-                    Some(old) if old.record == *r => outcome.duplicates_skipped += 1,
-                    Some(old) if old.status == ItemStatus::Reconciled => {
-                        return Err(StoreError::Conflict(format!(
-                            "record {} is reconciled and cannot be changed (unlock its period first)",
-                            r.id
-                        )));
-                    }
-                    Some(old) => {
-                        tx.prepare_cached(
-                            "UPDATE records SET kind = ?3, date = ?4, due_date = ?5, amount = ?6, currency = ?7,
-                                counterparty = ?8, reference = ?9, description = ?10, version = ?11
-                             WHERE tenant = ?1 AND id = ?2 AND version = ?12",
-                        )
-                        .and_then(|mut st| {
-                            st.execute(params![
-                                tenant,
-                                r.id,
-                                r.kind.as_str(),
-                                r.date.to_string(),
-                                r.due_date.map(|d| d.to_string()),
-                                r.amount.amount().to_string(),
-                                r.amount.currency().code(),
-                                r.counterparty,
-                                r.reference,
-                                r.description,
-                                old.version as i64 + 1,
-                                old.version as i64,
-                            ])
-                        })
-                        .map_err(backend)?;
-                        outcome.updated += 1;
-                    }
-                    None => {
-                        tx.prepare_cached(
-                            "INSERT INTO records (tenant, id, kind, date, due_date, amount, currency, counterparty,
-                                reference, description, status, match_id, version)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', NULL, 1)",
-                        )
-                        .and_then(|mut st| {
-                            st.execute(params![
-                                tenant,
-                                r.id,
-                                r.kind.as_str(),
-                                r.date.to_string(),
-                                r.due_date.map(|d| d.to_string()),
-                                r.amount.amount().to_string(),
-                                r.amount.currency().code(),
-                                r.counterparty,
-                                r.reference,
-                                r.description,
-                            ])
-                        })
-                        .map_err(backend)?;
-                        outcome.imported += 1;
-                    }
+                    .map_err(backend)??;
+                if old.record == *r {
+                    outcome.duplicates_skipped += 1;
+                } else if old.status == ItemStatus::Reconciled {
+                    return Err(StoreError::Conflict(format!(
+                        "record {} is reconciled and cannot be changed (unlock its period first)",
+                        r.id
+                    )));
+                } else {
+                    tx.prepare_cached(
+                        "UPDATE records SET kind = ?3, date = ?4, due_date = ?5, amount = ?6, currency = ?7,
+                            counterparty = ?8, reference = ?9, description = ?10, version = ?11
+                         WHERE tenant = ?1 AND id = ?2 AND version = ?12",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            tenant,
+                            r.id,
+                            r.kind.as_str(),
+                            r.date.to_string(),
+                            r.due_date.map(|d| d.to_string()),
+                            r.amount.amount().to_string(),
+                            r.amount.currency().code(),
+                            r.counterparty,
+                            r.reference,
+                            r.description,
+                            old.version as i64 + 1,
+                            old.version as i64,
+                        ])
+                    })
+                    .map_err(backend)?;
+                    outcome.updated += 1;
                 }
             }
             tx.commit().map_err(backend)?;
