@@ -883,6 +883,22 @@ impl RecordStore for SqliteStore {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
             let mut outcome = RecordImportOutcome::default();
             for r in &records {
+                // The record's columns as ?1..?10, in the order both statements below name them.
+                let (date, due, amount) =
+                    (r.date.to_string(), r.due_date.map(|d| d.to_string()), r.amount.amount().to_string());
+                let currency = r.amount.currency();
+                let columns: [&dyn rusqlite::ToSql; 10] = [
+                    &tenant,
+                    &r.id,
+                    &r.kind.as_str(),
+                    &date,
+                    &due,
+                    &amount,
+                    &currency.code(),
+                    &r.counterparty,
+                    &r.reference,
+                    &r.description,
+                ];
                 // Cached statements: a bulk import runs them for every record. A new record is
                 // inserted straight away; only one already there is read and compared.
                 let inserted = tx
@@ -891,20 +907,7 @@ impl RecordStore for SqliteStore {
                             reference, description, status, match_id, version)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', NULL, 1)",
                     )
-                    .and_then(|mut st| {
-                        st.execute(params![
-                            tenant,
-                            r.id,
-                            r.kind.as_str(),
-                            r.date.to_string(),
-                            r.due_date.map(|d| d.to_string()),
-                            r.amount.amount().to_string(),
-                            r.amount.currency().code(),
-                            r.counterparty,
-                            r.reference,
-                            r.description,
-                        ])
-                    })
+                    .and_then(|mut st| st.execute(&columns[..]))
                     .map_err(backend)?;
                 if inserted == 1 {
                     outcome.imported += 1;
@@ -922,27 +925,14 @@ impl RecordStore for SqliteStore {
                         r.id
                     )));
                 } else {
+                    let (next, current) = (old.version as i64 + 1, old.version as i64);
+                    let versions: [&dyn rusqlite::ToSql; 2] = [&next, &current];
                     tx.prepare_cached(
                         "UPDATE records SET kind = ?3, date = ?4, due_date = ?5, amount = ?6, currency = ?7,
                             counterparty = ?8, reference = ?9, description = ?10, version = ?11
                          WHERE tenant = ?1 AND id = ?2 AND version = ?12",
                     )
-                    .and_then(|mut st| {
-                        st.execute(params![
-                            tenant,
-                            r.id,
-                            r.kind.as_str(),
-                            r.date.to_string(),
-                            r.due_date.map(|d| d.to_string()),
-                            r.amount.amount().to_string(),
-                            r.amount.currency().code(),
-                            r.counterparty,
-                            r.reference,
-                            r.description,
-                            old.version as i64 + 1,
-                            old.version as i64,
-                        ])
-                    })
+                    .and_then(|mut st| st.execute(rusqlite::params_from_iter(columns.iter().chain(&versions))))
                     .map_err(backend)?;
                     outcome.updated += 1;
                 }
