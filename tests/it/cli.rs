@@ -91,3 +91,24 @@ fn a_detected_csv_mapping_can_be_saved_and_reused_by_name() {
     assert_eq!(v["statements"][0]["transactions"][0]["amount"], "-1200.00");
     assert_eq!(v["statements"][0]["transactions"][1]["amount"], "3400.50");
 }
+
+#[test]
+fn reconcile_logs_its_phases_to_stderr_when_asked_and_keeps_stdout_one_json_object() {
+    let args = [
+        "reconcile",
+        "--statement",
+        &repo("samples/statement-2026-03.ofx"),
+        "--records",
+        &repo("samples/records-2026-03.csv"),
+        "--json",
+    ];
+    let quiet = bankrec().args(args).env_remove("RUST_LOG").output().unwrap();
+    assert!(quiet.status.success(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("matching phase"));
+    let out = bankrec().args(args).env("RUST_LOG", "bankrec::matching=debug").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("matching phase") && stderr.contains("judge_pairs"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"], serde_json::from_slice::<serde_json::Value>(&quiet.stdout).unwrap()["summary"]);
+}
