@@ -1718,6 +1718,8 @@ fn in_order(chosen: &mut [(Edge, Outcome)], ctx: &Ctx<'_, '_>, names: &NameTable
             let matched = all_matched && e.confidence >= ctx.config.auto_threshold;
             let replaced = Rival { bank: old.bank.clone(), recs: old.recs.clone(), confidence: old.confidence };
             outcome.confidence = if matched { e.confidence } else { e.confidence.min(outcome.confidence) };
+            // The new pair, if it was listed as a rival of the old one, is no longer its own rival.
+            outcome.alternatives.retain(|a| !(a.bank == e.bank && a.recs == e.recs));
             if !matched {
                 outcome.status = MatchStatus::Suggested;
                 outcome.alternatives.insert(0, replaced);

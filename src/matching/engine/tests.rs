@@ -862,6 +862,18 @@ fn equal_invoices_of_one_customer_are_paid_in_the_order_they_were_issued() {
     // The nearest dates paired b1 with r3 and b3 with r1, both suggestions; paired again in
     // order they stay suggestions (nothing but the order tells the readings apart).
     for b in ["b1", "b3"] {
-        assert_eq!(find(&result, b).map(|m| m.status), Some(MatchStatus::Suggested), "{b}");
+        let m = find(&result, b);
+        assert_eq!(m.map(|m| m.status), Some(MatchStatus::Suggested), "{b}");
+        // The pairing replaced is listed first; the match itself is not among its rivals.
+        let alternatives = m.map(|m| m.explanation.alternatives.clone()).unwrap_or_default();
+        let (old, own) = if b == "b1" { ("r3", "r1") } else { ("r1", "r3") };
+        assert_eq!(
+            alternatives.first().map(|a| (a.bank_ids.clone(), a.record_ids.clone())),
+            Some((strs(&[b]), strs(&[old])))
+        );
+        assert!(
+            !alternatives.iter().any(|a| a.bank_ids == strs(&[b]) && a.record_ids == strs(&[own])),
+            "{alternatives:?}"
+        );
     }
 }
