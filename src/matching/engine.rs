@@ -1660,10 +1660,10 @@ fn assign_rounds(mut edges: Vec<Edge>, exact: &ExactCandidates, ctx: &Ctx<'_, '_
 /// with the latest invoice before it, and the payment after with an older one: a customer paying
 /// weekly invoices a week late had every payment shifted by one invoice. Customers settle such
 /// invoices oldest first, with the lag they usually take, so the lines and records of each such
-/// set of chosen pairs are paired again in date order, when every new pair is a candidate the
-/// rules do not veto. The set's items and the status of its pairs stay as they were (a pair is
-/// matched only if all of the set were and its own confidence is at the automatic threshold);
-/// the pairing replaced is each line's first alternative.
+/// set of suggested pairs are paired again in date order, when every new pair is a candidate the
+/// rules do not veto. The set's items stay as they were and its pairs stay suggestions, with the
+/// pairing replaced as each line's first alternative. Automatic matches are left alone: paired
+/// again too, they lost more right pairs than they won.
 fn in_order(chosen: &mut [(Edge, Outcome)], ctx: &Ctx<'_, '_>, names: &NameTable) -> Result<(), RuleError> {
     let mut sets: std::collections::BTreeMap<(u32, Currency, i64), Vec<usize>> = std::collections::BTreeMap::new();
     for (k, (e, o)) in chosen.iter().enumerate() {
@@ -1706,8 +1706,8 @@ fn in_order(chosen: &mut [(Edge, Outcome)], ctx: &Ctx<'_, '_>, names: &NameTable
         if edges.len() != ordered.len() {
             continue;
         }
-        let all_matched = ks.iter().all(|k| chosen.get(*k).is_some_and(|(_, o)| o.status == MatchStatus::Matched));
-        // Each line keeps its place in `chosen`; its new pair takes the old one's outcome.
+        // Each line keeps its place in `chosen`; its new pair takes the old one's outcome, still
+        // a suggestion, no surer than the old pair was, with the old pair as first rival.
         let slot_of = |b: u32| ks.iter().copied().find(|k| chosen.get(*k).is_some_and(|(e, _)| first(&e.bank) == b));
         let slots: Vec<Option<usize>> = ordered.iter().map(|(b, _)| slot_of(*b)).collect();
         for (e, slot) in edges.into_iter().zip(slots) {
@@ -1715,16 +1715,12 @@ fn in_order(chosen: &mut [(Edge, Outcome)], ctx: &Ctx<'_, '_>, names: &NameTable
             if old.recs == e.recs {
                 continue;
             }
-            let matched = all_matched && e.confidence >= ctx.config.auto_threshold;
             let replaced = Rival { bank: old.bank.clone(), recs: old.recs.clone(), confidence: old.confidence };
-            outcome.confidence = if matched { e.confidence } else { e.confidence.min(outcome.confidence) };
+            outcome.confidence = e.confidence.min(outcome.confidence);
             // The new pair, if it was listed as a rival of the old one, is no longer its own rival.
             outcome.alternatives.retain(|a| !(a.bank == e.bank && a.recs == e.recs));
-            if !matched {
-                outcome.status = MatchStatus::Suggested;
-                outcome.alternatives.insert(0, replaced);
-                outcome.alternatives.truncate(ctx.config.max_alternatives);
-            }
+            outcome.alternatives.insert(0, replaced);
+            outcome.alternatives.truncate(ctx.config.max_alternatives);
             *old = e;
         }
     }
