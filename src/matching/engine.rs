@@ -138,6 +138,12 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// The dates a bank line booked on `date` may pair a record of: `days_after` before it to
+    /// `days_before` after it.
+    fn pair_window(&self, date: NaiveDate) -> (NaiveDate, NaiveDate) {
+        (shift(date, -self.days_after), shift(date, self.days_before))
+    }
+
     /// The amount difference tolerated for `amount`, in ten-thousandths.
     fn tolerance_units(&self, amount: i64) -> i64 {
         let pct = Decimal::from(amount.unsigned_abs())
@@ -527,7 +533,7 @@ impl Ctx<'_, '_> {
     ) -> (Vec<PairCandidate>, ExactList) {
         let Some(b) = self.bank(i) else { return (Vec::new(), Some(Box::default())) };
         let cfg = self.config;
-        let (from, to) = (shift(b.date, -cfg.days_after), shift(b.date, cfg.days_before));
+        let (from, to) = cfg.pair_window(b.date);
         let date = |r: &Key| r.date;
         let mut ids: Vec<u32> = Vec::new();
         if let Some(list) = self.rindex.by_amount.get(&(b.currency, b.units)) {
@@ -1691,9 +1697,8 @@ fn in_order(chosen: &mut [(Edge, Outcome)], ctx: &Ctx<'_, '_>, names: &NameTable
         let mut edges: Vec<Edge> = Vec::with_capacity(ordered.len());
         for (b, r) in &ordered {
             let (Some(bi), Some(ri), Some(rk)) = (ctx.bank(*b), ctx.rec(*r), ctx.rkey(*r)) else { break };
-            let cfg = ctx.config;
-            let inside = shift(bi.date, -cfg.days_after) <= rk.date && rk.date <= shift(bi.date, cfg.days_before);
-            if !inside || ctx.rejected(bi, *r) {
+            let (from, to) = ctx.config.pair_window(bi.date);
+            if !(from..=to).contains(&rk.date) || ctx.rejected(bi, *r) {
                 break;
             }
             let mut features = pair_features_with(bi, ri, ctx.memory, cache.similarity(bi, ri));
