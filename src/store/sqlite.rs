@@ -900,12 +900,14 @@ impl RecordStore for SqliteStore {
                     &r.description,
                 ];
                 // Cached statements: a bulk import runs them for every record. A new record is
-                // inserted straight away; only one already there is read and compared.
+                // inserted straight away; only one already there (its key taken, and nothing else
+                // ignored) is read and compared.
                 let inserted = tx
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO records (tenant, id, kind, date, due_date, amount, currency, counterparty,
+                        "INSERT INTO records (tenant, id, kind, date, due_date, amount, currency, counterparty,
                             reference, description, status, match_id, version)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', NULL, 1)",
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', NULL, 1)
+                         ON CONFLICT (tenant, id) DO NOTHING",
                     )
                     .and_then(|mut st| st.execute(&columns[..]))
                     .map_err(backend)?;

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags};
@@ -25,8 +25,9 @@ pub const CHECKPOINT_AFTER_BYTES: u64 = 1_000 * 4_096;
 
 /// The checkpointing thread of one database file; stopped (and joined) when dropped.
 pub struct Checkpointer {
-    wake: Mutex<Option<Sender<()>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Taken (closed) when dropped, which ends the thread's loop.
+    wake: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
     done: Arc<AtomicU64>,
 }
 
@@ -43,15 +44,13 @@ impl Checkpointer {
             .name("sqlite-checkpoint".into())
             .spawn(move || run(&conn, &wal, &woken, &counter))
             .map_err(StoreError::backend)?;
-        Ok(Checkpointer { wake: Mutex::new(Some(wake)), thread: Mutex::new(Some(thread)), done })
+        Ok(Checkpointer { wake: Some(wake), thread: Some(thread), done })
     }
 
     /// Tells the thread the writer has finished a call; cheap, never blocks.
     pub fn nudge(&self) {
-        if let Ok(wake) = self.wake.lock() {
-            if let Some(wake) = wake.as_ref() {
-                let _ = wake.send(());
-            }
+        if let Some(wake) = &self.wake {
+            let _ = wake.send(());
         }
     }
 
@@ -63,11 +62,8 @@ impl Checkpointer {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        // Closing the channel ends the thread's loop.
-        if let Ok(mut wake) = self.wake.lock() {
-            wake.take();
-        }
-        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+        drop(self.wake.take());
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }

@@ -521,16 +521,16 @@ impl ReconStore for SqliteStore {
                 .map_err(backend)?
                 .transpose()?;
             let stored = write_run(&tx, &tenant, &run)?;
-            append_audit(
+            let (before, after) = (json(&before).to_string(), json(&stored).to_string());
+            audit.append(
                 &tx,
-                &tenant,
                 Audit {
                     actor: &run.created_by,
                     entity: "reconciliation",
                     entity_id: &run.id,
                     action: "reconciliation.finished",
-                    before: json(&before),
-                    after: json(&stored),
+                    before: &before,
+                    after: &after,
                 },
             )?;
             lap("run");
