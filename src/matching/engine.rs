@@ -329,7 +329,17 @@ pub fn reconcile(
         let many_recs: Vec<Vec<Edge>> = (0..banks.len())
             .into_par_iter()
             .filter(|i| best_bank.get(*i).is_some_and(|c| *c < config.auto_threshold))
-            .map_init(|| NameCache::new(&names), |names, i| ctx.bank_groups(i as u32, &open, names))
+            .map_init(
+                || NameCache::new(&names),
+                |names, i| {
+                    // A line with an exact pair worth suggesting is not searched for a payout of
+                    // unnamed records: one record of its very amount is the simpler explanation
+                    // than several others adding up to it by chance. Should that pair lose its
+                    // record, the search among the leftovers still looks at the line.
+                    let payouts = best_bank.get(i).is_some_and(|c| *c < config.suggest_threshold);
+                    ctx.bank_groups(i as u32, &open, names, payouts)
+                },
+            )
             .collect::<Result<_, _>>()?;
         clock.lap("bank_groups");
         let many_banks: Vec<Vec<Edge>> = (0..recs.len())
@@ -692,8 +702,15 @@ impl Ctx<'_, '_> {
         Ok(out)
     }
 
-    /// n:1 — several records paid by one bank line.
-    fn bank_groups(&self, i: u32, open: &OpenRecords, names: &mut NameCache<'_>) -> Result<Vec<Edge>, RuleError> {
+    /// n:1 — several records paid by one bank line; with `payouts`, also a payout of unnamed
+    /// records when none named is found.
+    fn bank_groups(
+        &self,
+        i: u32,
+        open: &OpenRecords,
+        names: &mut NameCache<'_>,
+        payouts: bool,
+    ) -> Result<Vec<Edge>, RuleError> {
         let Some(b) = self.bank(i) else { return Ok(Vec::new()) };
         let g = &self.config.groups;
         let (from, to) = (shift(b.date, -g.window_days), shift(b.date, self.config.days_before));
@@ -734,7 +751,7 @@ impl Ctx<'_, '_> {
                 out.push(e);
             }
         }
-        if out.is_empty() && self.config.groups.payouts {
+        if out.is_empty() && self.config.groups.payouts && payouts {
             out = self.payout_groups(i, b, open, names)?;
         }
         Ok(out)

@@ -493,6 +493,22 @@ fn a_deposit_naming_nothing_is_matched_to_the_only_open_invoices_adding_up_to_it
 }
 
 #[test]
+fn a_deposit_the_amount_of_one_open_invoice_is_that_invoice_rather_than_a_sum_of_others() {
+    // Nothing names the payer: the one invoice of the same amount is the simpler explanation
+    // than two others that happen to add up to it, and is what is proposed.
+    let bank = [tx("dep", 18, 100_000, "", "DEPOSIT")];
+    let records = [
+        inv("x", 12, 100_000, "Beacon Electrical", "INV-10493"),
+        inv("y", 13, 75_000, "Chloe Patel", "INV-10533"),
+        inv("z", 15, 25_000, "Granite Facility Services", "INV-10576"),
+    ];
+    let r = run(&bank, &records);
+    let m = find(&r, "dep");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["x"])), "{r:#?}");
+    assert_eq!(m.map(|m| m.status), Some(MatchStatus::Suggested));
+}
+
+#[test]
 fn a_deposit_or_payout_that_two_combinations_explain_is_only_suggested() {
     // Even where the bank calls the line a payout of one day's records.
     for text in ["DEPOSIT", "TRANSFER FROM STRIPE PAYOUT PO4712"] {
