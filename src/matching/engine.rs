@@ -302,7 +302,14 @@ pub fn reconcile(
         // How well each record is already explained: 0 not at all, 1 by a suggestion, 2 by a
         // certain match.
         let mut explained = vec![0u8; recs.len()];
+        // The best pair of each bank line, of its amount or short by a fee.
+        let mut paired = vec![0.0f64; banks.len()];
         for e in &edges {
+            for b in &e.bank {
+                if let Some(x) = paired.get_mut(*b as usize) {
+                    *x = x.max(e.confidence);
+                }
+            }
             let level = if e.confidence >= config.auto_threshold { 2 } else { 1 };
             for r in &e.recs {
                 if let Some(x) = explained.get_mut(*r as usize) {
@@ -332,11 +339,12 @@ pub fn reconcile(
             .map_init(
                 || NameCache::new(&names),
                 |names, i| {
-                    // A line with an exact pair worth suggesting is not searched for a payout of
-                    // unnamed records: one record of its very amount is the simpler explanation
-                    // than several others adding up to it by chance. Should that pair lose its
-                    // record, the search among the leftovers still looks at the line.
-                    let payouts = best_bank.get(i).is_some_and(|c| *c < config.suggest_threshold);
+                    // A line with a pair worth suggesting is not searched for a payout of
+                    // unnamed records: one record of its amount, or of the payer it names short
+                    // by a fee, is a simpler explanation than several others adding up to it by
+                    // chance. Should that pair lose its record, the search among the leftovers
+                    // still looks at the line.
+                    let payouts = paired.get(i).is_some_and(|c| *c < config.suggest_threshold);
                     ctx.bank_groups(i as u32, &open, names, payouts)
                 },
             )

@@ -509,6 +509,19 @@ fn a_deposit_the_amount_of_one_open_invoice_is_that_invoice_rather_than_a_sum_of
 }
 
 #[test]
+fn a_wire_short_by_a_fee_from_the_named_payer_is_its_invoice_rather_than_a_sum_of_others() {
+    let bank = [tx("w", 18, 98_500, "BEACON ELECTRICAL", "WIRE")];
+    let records = [
+        inv("x", 12, 100_000, "Beacon Electrical", "INV-10493"),
+        inv("y", 13, 50_000, "Chloe Patel", "INV-10533"),
+        inv("z", 15, 48_500, "Granite Facility Services", "INV-10576"),
+    ];
+    let r = run(&bank, &records);
+    let m = find(&r, "w");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["x"])), "{r:#?}");
+}
+
+#[test]
 fn a_deposit_or_payout_that_two_combinations_explain_is_only_suggested() {
     // Even where the bank calls the line a payout of one day's records.
     for text in ["DEPOSIT", "TRANSFER FROM STRIPE PAYOUT PO4712"] {
