@@ -344,7 +344,7 @@ pub fn reconcile(
                     // by a fee, is a simpler explanation than several others adding up to it by
                     // chance. Should that pair lose its record, the search among the leftovers
                     // still looks at the line.
-                    let payouts = paired.get(i).is_some_and(|c| *c < config.suggest_threshold);
+                    let payouts = config.groups.payouts && paired.get(i).is_some_and(|c| *c < config.suggest_threshold);
                     ctx.bank_groups(i as u32, &open, names, payouts)
                 },
             )
@@ -710,8 +710,9 @@ impl Ctx<'_, '_> {
         Ok(out)
     }
 
-    /// n:1 — several records paid by one bank line; with `payouts`, also a payout of unnamed
-    /// records when none named is found.
+    /// n:1 — several records paid by one bank line; with `payouts` (the caller weighs the
+    /// configuration and the line's own pairs), also a payout of unnamed records when no named
+    /// group is found.
     fn bank_groups(
         &self,
         i: u32,
@@ -759,7 +760,7 @@ impl Ctx<'_, '_> {
                 out.push(e);
             }
         }
-        if out.is_empty() && self.config.groups.payouts && payouts {
+        if out.is_empty() && payouts {
             out = self.payout_groups(i, b, open, names)?;
         }
         Ok(out)
