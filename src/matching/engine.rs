@@ -1553,6 +1553,47 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
         e.bank.iter().any(|b| bc.get(*b as usize).copied().unwrap_or(true))
             || e.recs.iter().any(|r| rc.get(*r as usize).copied().unwrap_or(true))
     };
+    // The edge that claimed each item.
+    let mut bank_owner = vec![u32::MAX; ctx.banks.len()];
+    let mut rec_owner = vec![u32::MAX; ctx.recs.len()];
+    // Two equal payments and two equal records, every pairing of them a candidate: the rival
+    // `x` of `e` lost its other item to a suggestion `s` that `e`'s own other item could take
+    // instead. Which payment settled which record is then as open as the suggestion is, however
+    // much `x`'s other item preferred `s`.
+    let crossed = |e: &Edge, x: &Edge, bo: &[u32], ro: &[u32], bs: &[bool], rs: &[bool]| {
+        let one = |m: &Members| match m {
+            Members::One(i) => Some(*i),
+            _ => None,
+        };
+        let exact = |y: &Edge| y.difference.is_zero() && !y.is_group();
+        let (Some(eb), Some(er), Some(xb), Some(xr)) = (one(&e.bank), one(&e.recs), one(&x.bank), one(&x.recs)) else {
+            return false;
+        };
+        if !exact(e) || !exact(x) {
+            return false;
+        }
+        let owner = |o: &[u32], i: u32| o.get(i as usize).copied().filter(|k| *k != u32::MAX);
+        let unsettled = |s: &[bool], i: u32| !s.get(i as usize).copied().unwrap_or(true);
+        let s = if xb == eb && xr != er && unsettled(rs, xr) {
+            owner(ro, xr)
+        } else if xr == er && xb != eb && unsettled(bs, xb) {
+            owner(bo, xb)
+        } else {
+            None
+        };
+        let Some(s) = s.and_then(|k| edges.get(k as usize)).filter(|s| exact(s)) else { return false };
+        let (Some(sb), Some(sr)) = (one(&s.bank), one(&s.recs)) else { return false };
+        // Only where the nearest dates pair them out of order: the earlier payment with the
+        // later record. In order, both readings agree.
+        let bank_order = (ctx.bkey(eb).map(|k| k.date), eb) < (ctx.bkey(sb).map(|k| k.date), sb);
+        let rec_order = (ctx.rkey(er).map(|k| k.date), er) < (ctx.rkey(sr).map(|k| k.date), sr);
+        if bank_order == rec_order {
+            return false;
+        }
+        // The fourth pairing: `e`'s other item with the suggestion's.
+        let (fb, fr) = if xb == eb { (sb, er) } else { (eb, sr) };
+        by_bank.of(fb).iter().filter_map(|j| edges.get(*j as usize)).any(|f| exact(f) && one(&f.recs) == Some(fr))
+    };
     let mut out = Vec::new();
     for k in 0..edges.len() {
         let Some(e) = edges.get(k) else { continue };
@@ -1583,7 +1624,10 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
             .iter()
             .filter_map(|j| edges.get(*j))
             .filter(|x| logit(x.confidence) >= own - cfg.ambiguity_margin)
-            .filter(|x| logit(x.confidence) >= best_elsewhere(x) - RIVAL_SLACK)
+            .filter(|x| {
+                logit(x.confidence) >= best_elsewhere(x) - RIVAL_SLACK
+                    || crossed(e, x, &bank_owner, &rec_owner, &bank_settled, &rec_settled)
+            })
             .filter(|x| !ctx.twins(e, x))
             .map(|x| odds(x.confidence))
             .collect();
@@ -1609,6 +1653,16 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
             .map(|x| Rival { bank: x.bank.clone(), recs: x.recs.clone(), confidence: x.confidence })
             .collect();
         let settled = status != MatchStatus::Suggested;
+        for b in &e.bank {
+            if let Some(o) = bank_owner.get_mut(*b as usize) {
+                *o = k as u32;
+            }
+        }
+        for r in &e.recs {
+            if let Some(o) = rec_owner.get_mut(*r as usize) {
+                *o = k as u32;
+            }
+        }
         mark(&mut bank_claimed, &e.bank, true);
         mark(&mut bank_settled, &e.bank, settled);
         mark(&mut rec_claimed, &e.recs, true);

@@ -897,3 +897,39 @@ fn equal_invoices_of_one_customer_are_paid_in_the_order_they_were_issued() {
         );
     }
 }
+
+#[test]
+fn two_equal_payments_for_two_equal_invoices_are_not_matched_across_their_dates() {
+    // Two invoices of one customer with one amount, both before two payments of it naming the
+    // customer. The nearest date pairs the first payment with the second invoice, and the one
+    // left is then certain; the oldest-first reading pairs them the other way. Neither is
+    // certain: both are suggested, in date order.
+    let text = "ACH CREDIT CASCADE TEXTILES CORK";
+    let records = [
+        inv("r1", 8, 94_000, "Cascade Textiles Cork Inc.", "INV-10937"),
+        inv("r2", 12, 94_000, "Cascade Textiles Cork Inc.", "INV-11024"),
+    ];
+    let result = run(&[tx("b1", 13, 94_000, "", text), tx("b2", 18, 94_000, "", text)], &records);
+    for (b, r) in [("b1", "r1"), ("b2", "r2")] {
+        let m = find(&result, b);
+        assert_eq!(m.map(|m| m.status), Some(MatchStatus::Suggested), "{result:#?}");
+        assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&[r])), "{result:#?}");
+    }
+
+    // A monthly charge booked twice in a week, each debit on its record's day: the nearest dates
+    // pair them in order, so both readings agree and both are matched.
+    let cp = "Landlord Property Management Malmö";
+    let records = [
+        rec("r1", RecordKind::Expense, 13, -1_800, cp, "SI/2024/511400"),
+        rec("r2", RecordKind::Expense, 14, -1_800, cp, "SI/2024/511400"),
+    ];
+    let mut b1 = tx("b1", 13, -1_800, "LANDLORD PROPERTY MGMT", "ACH DEBIT PREAUTH LANDLORD PROPERTY MGMT");
+    b1.reference = Some("SI/2024/511400".into());
+    let b2 = tx("b2", 14, -1_800, "", "ACH DEBIT PREAUTH LANDLORD PROPERTY MANA SI/2024/511400");
+    let result = run(&[b1, b2], &records);
+    for (b, r) in [("b1", "r1"), ("b2", "r2")] {
+        let m = find(&result, b);
+        assert_eq!(m.map(|m| m.status), Some(MatchStatus::Matched), "{result:#?}");
+        assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&[r])), "{result:#?}");
+    }
+}
