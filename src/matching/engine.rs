@@ -904,9 +904,10 @@ impl Ctx<'_, '_> {
         }
         let mut out = Vec::new();
         for (group, chance) in found {
-            // A suggestion elsewhere does not claim a record; a certain match does, and such
-            // records never reach this search.
-            let all_open = group.iter().all(|r| open.level(*r) <= 1);
+            // Records a certain match explains never reach this search; a part that a pair is
+            // worth suggesting with (a deposit of its amount, say) may be paid by that line
+            // instead, so the sum is then not the only reading of its parts and gets no bonus.
+            let all_open = group.iter().all(|r| open.level(*r) == 0);
             // Deposits gather what arrived over a few days; a sum drawn from records weeks apart
             // is likelier a coincidence among many candidates.
             let dates: Vec<NaiveDate> = group.iter().filter_map(|r| self.rkey(*r)).map(|r| r.date).collect();

@@ -529,6 +529,29 @@ fn a_deposit_or_payout_that_two_combinations_explain_is_only_suggested() {
 }
 
 #[test]
+fn a_sum_whose_part_a_deposit_of_its_amount_could_pay_is_only_suggested() {
+    // A payment from a payer no record names adds up to two other customers' invoices; a
+    // deposit of one invoice's amount came in on its day. The sum is no longer the only reading
+    // of those invoices, so it is not matched without review.
+    let bank = [
+        tx("dep", 11, 25_000, "", "PAID IN AT BRANCH"),
+        tx("b", 13, 50_000, "GARCIA HOLDINGS", "FASTER PAYMENT RECEIVED GARCIA HOLDINGS"),
+    ];
+    let records = [
+        inv("x", 11, 25_000, "Lakeside Textiles Lyon PLC", "INV-12452"),
+        inv("y", 11, 25_000, "Société Générale de Café Textiles Graz LLP", "INV-12467"),
+    ];
+    let r = run(&bank, &records);
+    let m = find(&r, "b");
+    assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&["x", "y"])), "{r:#?}");
+    assert_eq!(m.map(|m| m.status), Some(MatchStatus::Suggested), "{r:#?}");
+
+    // Without that deposit the sum is the only reading, and matched.
+    let r = run(&bank[1..], &records);
+    assert_eq!(find(&r, "b").map(|m| m.status), Some(MatchStatus::Matched), "{r:#?}");
+}
+
+#[test]
 fn the_nearest_dated_items_come_first_from_both_sides() {
     let items: Vec<Option<NaiveDate>> = [1, 3, 5, 8, 13, 21].iter().map(|d| Some(day(*d))).collect();
     let slice: Vec<u32> = (0..6).collect();
