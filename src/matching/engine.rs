@@ -1456,6 +1456,7 @@ fn pair_dynamic(f: &PairFeatures, score: f64, competitors: i64) -> Dynamic {
         ("name".into(), Dynamic::from(dec(f.name.unwrap_or(0.0)))),
         ("name_known".into(), Dynamic::from(f.name.is_some())),
         ("reference".into(), Dynamic::from(dec(f.reference.value()))),
+        ("reference_conflict".into(), Dynamic::from(f.ref_conflict)),
         ("score".into(), Dynamic::from(dec(score))),
         ("unique_amount".into(), Dynamic::from(f.unique)),
     ]))

@@ -42,6 +42,9 @@ pub struct Weights {
     pub ref_short: f64,
     /// A truncated reference appears.
     pub ref_truncated: f64,
+    /// The line quotes another document of the reference's kind instead.
+    #[serde(default = "default_ref_conflict")]
+    pub ref_conflict: f64,
     /// Names (nearly) equal.
     pub name_strong: f64,
     /// Names alike.
@@ -76,6 +79,7 @@ impl Default for Weights {
             ref_core: 3.5,
             ref_short: 1.5,
             ref_truncated: 2.0,
+            ref_conflict: default_ref_conflict(),
             name_strong: 2.5,
             name_medium: 1.5,
             name_weak: 0.5,
@@ -87,6 +91,10 @@ impl Default for Weights {
             rejected_names: -3.0,
         }
     }
+}
+
+fn default_ref_conflict() -> f64 {
+    -3.0
 }
 
 /// The logistic function: log-odds to probability.
@@ -107,6 +115,9 @@ pub struct PairFeatures {
     pub calendar_days: i64,
     /// Reference evidence.
     pub reference: RefEvidence,
+    /// No reference evidence, and the line quotes another document of the reference's kind
+    /// ([`text::quotes_another`]).
+    pub ref_conflict: bool,
     /// Name similarity, when both sides name a counterparty.
     pub name: Option<f64>,
     /// A learned alias ties the names.
@@ -290,12 +301,14 @@ pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory,
     };
     let alias = memory.is_alias(&b.name, &r.name);
     let habit = memory.habit(&r.name);
+    let reference = reference.max(check);
     PairFeatures {
         exact: difference.is_zero(),
         difference,
         days,
         calendar_days,
-        reference: reference.max(check),
+        reference,
+        ref_conflict: reference == RefEvidence::None && text::quotes_another(&r.ref_compact, &b.compact),
         name,
         alias,
         unique: false,
@@ -403,6 +416,9 @@ fn contributions(
         RefEvidence::None => 0.0,
     };
     add("reference", reference, &|| reference_reason(f.reference).into());
+    if f.ref_conflict {
+        add("reference", w.ref_conflict, &|| "the line quotes another document of the reference's kind".into());
+    }
     let name = match f.name {
         Some(n) if n >= 0.9 => w.name_strong,
         Some(n) if n >= 0.75 => w.name_medium,

@@ -390,6 +390,34 @@ pub fn compact(text: &str) -> String {
     text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect()
 }
 
+/// Whether the bank text quotes another document of the reference's kind: the reference's
+/// letters followed by at least three digits that neither start the reference's digits nor start
+/// with them (`INV09696` or a cut `INV095` for `INV10194`, but not `INV101` or `INV10194`). Both
+/// sides as [`compact`] gives them; a reference that is not letters then digits is never
+/// contradicted.
+pub fn quotes_another(compact_ref: &str, bank_compact: &str) -> bool {
+    let letters = compact_ref.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let (prefix, digits) = compact_ref.split_at(letters);
+    if letters < 2 || digits.len() < 3 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let mut other = false;
+    let mut from = 0;
+    while let Some(at) = bank_compact.get(from..).and_then(|rest| rest.find(prefix)) {
+        let start = from + at + prefix.len();
+        let tail = bank_compact.get(start..).unwrap_or_default();
+        let run = tail.get(..tail.bytes().take_while(u8::is_ascii_digit).count()).unwrap_or_default();
+        if run.len() >= 3 {
+            if digits.starts_with(run) || run.starts_with(digits) {
+                return false;
+            }
+            other = true;
+        }
+        from = start;
+    }
+    other
+}
+
 /// Runs of digits in `text`, leading zeros stripped, at least `min_len` digits long before
 /// stripping (`INV-00123` gives `123`).
 pub fn digit_runs(text: &str, min_len: usize) -> Vec<String> {
@@ -775,6 +803,24 @@ mod tests {
         assert_eq!(ref_evidence("INV-004567", &compact("ref 4567"), &runs("ref 4567")), RefEvidence::Core);
         assert_eq!(check("ACME PAYMENT INV001"), RefEvidence::Truncated);
         assert_eq!(check("ACME PAYMENT 99"), RefEvidence::None);
+    }
+
+    #[test]
+    fn a_line_quoting_another_document_of_the_kind_contradicts_the_reference() {
+        let q = |reference: &str, bank: &str| quotes_another(&compact(reference), &compact(bank));
+        assert!(q("INV-10194", "FASTER PAYMENT RECEIVED GRANITE HOLDINGS inv 09696"));
+        assert!(q("INV-10508", "FASTER PAYMENT RECEIVED DELTA FREIGHT UTRE INV-098"));
+        // Its own number, whole, cut short or mangled, does not.
+        assert!(!q("INV-10194", "ACME inv 10194"));
+        assert!(!q("INV-10194", "ACME INV-101"));
+        assert!(!q("INV-00123", "ACME INV00123"));
+        // One of several quoted is its own: no contradiction.
+        assert!(!q("INV-10194", "ACME INV-10193 INV-10194"));
+        // Nothing of the kind quoted, too few digits, or a reference without letters then digits.
+        assert!(!q("INV-10194", "ACME PAYMENT 09696"));
+        assert!(!q("INV-10194", "ACME INV 12"));
+        assert!(q("SI/2024/336441", "LANDLORD SI/2023/100000"));
+        assert!(!q("10194", "ACME INV 09696"));
     }
 
     #[test]

@@ -956,3 +956,21 @@ fn two_equal_payments_for_two_equal_invoices_are_not_matched_across_their_dates(
         assert_eq!(m.map(|m| m.record_ids.clone()), Some(strs(&[r])), "{result:#?}");
     }
 }
+
+#[test]
+fn a_payment_quoting_another_invoice_of_the_customer_is_not_matched_to_this_one() {
+    // The customer names invoice 09696, from before the books begin; its open invoice of the same
+    // amount is another document. The line names the customer, so the pair stays possible.
+    let records = [
+        inv("r", 18, 4_600, "Granite Print & Media Cork LLP", "INV-10194"),
+        inv("o", 20, 4_600, "Harbor Architects Bremen LLP", "INV-10230"),
+    ];
+    let quoting = |text: &str| run(&[tx("b", 13, 4_600, "", text)], &records);
+    let r = quoting("FASTER PAYMENT RECEIVED GRANITE HOLDINGS");
+    assert_eq!(find(&r, "b").map(|m| m.status), Some(MatchStatus::Matched), "{r:#?}");
+    let r = quoting("FASTER PAYMENT RECEIVED GRANITE HOLDINGS inv 09696");
+    assert_ne!(find(&r, "b").map(|m| m.status), Some(MatchStatus::Matched), "{r:#?}");
+    // Its own number cut short is no contradiction.
+    let r = quoting("FASTER PAYMENT RECEIVED GRANITE HOLDINGS INV-101");
+    assert_eq!(find(&r, "b").map(|m| m.status), Some(MatchStatus::Matched), "{r:#?}");
+}
