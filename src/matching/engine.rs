@@ -1470,6 +1470,20 @@ fn assign(mut edges: Vec<Edge>, ctx: &Ctx<'_, '_>) -> Assignment {
     Assignment { chosen, rest: Vec::new(), bank_claimed: decided.bank_claimed, rec_claimed: decided.rec_claimed }
 }
 
+/// What an item's owner slot holds while no match owns it.
+const NO_OWNER: u32 = u32::MAX;
+
+/// Makes `owner` (a position among the matches) the owner of `e`'s items.
+fn set_owner(e: &Edge, owner: u32, bank_owner: &mut [u32], rec_owner: &mut [u32]) {
+    for (owners, items) in [(bank_owner, e.bank.as_slice()), (rec_owner, e.recs.as_slice())] {
+        for i in items {
+            if let Some(o) = owners.get_mut(*i as usize) {
+                *o = owner;
+            }
+        }
+    }
+}
+
 /// Sets the flags of `items` (positions) to `value`.
 fn mark(flags: &mut [bool], items: &[u32], value: bool) {
     for i in items {
@@ -1545,8 +1559,13 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
             }
         }
     }
-    let mut bank_claimed = vec![false; ctx.banks.len()];
-    let mut rec_claimed = vec![false; ctx.recs.len()];
+    // The edge that claimed each item.
+    let mut bank_owner = vec![NO_OWNER; ctx.banks.len()];
+    let mut rec_owner = vec![NO_OWNER; ctx.recs.len()];
+    let taken = |e: &Edge, bo: &[u32], ro: &[u32]| {
+        e.bank.iter().any(|b| bo.get(*b as usize).is_none_or(|o| *o != NO_OWNER))
+            || e.recs.iter().any(|r| ro.get(*r as usize).is_none_or(|o| *o != NO_OWNER))
+    };
     // Items claimed by a confident match: a rival touching them is no longer a real alternative.
     // A rival that lost only to a suggestion still is, so the uncertainty carries over.
     let mut bank_settled = vec![false; ctx.banks.len()];
@@ -1555,9 +1574,6 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
         e.bank.iter().any(|b| bc.get(*b as usize).copied().unwrap_or(true))
             || e.recs.iter().any(|r| rc.get(*r as usize).copied().unwrap_or(true))
     };
-    // The edge that claimed each item.
-    let mut bank_owner = vec![u32::MAX; ctx.banks.len()];
-    let mut rec_owner = vec![u32::MAX; ctx.recs.len()];
     // Two equal payments and two equal records, every pairing of them a candidate: the rival
     // `x` of `e` lost its other item to a suggestion `s` that `e`'s own other item could take
     // instead. Which payment settled which record is then as open as the suggestion is, however
@@ -1574,7 +1590,7 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
         if !exact(e) || !exact(x) {
             return false;
         }
-        let owner = |o: &[u32], i: u32| o.get(i as usize).copied().filter(|k| *k != u32::MAX);
+        let owner = |o: &[u32], i: u32| o.get(i as usize).copied().filter(|k| *k != NO_OWNER);
         let unsettled = |s: &[bool], i: u32| !s.get(i as usize).copied().unwrap_or(true);
         let s = if xb == eb && xr != er && unsettled(rs, xr) {
             owner(ro, xr)
@@ -1599,7 +1615,7 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
     let mut out = Vec::new();
     for k in 0..edges.len() {
         let Some(e) = edges.get(k) else { continue };
-        if claimed(e, &bank_claimed, &rec_claimed) {
+        if taken(e, &bank_owner, &rec_owner) {
             continue;
         }
         let mut rivals: Vec<usize> = e
@@ -1655,23 +1671,13 @@ fn decide(edges: &mut Vec<Edge>, ctx: &Ctx<'_, '_>) -> Decided {
             .map(|x| Rival { bank: x.bank.clone(), recs: x.recs.clone(), confidence: x.confidence })
             .collect();
         let settled = status != MatchStatus::Suggested;
-        for b in &e.bank {
-            if let Some(o) = bank_owner.get_mut(*b as usize) {
-                *o = k as u32;
-            }
-        }
-        for r in &e.recs {
-            if let Some(o) = rec_owner.get_mut(*r as usize) {
-                *o = k as u32;
-            }
-        }
-        mark(&mut bank_claimed, &e.bank, true);
+        set_owner(e, k as u32, &mut bank_owner, &mut rec_owner);
         mark(&mut bank_settled, &e.bank, settled);
-        mark(&mut rec_claimed, &e.recs, true);
         mark(&mut rec_settled, &e.recs, settled);
         out.push((k, Outcome { status, confidence, alternatives, ambiguous }));
     }
-    Decided { outcomes: out, bank_claimed, rec_claimed }
+    let claims = |owners: Vec<u32>| owners.into_iter().map(|o| o != NO_OWNER).collect();
+    Decided { outcomes: out, bank_claimed: claims(bank_owner), rec_claimed: claims(rec_owner) }
 }
 
 /// The matches of the chosen edges, each edge dropped once written. The decisions depend on
@@ -1823,27 +1829,14 @@ fn in_order(chosen: &mut [(Edge, Outcome)], ctx: &Ctx<'_, '_>, names: &NameTable
 /// suggestions). Only suggestions are ever swapped; what replaces them is suggested, with the
 /// reading it replaced as its first alternative.
 fn augment(chosen: &mut Vec<(Edge, Outcome)>, pool: Vec<Edge>, ctx: &Ctx<'_, '_>) {
-    const NONE: u32 = u32::MAX;
     if pool.is_empty() {
         return;
     }
     // Owners are positions in `chosen`; what replaces a suggestion is appended, so positions stay.
-    let mut bank_owner = vec![NONE; ctx.banks.len()];
-    let mut rec_owner = vec![NONE; ctx.recs.len()];
-    let own = |e: &Edge, owner: u32, bo: &mut [u32], ro: &mut [u32]| {
-        for b in &e.bank {
-            if let Some(o) = bo.get_mut(*b as usize) {
-                *o = owner;
-            }
-        }
-        for r in &e.recs {
-            if let Some(o) = ro.get_mut(*r as usize) {
-                *o = owner;
-            }
-        }
-    };
+    let mut bank_owner = vec![NO_OWNER; ctx.banks.len()];
+    let mut rec_owner = vec![NO_OWNER; ctx.recs.len()];
     for (n, (e, _)) in (0u32..).zip(chosen.iter()) {
-        own(e, n, &mut bank_owner, &mut rec_owner);
+        set_owner(e, n, &mut bank_owner, &mut rec_owner);
     }
     // Suggestions that may be swapped: not those that replaced one already.
     let mut swappable: Vec<bool> = chosen.iter().map(|(_, o)| o.status == MatchStatus::Suggested).collect();
@@ -1856,13 +1849,13 @@ fn augment(chosen: &mut Vec<(Edge, Outcome)>, pool: Vec<Edge>, ctx: &Ctx<'_, '_>
         let owners = e
             .bank
             .iter()
-            .map(|b| bo.get(*b as usize).copied().unwrap_or(NONE))
-            .chain(e.recs.iter().map(|r| ro.get(*r as usize).copied().unwrap_or(NONE)));
-        let (mut one, mut free) = (NONE, false);
+            .map(|b| bo.get(*b as usize).copied().unwrap_or(NO_OWNER))
+            .chain(e.recs.iter().map(|r| ro.get(*r as usize).copied().unwrap_or(NO_OWNER)));
+        let (mut one, mut free) = (NO_OWNER, false);
         for o in owners {
-            if o == NONE {
+            if o == NO_OWNER {
                 free = true;
-            } else if one == NONE {
+            } else if one == NO_OWNER {
                 one = o;
             } else if one != o {
                 return None;
@@ -1902,8 +1895,8 @@ fn augment(chosen: &mut Vec<(Edge, Outcome)>, pool: Vec<Edge>, ctx: &Ctx<'_, '_>
         }
         let Some((j, y)) = best.and_then(|j| Some((j, pool.get(j)?))) else { continue };
         let next = (chosen.len() + 2 * swaps.len()) as u32;
-        own(x, next, &mut bank_owner, &mut rec_owner);
-        own(y, next + 1, &mut bank_owner, &mut rec_owner);
+        set_owner(x, next, &mut bank_owner, &mut rec_owner);
+        set_owner(y, next + 1, &mut bank_owner, &mut rec_owner);
         swappable.extend([false, false]);
         if let Some(f) = swappable.get_mut(s as usize) {
             *f = false;

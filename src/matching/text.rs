@@ -819,8 +819,10 @@ mod tests {
         // Nothing of the kind quoted, too few digits, or a reference without letters then digits.
         assert!(!q("INV-10194", "ACME PAYMENT 09696"));
         assert!(!q("INV-10194", "ACME INV 12"));
-        assert!(q("SI/2024/336441", "LANDLORD SI/2023/100000"));
         assert!(!q("10194", "ACME INV 09696"));
+        // Any kind of letters then digits: a supplier's invoice quoted by a debit too.
+        assert!(q("SI/2024/336441", "LANDLORD SI/2023/100000"));
+        assert!(!q("SI/2024/336441", "LANDLORD SI/2024/336441"));
     }
 
     #[test]
