@@ -283,6 +283,7 @@ pub fn reconcile(
         .unzip();
     let hits: Vec<u32> = hits.into_iter().map(AtomicU32::into_inner).collect();
     mark_unique(&mut per_bank, &hits);
+    mark_run_habits(&mut per_bank, &ctx);
     let exact = ExactCandidates::new(exact, hits);
     clock.lap("pair_candidates");
     let pair_edges: Vec<Vec<Edge>> = per_bank
@@ -1321,6 +1322,55 @@ fn mark_unique(per_bank: &mut [Vec<PairCandidate>], count: &[u32]) {
                 c.features.unique = false;
             }
         }
+    }
+}
+
+/// Certain pairs of a counterparty this run must show before its lag counts as a habit.
+const RUN_HABIT_PAYMENTS: u32 = 3;
+
+/// The widest spread, in business days, of those pairs' lags for them to show a habit.
+const RUN_HABIT_SPREAD: i64 = 4;
+
+/// Counterparties pay on habits, and a run's plain pairs show them: where the memory knows no
+/// habit of a counterparty, the lags of its pairs that nothing rivals stand in (three at least,
+/// within four business days of each other), so that of two payments of one open invoice the one
+/// arriving when this payer pays wins, not whichever is nearer. A pair is plain when the amounts
+/// are equal, the line names the record's counterparty (or quotes its reference), and within ten
+/// business days neither the line nor the record has another such pair.
+fn mark_run_habits(per_bank: &mut [Vec<PairCandidate>], ctx: &Ctx<'_, '_>) {
+    let plain = |c: &PairCandidate| {
+        let f = &c.features;
+        f.exact
+            && f.days.abs() <= 10
+            && (f.reference >= RefEvidence::Core || f.name.is_some_and(|n| n >= 0.9))
+            && ctx.rec(c.rec).is_some_and(|r| !r.name.is_empty())
+    };
+    let mut claims: HashMap<u32, u32> = HashMap::new();
+    for c in per_bank.iter().flatten().filter(|c| plain(c)) {
+        *claims.entry(c.rec).or_default() += 1;
+    }
+    // Counterparty (interned record name) → (pairs, sum of lags, shortest, longest).
+    let mut lags: HashMap<u32, (u32, i64, i64, i64)> = HashMap::new();
+    for cands in per_bank.iter() {
+        let mut mine = cands.iter().filter(|c| plain(c));
+        let (Some(c), None) = (mine.next(), mine.next()) else { continue };
+        let Some(r) = ctx.rec(c.rec).filter(|_| claims.get(&c.rec) == Some(&1)) else { continue };
+        let days = c.features.days;
+        let e = lags.entry(r.name_id).or_insert((0, 0, i64::MAX, i64::MIN));
+        *e = (e.0 + 1, e.1 + days, e.2.min(days), e.3.max(days));
+    }
+    lags.retain(|_, (n, _, lo, hi)| *n >= RUN_HABIT_PAYMENTS && *hi - *lo <= RUN_HABIT_SPREAD);
+    if lags.is_empty() {
+        return;
+    }
+    for c in per_bank.iter_mut().flatten() {
+        let Some(r) = ctx.rec(c.rec) else { continue };
+        let Some((n, sum, _, _)) = lags.get(&r.name_id) else { continue };
+        if ctx.memory.habit(&r.name).is_some_and(|h| h.mean_lag().is_some()) {
+            continue;
+        }
+        let mean = *sum as f64 / f64::from(*n);
+        c.features.habit_lag = (c.features.days as f64 - mean).abs() <= 2.0;
     }
 }
 

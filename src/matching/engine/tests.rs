@@ -974,3 +974,36 @@ fn a_payment_quoting_another_invoice_of_the_customer_is_not_matched_to_this_one(
     let r = quoting("FASTER PAYMENT RECEIVED GRANITE HOLDINGS INV-101");
     assert_eq!(find(&r, "b").map(|m| m.status), Some(MatchStatus::Matched), "{r:#?}");
 }
+
+#[test]
+fn of_two_payments_of_one_invoice_the_one_arriving_at_the_payers_usual_lag_is_chosen() {
+    // Three payments that nothing rivals show the payer pays five business days after the
+    // invoice; the fourth invoice has two payments of its amount, one two business days before
+    // it (nearer, so the date alone prefers it) and one five days after.
+    let bank = |lags: [u32; 3]| {
+        vec![
+            tx("b1", 4 + lags[0], 100_000, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE"),
+            tx("b2", 5 + lags[1], 200_000, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE"),
+            tx("b3", 6 + lags[2], 300_000, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE"),
+            tx("early", 18, 744_000, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE"),
+            tx("usual", 27, 744_000, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE"),
+        ]
+    };
+    let records = [
+        inv("r1", 4, 100_000, "Ironwood Software LLC", "INV-1"),
+        inv("r2", 5, 200_000, "Ironwood Software LLC", "INV-2"),
+        inv("r3", 6, 300_000, "Ironwood Software LLC", "INV-3"),
+        inv("r4", 20, 744_000, "Ironwood Software LLC", "INV-4"),
+    ];
+    let holder = |result: &ReconcileResult| {
+        result.matches.iter().find(|m| m.record_ids == strs(&["r4"])).map(|m| m.bank_ids.clone())
+    };
+    // Days 4 to 6 are Monday to Wednesday: a week later is five business days.
+    let habitual = run(&bank([7, 7, 7]), &records);
+    assert_eq!(holder(&habitual), Some(strs(&["usual"])), "{habitual:#?}");
+    let m = find(&habitual, "usual");
+    assert!(m.is_some_and(|m| m.explanation.reasons.iter().any(|r| r.contains("habit"))), "{m:#?}");
+    // Lags of one, five and nine business days show no habit: the nearer date decides.
+    let scattered = run(&bank([1, 7, 13]), &records);
+    assert_eq!(holder(&scattered), Some(strs(&["early"])), "{scattered:#?}");
+}
