@@ -1325,7 +1325,8 @@ fn mark_unique(per_bank: &mut [Vec<PairCandidate>], count: &[u32]) {
     }
 }
 
-/// Certain pairs of a counterparty this run must show before its lag counts as a habit.
+/// Plain pairs (see [`mark_run_habits`]) of a counterparty this run must show before their lag
+/// counts as its habit.
 const RUN_HABIT_PAYMENTS: u32 = 3;
 
 /// The widest spread, in business days, of those pairs' lags for them to show a habit.
