@@ -980,21 +980,16 @@ fn of_two_payments_of_one_invoice_the_one_arriving_at_the_payers_usual_lag_is_ch
     // Three payments that nothing rivals show the payer pays five business days after the
     // invoice; the fourth invoice has two payments of its amount, one two business days before
     // it (nearer, so the date alone prefers it) and one five days after.
+    let pay = |id: &str, d: u32, cents: i64| tx(id, d, cents, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE");
+    let bill = |id: &str, d: u32, cents: i64| inv(id, d, cents, "Ironwood Software LLC", id);
     let bank = |lags: [u32; 3]| {
-        vec![
-            tx("b1", 4 + lags[0], 100_000, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE"),
-            tx("b2", 5 + lags[1], 200_000, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE"),
-            tx("b3", 6 + lags[2], 300_000, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE"),
-            tx("early", 18, 744_000, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE"),
-            tx("usual", 27, 744_000, "IRONWOOD SOFTWARE", "ACH CREDIT IRONWOOD SOFTWARE"),
-        ]
+        let mut lines: Vec<BankTransaction> =
+            (0..3).zip(lags).map(|(k, lag)| pay(&format!("b{k}"), 4 + k + lag, i64::from(k + 1) * 100_000)).collect();
+        lines.extend([pay("early", 18, 744_000), pay("usual", 27, 744_000)]);
+        lines
     };
-    let records = [
-        inv("r1", 4, 100_000, "Ironwood Software LLC", "INV-1"),
-        inv("r2", 5, 200_000, "Ironwood Software LLC", "INV-2"),
-        inv("r3", 6, 300_000, "Ironwood Software LLC", "INV-3"),
-        inv("r4", 20, 744_000, "Ironwood Software LLC", "INV-4"),
-    ];
+    let mut records: Vec<Record> = (0..3).map(|k| bill(&format!("r{k}"), 4 + k, i64::from(k + 1) * 100_000)).collect();
+    records.push(bill("r4", 20, 744_000));
     let holder = |result: &ReconcileResult| {
         result.matches.iter().find(|m| m.record_ids == strs(&["r4"])).map(|m| m.bank_ids.clone())
     };
