@@ -1372,6 +1372,7 @@ fn mark_run_habits(per_bank: &mut [Vec<PairCandidate>], ctx: &Ctx<'_, '_>) {
         }
         let mean = *sum as f64 / f64::from(*n);
         c.features.habit_lag = (c.features.days as f64 - mean).abs() <= 2.0;
+        c.features.run_habit = true;
     }
 }
 

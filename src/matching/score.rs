@@ -126,8 +126,11 @@ pub struct PairFeatures {
     pub unique: bool,
     /// The amount is a round number (a multiple of 50), which recurs by chance.
     pub round: bool,
-    /// The lag fits the learned habit.
+    /// The lag fits the counterparty's habit: the learned one, or (with `run_habit`) the one this
+    /// run's own plain pairs show.
     pub habit_lag: bool,
+    /// The habit `habit_lag` speaks of comes from this run's pairs, not from the memory.
+    pub run_habit: bool,
     /// The difference is the learned usual fee.
     pub habit_fee: bool,
     /// The names were rejected together before.
@@ -314,6 +317,7 @@ pub fn pair_features_with(b: &BankItem<'_>, r: &RecordItem<'_>, memory: &Memory,
         unique: false,
         round: is_round(b.units) || is_round(r.units),
         habit_lag: habit.and_then(|h| h.mean_lag()).is_some_and(|m| (days as f64 - m).abs() <= 2.0),
+        run_habit: false,
         habit_fee: !difference.is_zero() && habit.is_some_and(|h| h.is_usual_difference(difference)),
         rejected_names: !alias && memory.names_rejected(&b.name, &r.name),
     }
@@ -440,7 +444,9 @@ fn contributions(
         };
         add("unique_amount", weight, &|| why.into());
     }
-    if f.habit_lag {
+    if f.habit_lag && f.run_habit {
+        add("habit", w.habit_lag, &|| "lag fits the counterparty's habit in this statement".into());
+    } else if f.habit_lag {
         add("memory", w.habit_lag, &|| "lag fits the counterparty's habit".into());
     }
     if f.habit_fee {

@@ -998,6 +998,9 @@ fn of_two_payments_of_one_invoice_the_one_arriving_at_the_payers_usual_lag_is_ch
     assert_eq!(holder(&habitual), Some(strs(&["usual"])), "{habitual:#?}");
     let m = find(&habitual, "usual");
     assert!(m.is_some_and(|m| m.explanation.reasons.iter().any(|r| r.contains("habit"))), "{m:#?}");
+    // The run showed the habit, not the memory (there is none): the breakdown says so.
+    let f = m.map(|m| &m.explanation.features);
+    assert!(f.is_some_and(|f| f.contains_key("habit") && !f.contains_key("memory")), "{m:#?}");
     // Lags of one, five and nine business days show no habit: the nearer date decides.
     let scattered = run(&bank([1, 7, 13]), &records);
     assert_eq!(holder(&scattered), Some(strs(&["early"])), "{scattered:#?}");
