@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::api::AppState;
 use crate::store::{DynamoStore, S3Blobs};
-use invoke::{LambdaReportDispatch, LambdaRunLauncher};
+use invoke::{LambdaClient, LambdaReportDispatch, LambdaRunLauncher};
 use presign::{S3ReportLinks, S3Uploads};
 
 /// The variable naming the DynamoDB table.
@@ -101,7 +101,7 @@ pub struct AwsPorts {
     /// The S3 blobs.
     pub blobs: S3Blobs,
     /// Invokes the other functions.
-    pub lambda: aws_sdk_lambda::Client,
+    pub lambda: LambdaClient,
     /// What the ports were built from.
     pub config: AwsConfig,
 }
@@ -118,7 +118,7 @@ impl AwsPorts {
         AwsPorts {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table),
             blobs: S3Blobs::new(aws_sdk_s3::Client::from_conf(s3), &config.bucket),
-            lambda: aws_sdk_lambda::Client::new(&sdk),
+            lambda: LambdaClient::new(&sdk),
             config: config.clone(),
         }
     }

@@ -7,8 +7,9 @@ use std::convert::Infallible;
 use std::path::Path;
 use std::time::Duration;
 
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use bankrec::api::app;
+use bankrec::aws::invoke::LambdaClient;
 use bankrec::aws::{AwsConfig, AwsPorts};
 use bankrec::domain::Currency;
 use bankrec::lambda::ingest::parse_statement_key;
@@ -185,13 +186,6 @@ async fn deploy(reconcile_function: &str) -> Deployment {
 
     let dir = tempfile::tempdir().unwrap();
     let s3 = s3_server(dir.path()).await;
-    let client = |endpoint: &str| {
-        aws_sdk_lambda::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-            .endpoint_url(endpoint)
-    };
     let s3_config = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
@@ -225,8 +219,13 @@ async fn deploy(reconcile_function: &str) -> Deployment {
         reports_function: Some(REPORTS_FUNCTION.to_string()),
         ..AwsConfig::new(table, bucket)
     };
-    let ports =
-        AwsPorts { store, blobs, lambda: aws_sdk_lambda::Client::from_conf(client(&lambda.endpoint).build()), config };
+    let lambda_sdk = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "tests")))
+        .endpoint_url(&lambda.endpoint)
+        .build();
+    let ports = AwsPorts { store, blobs, lambda: LambdaClient::new(&lambda_sdk), config };
     let router = app(ports.app_state());
     Deployment { ports, router, key, account: account.id, invocations, report: None, _servers: (s3, lambda), _dir: dir }
 }
