@@ -66,7 +66,7 @@ pub enum InvokeError {
     },
     /// Lambda answered, but did not queue the event (no such function, no permission, or
     /// still throttled after the retries).
-    #[error("{function} did not queue the event (status {status}{}{})", error_type.as_deref().map(|t| format!(", {t}")).unwrap_or_default(), message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    #[error("{function} did not queue the event (status {status}{})", lambda_said(error_type, message))]
     NotQueued {
         /// The function.
         function: String,
@@ -131,42 +131,46 @@ impl LambdaClient {
         let region = self.region.as_deref().ok_or_else(|| request_error("no AWS region is configured".into()))?;
         let url = self.url(function, region);
         let mut wait = FIRST_RETRY_WAIT;
-        for attempt in 1..=ATTEMPTS {
-            let request = self.signed(&url, region, &payload).await.map_err(request_error)?;
-            let last = attempt == ATTEMPTS;
-            match self.http.call(request).await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    if status == QUEUED {
-                        return Ok(());
-                    }
-                    if last || !(status == 429 || status >= 500) {
-                        let error_type = response.headers().get("x-amzn-errortype").map(|t| {
-                            // `Type:http://internal.amazon.com/...` carries a suffix after a colon.
-                            t.split(':').next().unwrap_or(t).to_string()
-                        });
-                        let body = ByteStream::new(response.into_body()).collect().await.ok();
-                        let message = body.and_then(|b| error_message(&b.into_bytes()));
-                        return Err(InvokeError::NotQueued {
-                            function: function.to_string(),
-                            status,
-                            error_type,
-                            message,
-                        });
-                    }
-                    tracing::warn!(lambda.function = function, status, attempt, "invocation not queued; retrying");
+        let mut attempt = 1;
+        loop {
+            match self.attempt(function, &url, region, &payload).await {
+                Ok(()) => return Ok(()),
+                Err(Failure { error, retry: true }) if attempt < ATTEMPTS => {
+                    tracing::warn!(lambda.function = function, error = %error, attempt, "invocation failed; retrying");
                 }
-                Err(e) => {
-                    if last || !(e.is_io() || e.is_timeout()) {
-                        return Err(InvokeError::Invoke { function: function.to_string(), source: Box::new(e) });
-                    }
-                    tracing::warn!(lambda.function = function, error = %e, attempt, "Lambda unreachable; retrying");
-                }
+                Err(Failure { error, .. }) => return Err(error),
             }
             tokio::time::sleep(wait).await;
             wait *= 2;
+            attempt += 1;
         }
-        unreachable!("the last attempt returns")
+    }
+
+    /// One signed request: whether Lambda queued the event, else why not and whether asking
+    /// again may help (throttling, a failure on Lambda's side, a connection that failed).
+    async fn attempt(&self, function: &str, url: &str, region: &str, payload: &[u8]) -> Result<(), Failure> {
+        let request = self.signed(url, region, payload).await.map_err(|reason| Failure {
+            error: InvokeError::Request { function: function.to_string(), reason },
+            retry: false,
+        })?;
+        let response = self.http.call(request).await.map_err(|e| Failure {
+            retry: e.is_io() || e.is_timeout(),
+            error: InvokeError::Invoke { function: function.to_string(), source: Box::new(e) },
+        })?;
+        let status = response.status().as_u16();
+        if status == QUEUED {
+            return Ok(());
+        }
+        let error_type = response.headers().get("x-amzn-errortype").map(|t| {
+            // `Type:http://internal.amazon.com/...` carries a suffix after a colon.
+            t.split(':').next().unwrap_or(t).to_string()
+        });
+        let body = ByteStream::new(response.into_body()).collect().await.ok();
+        let message = body.and_then(|b| error_message(&b.into_bytes()));
+        Err(Failure {
+            error: InvokeError::NotQueued { function: function.to_string(), status, error_type, message },
+            retry: status == 429 || status >= 500,
+        })
     }
 
     /// The signed request (signed again for each attempt, as the signature carries its time).
@@ -202,6 +206,27 @@ impl LambdaClient {
         instructions.apply_to_request_http1x(&mut request);
         aws_smithy_runtime_api::http::Request::try_from(request).map_err(|e| format!("invalid request: {e}"))
     }
+}
+
+/// A failed attempt: its error, and whether another attempt may succeed.
+struct Failure {
+    error: InvokeError,
+    retry: bool,
+}
+
+/// What Lambda said of a refusal, for [`InvokeError::NotQueued`]'s message: `, TYPE: MESSAGE`,
+/// either part left out when Lambda did not give it.
+fn lambda_said(error_type: &Option<String>, message: &Option<String>) -> String {
+    let mut out = String::new();
+    if let Some(t) = error_type {
+        out.push_str(", ");
+        out.push_str(t);
+    }
+    if let Some(m) = message {
+        out.push_str(": ");
+        out.push_str(m);
+    }
+    out
 }
 
 /// Lambda's error message in an error answer's JSON body (`Message` or `message`).
@@ -383,6 +408,14 @@ mod tests {
             assert!(head.contains("\r\nx-amz-security-token: session"), "the session token is sent: {head}");
             assert_eq!(body, br#"{"run_id":"r1"}"#);
         }
+    }
+
+    #[tokio::test]
+    async fn an_invocation_throttled_three_times_fails_with_lambdas_answer() {
+        let (endpoint, seen) = lambda(vec![THROTTLED, THROTTLED, THROTTLED, QUEUED_ANSWER]).await;
+        let err = client(&endpoint, Some("us-east-1")).invoke_event("f", b"{}".to_vec()).await.unwrap_err();
+        assert_eq!(err.to_string(), "f did not queue the event (status 429, TooManyRequestsException)");
+        assert_eq!(seen.lock().unwrap().len(), ATTEMPTS as usize, "three attempts in all, not a fourth");
     }
 
     #[tokio::test]
