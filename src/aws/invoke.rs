@@ -21,14 +21,14 @@ use crate::api::runs::{Launched, RunLauncher};
 use crate::lambda::jobs::{FinishRunJob, ReportJob};
 use crate::matching::EngineConfig;
 use crate::reports::{ReportDispatch, ReportError};
+use crate::store::dynamo::backoff;
 use crate::store::{Store, StoreError, TenantId};
 
 /// The status Lambda answers when it has queued an asynchronous invocation.
 const QUEUED: u16 = 202;
 /// Attempts of one invocation Lambda throttles (429) or fails on its side (5xx), or that
-/// cannot reach it; the waits between them double from [`FIRST_RETRY_WAIT`].
+/// cannot reach it; between them the store's backoff, from about 160 ms.
 const ATTEMPTS: u32 = 3;
-const FIRST_RETRY_WAIT: Duration = Duration::from_millis(200);
 /// The service name requests are signed for.
 const SIGNING_NAME: &str = "lambda";
 /// The environment variable naming the Lambda endpoint, as the AWS SDKs read it.
@@ -130,7 +130,6 @@ impl LambdaClient {
         }
         let region = self.region.as_deref().ok_or_else(|| request_error("no AWS region is configured".into()))?;
         let url = self.url(function, region);
-        let mut wait = FIRST_RETRY_WAIT;
         let mut attempt = 1;
         loop {
             match self.attempt(function, &url, region, &payload).await {
@@ -140,8 +139,7 @@ impl LambdaClient {
                 }
                 Err(Failure { error, .. }) => return Err(error),
             }
-            tokio::time::sleep(wait).await;
-            wait *= 2;
+            backoff(attempt + 2).await;
             attempt += 1;
         }
     }

@@ -165,9 +165,10 @@ fn parse_status(item: &Item) -> Result<ItemStatus, StoreError> {
     v.parse().map_err(|_| corrupt("status", v))
 }
 
-/// Waits before attempt `attempt` (0-based) of a retried call: exponential, capped, with jitter so
-/// that concurrent writers do not retry in lockstep.
-async fn backoff(attempt: u32) {
+/// Waits before attempt `attempt` (0-based) of a retried call to AWS: exponential (20 ms doubled
+/// each attempt, at most 2 s), with jitter so that concurrent callers do not retry in lockstep.
+/// The store's calls and the Lambda invocations ([`crate::aws::invoke`]) share it.
+pub(crate) async fn backoff(attempt: u32) {
     let base = 20u64.saturating_mul(1u64 << attempt.min(10)).min(2_000);
     let mut r = [0u8; 1];
     let jitter = if getrandom::fill(&mut r).is_ok() { base * u64::from(r[0]) / 512 } else { 0 };
